@@ -15,7 +15,12 @@ class Entity:
     name: str
     key: tuple[str, ...]
     columns: dict[str, str]  # column name -> SQL type, in file order
-    required: bool = False
+    required: bool = False  # must every export contain this entity?
+    required_columns: tuple[str, ...] = ()  # beyond the key, columns a file must have
+
+    @property
+    def mandatory_columns(self) -> tuple[str, ...]:
+        return self.key + tuple(c for c in self.required_columns if c not in self.key)
 
     @property
     def file_name(self) -> str:
@@ -26,6 +31,7 @@ OPPORTUNITIES = Entity(
     name="opportunities",
     key=("opportunity_id",),
     required=True,
+    required_columns=("stage", "created_at", "amount", "close_date", "is_closed", "is_won"),
     columns={
         "opportunity_id": "VARCHAR",
         "account_id": "VARCHAR",
@@ -52,6 +58,7 @@ OPPORTUNITY_STAGE_HISTORY = Entity(
     name="opportunity_stage_history",
     key=("opportunity_id", "changed_at"),
     required=True,
+    required_columns=("stage",),
     columns={
         "opportunity_id": "VARCHAR",
         "changed_at": "TIMESTAMP",
@@ -67,6 +74,7 @@ STAGES = Entity(
     name="stages",
     key=("pipeline", "stage"),
     required=True,
+    required_columns=("sort_order", "probability", "is_closed", "is_won"),
     columns={
         "pipeline": "VARCHAR",
         "stage": "VARCHAR",

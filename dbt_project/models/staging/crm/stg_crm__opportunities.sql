@@ -1,0 +1,25 @@
+with source as (
+    {{ latest_export(source('crm', 'opportunities')) }}
+)
+
+select
+    opportunity_id,
+    account_id,
+    owner_id,
+    name as opportunity_name,
+    coalesce(pipeline, 'default') as pipeline,
+    created_at,
+    stage,
+    amount,
+    currency,
+    close_date,
+    is_closed,
+    is_won,
+    probability / 100.0 as crm_probability,
+    forecast_category,
+    lead_source,
+    type as opportunity_type,
+    product_id,
+    last_modified_at,
+    _export_date as export_date
+from source

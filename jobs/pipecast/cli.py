@@ -1,0 +1,84 @@
+"""`pipecast`: one command whose subcommands are the pipeline's steps."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+
+from pipecast.config import get_settings
+
+
+def _date(value: str) -> date:
+    return date.fromisoformat(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pipecast", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write the demo company's CRM exports into the landing zone")
+    gen.add_argument("--size", type=int, help="opportunities (default: PIPECAST_DEMO_SIZE or 20000)")
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--as-of", type=_date, help="date of the newest export (default: yesterday)")
+    gen.add_argument("--nights", type=int, help="how many nightly exports to write")
+
+    ing = sub.add_parser("ingest", help="load an export (or every pending one) into raw.* and validate it")
+    ing.add_argument("--date", type=_date, help="export date (default: every pending export in order)")
+
+    val = sub.add_parser("validate", help="run the raw checkpoint on an export")
+    val.add_argument("--date", type=_date, required=True)
+
+    bld = sub.add_parser("build", help="dbt build: staging, intermediate and marts, with tests")
+    bld.add_argument("--full-refresh", action="store_true")
+
+    fc = sub.add_parser("forecast", help="backtest, retrain and score; write ml.*")
+    fc.add_argument("--as-of", type=_date, help="default: the newest export")
+
+    sub.add_parser("report", help="write the report and print the summary")
+    run = sub.add_parser("run", help="the whole night without a scheduler")
+    run.add_argument("--no-generate", action="store_true", help="do not generate demo data if empty")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from pipecast import pipeline
+    from pipecast.ingest import IngestError
+
+    settings = get_settings()
+    try:
+        if args.command == "generate":
+            s = pipeline.generate(settings, args.size, args.seed, args.as_of, args.nights)
+            print(f"wrote exports {', '.join(map(str, s.export_dates))} to {settings.resolved_landing_dir}")
+        elif args.command == "ingest":
+            for r in pipeline.ingest(args.date, settings):
+                print(f"{r.export_date}: " + ", ".join(f"{k}={v:,}" for k, v in r.rows.items()))
+        elif args.command == "validate":
+            outcome = pipeline.validate_raw(args.date, settings)
+            print(f"{outcome.suite}: {outcome.n_expectations} expectations, "
+                  f"{outcome.n_failed_errors} errors, {outcome.n_failed_warnings} warnings")
+        elif args.command == "build":
+            r = pipeline.build(settings, full_refresh=args.full_refresh)
+            print(f"dbt: {r.models_built} models built, {r.tests_passed} tests passed")
+        elif args.command == "forecast":
+            r = pipeline.forecast(args.as_of, settings)
+            print(f"{r.model_version}: scored {r.open_deals_scored:,} open deals as of {r.as_of}")
+        elif args.command == "report":
+            print(pipeline.report(settings).summary_text)
+        elif args.command == "run":
+            print(pipeline.run_all(settings, generate_demo=not args.no_generate).summary_text)
+    except (IngestError, pipeline.ValidationFailed) as exc:
+        logging.getLogger("pipecast").error("%s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Forecasting jobs: point-in-time features, the win-probability model, revenue ranges."""

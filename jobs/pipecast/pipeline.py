@@ -1,0 +1,136 @@
+"""The nightly pipeline's steps as plain functions: the CLI and the Airflow DAG both call these.
+
+ingest -> validate raw -> dbt build -> forecast -> report. Each step opens the warehouse, works
+and closes it, so steps can run in separate processes (Airflow tasks) one after another.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from pipecast.canonical import ENTITIES
+from pipecast.config import Settings, get_settings
+from pipecast.ingest import IngestResult, find_exports, ingest_export
+from pipecast.ingest.landing import get_export, quarantine_export
+from pipecast.warehouse import connect, table_exists
+
+log = logging.getLogger(__name__)
+
+
+class ValidationFailed(RuntimeError):
+    """An error-severity expectation failed: downstream steps must not run."""
+
+
+@dataclass
+class GenerateSummary:
+    export_dates: list[date]
+    rows: dict[str, int]
+
+
+def generate(settings: Settings | None = None, size: int | None = None, seed: int | None = None,
+             as_of: date | None = None, nights: int | None = None) -> GenerateSummary:
+    from pipecast.demo.generator import generate_demo_exports
+
+    settings = settings or get_settings()
+    summary = generate_demo_exports(
+        landing_dir=settings.resolved_landing_dir,
+        truth_path=settings.ground_truth_path,
+        size=size or settings.demo_size,
+        seed=settings.demo_seed if seed is None else seed,
+        as_of=as_of,
+        nights=nights or settings.demo_nights,
+        progress=log.info,
+    )
+    return GenerateSummary(summary.export_dates, summary.rows)
+
+
+def loaded_export_dates(settings: Settings) -> set[date]:
+    with connect(settings) as con:
+        if not table_exists(con, "audit", "loads"):
+            return set()
+        return {r[0] for r in con.execute("select distinct export_date from audit.loads").fetchall()}
+
+
+def pending_exports(settings: Settings | None = None, through: date | None = None) -> list[date]:
+    """Complete exports not loaded yet, oldest first (late and out-of-order exports load in order)."""
+    settings = settings or get_settings()
+    done = loaded_export_dates(settings)
+    return [
+        e.export_date
+        for e in find_exports(settings.resolved_landing_dir)
+        if e.export_date not in done and (through is None or e.export_date <= through)
+    ]
+
+
+def ingest(export_date: date | None = None, settings: Settings | None = None,
+           validate: bool = True) -> list[IngestResult]:
+    """Load one export (export_date) or every pending one in date order, each validated after
+    loading unless validate is False (the DAG validates in its own task)."""
+    settings = settings or get_settings()
+    dates = [export_date] if export_date else pending_exports(settings)
+    if not dates:
+        log.info("no new exports in %s", settings.resolved_landing_dir)
+    results = []
+    for day in dates:
+        results.append(ingest_export(day, settings))
+        if validate:
+            validate_raw(day, settings)
+    return results
+
+
+def _unload_export(settings: Settings, export_date: date) -> None:
+    """Take a bad export back out of raw.*: the previous good export serves again."""
+    with connect(settings) as con:
+        con.execute("BEGIN TRANSACTION")
+        for entity in ENTITIES:
+            if table_exists(con, "raw", entity):
+                con.execute(f"delete from raw.{entity} where _export_date = ?", [export_date])
+        con.execute("delete from audit.loads where export_date = ?", [export_date])
+        con.execute("COMMIT")
+
+
+def validate_raw(export_date: date, settings: Settings | None = None):
+    """Run the raw checkpoint on one export; on an error unload and quarantine it."""
+    from pipecast.validate.runner import validate_raw as run_raw_checkpoint
+
+    settings = settings or get_settings()
+    outcome = run_raw_checkpoint(export_date, settings)
+    if not outcome.passed_errors:
+        _unload_export(settings, export_date)
+        export = get_export(settings.resolved_landing_dir, export_date)
+        reason = "raw validation failed: " + "; ".join(outcome.failures)
+        if export.path.exists():
+            quarantine_export(export, settings.quarantine_dir, reason)
+        raise ValidationFailed(reason)
+    return outcome
+
+
+def build(settings: Settings | None = None, full_refresh: bool = False):
+    from pipecast.transform import dbt_build
+
+    return dbt_build(settings or get_settings(), full_refresh=full_refresh)
+
+
+def forecast(as_of: date | None = None, settings: Settings | None = None):
+    from pipecast.forecast.job import run_forecast
+
+    return run_forecast(as_of, settings or get_settings())
+
+
+def report(settings: Settings | None = None):
+    from pipecast.report import write_report
+
+    return write_report(settings or get_settings())
+
+
+def run_all(settings: Settings | None = None, generate_demo: bool = True):
+    """The whole night without a scheduler: the same steps, in the DAG's order."""
+    settings = settings or get_settings()
+    if generate_demo and not find_exports(settings.resolved_landing_dir):
+        generate(settings)
+    ingest(settings=settings)
+    build(settings)
+    forecast(settings=settings)
+    return report(settings)

@@ -1,0 +1,56 @@
+"""A tiny export of the generic canonical layout, written by hand so each test can break one thing."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipecast.canonical import COMPLETION_MARKER, ENTITIES
+
+STAGES = [
+    ["default", "Prospecting", "1", "10", "false", "false", "Pipeline"],
+    ["default", "Proposal", "2", "50", "false", "false", "Best Case"],
+    ["default", "Closed Won", "3", "100", "true", "true", "Closed"],
+    ["default", "Closed Lost", "4", "0", "true", "false", "Omitted"],
+]
+
+
+def good_tables() -> dict[str, list[list[str]]]:
+    opp = ENTITIES["opportunities"].columns
+    row = dict.fromkeys(opp, "")
+    rows = []
+    for i, (stage, closed, won, amount) in enumerate(
+        [("Prospecting", "false", "false", "1000"), ("Proposal", "false", "false", "2500.5"),
+         ("Closed Won", "true", "true", "4000"), ("Closed Lost", "true", "false", "300")], start=1
+    ):
+        rows.append(list({**row, "opportunity_id": f"O{i}", "account_id": "A1", "owner_id": "U1",
+                          "name": f"Deal {i}", "pipeline": "default", "created_at": "2026-01-0{} 10:00:00".format(i),
+                          "stage": stage, "amount": amount, "currency": "USD", "close_date": "2026-03-31",
+                          "is_closed": closed, "is_won": won, "probability": "10",
+                          "last_modified_at": "2026-02-01 09:00:00"}.values()))
+    history = [[f"O{i}", f"2026-01-0{i} 10:00:00", "Prospecting", "1000", "2026-03-31", "10", "Pipeline"]
+               for i in range(1, 5)]
+    return {"opportunities": rows, "opportunity_stage_history": history, "stages": STAGES}
+
+
+def write_export(landing: Path, day: date, tables: dict[str, list[list[str]]] | None = None,
+                 header_override: dict[str, list[str]] | None = None, marker: bool = True) -> Path:
+    folder = landing / day.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in (tables or good_tables()).items():
+        header = (header_override or {}).get(name, list(ENTITIES[name].columns))
+        with open(folder / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+    if marker:
+        (folder / COMPLETION_MARKER).write_text("")
+    return folder
+
+
+@pytest.fixture
+def export_writer():
+    return write_export
