@@ -19,7 +19,7 @@ export NO_PROXY := *
 
 RUN_DATE ?= $(shell date -u +%Y-%m-%d)
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test bench docs lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ run: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+docs: install
+	$(VENV)/bin/pipecast docs
 
 bench: install
 	$(PY) bench/run_bench.py $(BENCH_ARGS)

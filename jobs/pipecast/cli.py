@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ing = sub.add_parser("ingest", help="load an export (or every pending one) into raw.* and validate it")
     ing.add_argument("--date", type=_date, help="export date (default: every pending export in order)")
+    ing.add_argument("--no-validate", action="store_true", help="load only; run `validate` after")
 
     val = sub.add_parser("validate", help="run the raw checkpoint on an export")
     val.add_argument("--date", type=_date, required=True)
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--as-of", type=_date, help="default: the newest export")
 
     sub.add_parser("report", help="write the report and print the summary")
+    sub.add_parser("docs", help="generate the dbt docs site (catalog from the warehouse)")
     run = sub.add_parser("run", help="the whole night without a scheduler")
     run.add_argument("--no-generate", action="store_true", help="do not generate demo data if empty")
     return parser
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             s = pipeline.generate(settings, args.size, args.seed, args.as_of, args.nights)
             print(f"wrote exports {', '.join(map(str, s.export_dates))} to {settings.resolved_landing_dir}")
         elif args.command == "ingest":
-            for r in pipeline.ingest(args.date, settings):
+            for r in pipeline.ingest(args.date, settings, validate=not args.no_validate):
                 print(f"{r.export_date}: " + ", ".join(f"{k}={v:,}" for k, v in r.rows.items()))
         elif args.command == "validate":
             outcome = pipeline.validate_raw(args.date, settings)
@@ -72,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r.model_version}: scored {r.open_deals_scored:,} open deals as of {r.as_of}")
         elif args.command == "report":
             print(pipeline.report(settings).summary_text)
+        elif args.command == "docs":
+            from pipecast.transform import dbt_invoke
+
+            if not dbt_invoke(["docs", "generate"], settings).success:
+                return 1
+            print(f"dbt docs: {settings.state_dir / 'dbt' / 'target' / 'index.html'}")
         elif args.command == "run":
             print(pipeline.run_all(settings, generate_demo=not args.no_generate).summary_text)
     except (IngestError, pipeline.ValidationFailed) as exc:

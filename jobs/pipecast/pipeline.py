@@ -41,7 +41,6 @@ def generate(settings: Settings | None = None, size: int | None = None, seed: in
         seed=settings.demo_seed if seed is None else seed,
         as_of=as_of,
         nights=nights or settings.demo_nights,
-        progress=log.info,
     )
     return GenerateSummary(summary.export_dates, summary.rows)
 

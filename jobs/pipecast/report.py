@@ -106,7 +106,7 @@ def write_report(settings: Settings | None = None) -> Report:
                     f"{name} Brier {row['brier']:.4f} AUC {row['auc']:.3f} ECE {row['ece']:.3f}"
                     for name, row in table.iterrows()))
     lines.append(f"warehouse: {settings.resolved_warehouse_path}")
-    lines.append(f"dbt docs: run `pipecast docs` or see {settings.state_dir / 'dbt' / 'target'}")
+    lines.append(f"dbt docs: `make docs` writes {settings.state_dir / 'dbt' / 'target' / 'index.html'}")
     lines.append(f"report: {out / 'report.md'}")
     summary = "\n".join(lines)
     md = ["# pipecast nightly report", "", *[f"- {line}" for line in lines], ""]

@@ -23,9 +23,9 @@ select
     stages.sort_order as stage_sort_order,
     stages.is_closed as stage_is_closed,
     stages.is_won as stage_is_won,
-    change_number = 1 or stage <> previous_stage as is_stage_entry,
-    change_number > 1 and close_date > previous_close_date as is_close_date_push,
-    change_number > 1 and close_date < previous_close_date as is_close_date_pull_in,
-    change_number > 1 and amount <> previous_amount as is_amount_change
+    ordered.change_number = 1 or ordered.stage <> ordered.previous_stage as is_stage_entry,
+    ordered.change_number > 1 and ordered.close_date > ordered.previous_close_date as is_close_date_push,
+    ordered.change_number > 1 and ordered.close_date < ordered.previous_close_date as is_close_date_pull_in,
+    ordered.change_number > 1 and ordered.amount <> ordered.previous_amount as is_amount_change
 from ordered
 left join stages on ordered.stage = stages.stage
