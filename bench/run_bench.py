@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -47,8 +47,13 @@ def run_step(args: list[str], env: dict[str, str], log_path: Path) -> tuple[floa
     with open(log_path, "a") as log:
         log.write(f"\n$ pipecast {' '.join(args)}\n")
         log.flush()
-        proc = subprocess.Popen([sys.executable, "-m", "pipecast.cli", *args], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipecast.cli", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -66,8 +71,12 @@ def bench_size(label: str, state_root: Path, progress) -> list[StepResult]:
     state = state_root / label
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
-    env = {**os.environ, "PIPECAST_STATE_DIR": str(state), "PIPECAST_LANDING_DIR": str(state / "landing"),
-           "PIPECAST_WAREHOUSE_PATH": str(state / "warehouse.duckdb")}
+    env = {
+        **os.environ,
+        "PIPECAST_STATE_DIR": str(state),
+        "PIPECAST_LANDING_DIR": str(state / "landing"),
+        "PIPECAST_WAREHOUSE_PATH": str(state / "warehouse.duckdb"),
+    }
     env.pop("PIPECAST_TARGET", None)
     log_path = state / "bench.log"
     wh = state / "warehouse.duckdb"
@@ -81,13 +90,14 @@ def bench_size(label: str, state_root: Path, progress) -> list[StepResult]:
         results.append(StepResult(label, name, seconds, peak, n))
         progress(f"[{label}] {name}: {seconds:.1f} s, peak {peak:.0f} MB, {n:,} rows")
 
-    loaded = ("select (select count(*) from raw.opportunities) + "
-              "(select count(*) from raw.opportunity_stage_history)")
+    loaded = (
+        "select (select count(*) from raw.opportunities) + "
+        "(select count(*) from raw.opportunity_stage_history)"
+    )
     step("generate", ["generate", "--size", str(size), "--nights", "1", "--as-of", export])
     results[-1].rows = _generated_rows(state / "landing" / export)
     step("ingest", ["ingest", "--date", export, "--no-validate"], loaded)
-    step("validate raw", ["validate", "--date", export],
-         "select count(*) from raw.opportunities")
+    step("validate raw", ["validate", "--date", export], "select count(*) from raw.opportunities")
     step("dbt build", ["build"], "select count(*) from raw.opportunity_stage_history")
     step("forecast", ["forecast"], "select count(*) from marts.fct_opportunities")
     step("report", ["report"], rows=0)
@@ -107,8 +117,9 @@ def _generated_rows(folder: Path) -> int:
 def accuracy(state_root: Path, label: str) -> dict[str, dict[str, float]]:
     wh = state_root / label / "warehouse.duckdb"
     with duckdb.connect(str(wh), read_only=True) as con:
-        rows = con.execute("select forecaster, metric, value from ml.backtests "
-                           "where scope = 'deals_pooled'").fetchall()
+        rows = con.execute(
+            "select forecaster, metric, value from ml.backtests where scope = 'deals_pooled'"
+        ).fetchall()
     table: dict[str, dict[str, float]] = {}
     for forecaster, metric, value in rows:
         table.setdefault(forecaster, {})[metric] = value
@@ -125,38 +136,62 @@ def machine() -> str:
     except OSError:
         pass
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return (f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, duckdb {duckdb.__version__}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, duckdb {duckdb.__version__}"
+    )
 
 
 def render(results: list[StepResult], acc: dict[str, dict], sizes: list[str]) -> str:
-    out = ["# pipecast benchmarks", "",
-           f"Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on: {machine()}.",
-           "Reproduce with `make bench` (S, M) or `make bench BENCH_ARGS=\"--sizes S M L\"`.",
-           "Each step is its own process; peak memory is that process's maximum resident set size.",
-           "Sizes: " + ", ".join(f"{s} = {SIZES[s]:,} opportunities" for s in sizes) +
-           " (one nightly export of three years of history).", "",
-           "| size | step | wall s | peak MB | rows | rows/s |", "|---|---|---:|---:|---:|---:|"]
+    out = [
+        "# pipecast benchmarks",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on: {machine()}.",
+        'Reproduce with `make bench` (S, M) or `make bench BENCH_ARGS="--sizes S M L"`.',
+        "Each step is its own process; peak memory is that process's maximum resident set size.",
+        "Sizes: "
+        + ", ".join(f"{s} = {SIZES[s]:,} opportunities" for s in sizes)
+        + " (one nightly export of three years of history).",
+        "",
+        "| size | step | wall s | peak MB | rows | rows/s |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for r in results:
-        out.append(f"| {r.size} | {r.step} | {r.seconds:.1f} | {r.peak_mb:.0f} | {r.rows:,} | "
-                   f"{r.rows_per_second:,.0f} |")
+        out.append(
+            f"| {r.size} | {r.step} | {r.seconds:.1f} | {r.peak_mb:.0f} | {r.rows:,} | "
+            f"{r.rows_per_second:,.0f} |"
+        )
     for s in sizes:
         total = sum(r.seconds for r in results if r.size == s)
-        out.append(f"| {s} | **total** | {total:.1f} | {max(r.peak_mb for r in results if r.size == s):.0f} | | |")
-    out += ["", "Rows: generate = opportunities + history + leads written; ingest = rows loaded; "
-            "validate = opportunities validated; dbt = history rows modelled; forecast = opportunities.", ""]
-    out += ["## Forecast accuracy (backtest: deals open at the last three mature quarter-ends)", "",
-            "| size | forecaster | Brier | log loss | AUC | ECE | deals |", "|---|---|---:|---:|---:|---:|---:|"]
+        out.append(
+            f"| {s} | **total** | {total:.1f} | {max(r.peak_mb for r in results if r.size == s):.0f} | | |"
+        )
+    out += [
+        "",
+        "Rows: generate = opportunities + history + leads written; ingest = rows loaded; "
+        "validate = opportunities validated; dbt = history rows modelled; forecast = opportunities.",
+        "",
+    ]
+    out += [
+        "## Forecast accuracy (backtest: deals open at the last three mature quarter-ends)",
+        "",
+        "| size | forecaster | Brier | log loss | AUC | ECE | deals |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for s in sizes:
         for name, m in sorted(acc.get(s, {}).items()):
-            out.append(f"| {s} | {name} | {m.get('brier', float('nan')):.4f} | "
-                       f"{m.get('log_loss', float('nan')):.4f} | {m.get('auc', float('nan')):.3f} | "
-                       f"{m.get('ece', float('nan')):.3f} | |")
+            out.append(
+                f"| {s} | {name} | {m.get('brier', float('nan')):.4f} | "
+                f"{m.get('log_loss', float('nan')):.4f} | {m.get('auc', float('nan')):.3f} | "
+                f"{m.get('ece', float('nan')):.3f} | |"
+            )
     return "\n".join(out) + "\n"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", nargs="+", default=["S", "M"], choices=list(SIZES))
     parser.add_argument("--state", type=Path, default=ROOT / ".state" / "bench")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")

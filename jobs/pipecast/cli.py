@@ -64,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{r.export_date}: " + ", ".join(f"{k}={v:,}" for k, v in r.rows.items()))
         elif args.command == "validate":
             outcome = pipeline.validate_raw(args.date, settings)
-            print(f"{outcome.suite}: {outcome.n_expectations} expectations, "
-                  f"{outcome.n_failed_errors} errors, {outcome.n_failed_warnings} warnings")
+            print(
+                f"{outcome.suite}: {outcome.n_expectations} expectations, "
+                f"{outcome.n_failed_errors} errors, {outcome.n_failed_warnings} warnings"
+            )
         elif args.command == "build":
             r = pipeline.build(settings, full_refresh=args.full_refresh)
             print(f"dbt: {r.models_built} models built, {r.tests_passed} tests passed")

@@ -29,8 +29,13 @@ class GenerateSummary:
     rows: dict[str, int]
 
 
-def generate(settings: Settings | None = None, size: int | None = None, seed: int | None = None,
-             as_of: date | None = None, nights: int | None = None) -> GenerateSummary:
+def generate(
+    settings: Settings | None = None,
+    size: int | None = None,
+    seed: int | None = None,
+    as_of: date | None = None,
+    nights: int | None = None,
+) -> GenerateSummary:
     from pipecast.demo.generator import generate_demo_exports
 
     settings = settings or get_settings()
@@ -63,8 +68,9 @@ def pending_exports(settings: Settings | None = None, through: date | None = Non
     ]
 
 
-def ingest(export_date: date | None = None, settings: Settings | None = None,
-           validate: bool = True) -> list[IngestResult]:
+def ingest(
+    export_date: date | None = None, settings: Settings | None = None, validate: bool = True
+) -> list[IngestResult]:
     """Load one export (export_date) or every pending one in date order, each validated after
     loading unless validate is False (the DAG validates in its own task)."""
     settings = settings or get_settings()

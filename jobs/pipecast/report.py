@@ -47,11 +47,18 @@ def _revenue_chart(revenue: pd.DataFrame, path: Path) -> Path:
     baseline = revenue[revenue["method"] == "stage_weighted"].set_index("period")["expected"]
     fig, ax = plt.subplots(figsize=(7, 4))
     x = range(len(model))
-    ax.bar(x, model["p90"] - model["p10"], bottom=model["p10"], width=0.5, color="#9ecae1",
-           label="model P10-P90")
+    ax.bar(
+        x, model["p90"] - model["p10"], bottom=model["p10"], width=0.5, color="#9ecae1", label="model P10-P90"
+    )
     ax.scatter(x, model["p50"], color="#08519c", zorder=3, label="model P50")
-    ax.scatter(x, [baseline.get(p) for p in model["period"]], marker="D", color="#e6550d", zorder=3,
-               label="stage-weighted baseline")
+    ax.scatter(
+        x,
+        [baseline.get(p) for p in model["period"]],
+        marker="D",
+        color="#e6550d",
+        zorder=3,
+        label="stage-weighted baseline",
+    )
     ax.bar(x, model["closed_won_to_date"], width=0.5, color="#31a354", alpha=0.6, label="closed won to date")
     ax.set_xticks(list(x), model["period"])
     ax.set_ylabel("revenue")
@@ -70,41 +77,64 @@ def write_report(settings: Settings | None = None) -> Report:
     out.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
     charts: list[Path] = []
-    with connect(settings, read_only=True) as con:
+    # Not read-only: in one process (airflow dags test) dbt-duckdb keeps the file open read-write,
+    # and DuckDB refuses a second handle on the same file with another configuration.
+    with connect(settings) as con:
         if table_exists(con, "audit", "loads"):
-            loads = _query(con, "select export_date, entity, row_count from audit.loads "
-                                "where export_date = (select max(export_date) from audit.loads) order by entity")
+            loads = _query(
+                con,
+                "select export_date, entity, row_count from audit.loads "
+                "where export_date = (select max(export_date) from audit.loads) order by entity",
+            )
             if len(loads):
-                lines.append(f"export {loads['export_date'].iloc[0]}: " + ", ".join(
-                    f"{e}={n:,}" for e, n in zip(loads["entity"], loads["row_count"], strict=True)))
+                lines.append(
+                    f"export {loads['export_date'].iloc[0]}: "
+                    + ", ".join(
+                        f"{e}={n:,}" for e, n in zip(loads["entity"], loads["row_count"], strict=True)
+                    )
+                )
         if table_exists(con, "audit", "validation_results"):
-            v = _query(con, "select severity, success, count(*) as n from audit.validation_results "
-                            "where validated_at::date = (select max(validated_at)::date from audit.validation_results) "
-                            "group by all")
+            v = _query(
+                con,
+                "select severity, success, count(*) as n from audit.validation_results "
+                "where validated_at::date = (select max(validated_at)::date from audit.validation_results) "
+                "group by all",
+            )
             passed = int(v.loc[v["success"], "n"].sum())
             failed_errors = int(v.loc[~v["success"] & (v["severity"] == "error"), "n"].sum())
             failed_warnings = int(v.loc[~v["success"] & (v["severity"] != "error"), "n"].sum())
             lines.append(f"validations: {passed} passed, {failed_errors} errors, {failed_warnings} warnings")
         lines.append(_dbt_counts(settings))
         if table_exists(con, "ml", "revenue_forecast"):
-            revenue = _query(con, "select * from ml.revenue_forecast "
-                                  "where as_of = (select max(as_of) from ml.revenue_forecast) order by period, method")
+            revenue = _query(
+                con,
+                "select * from ml.revenue_forecast "
+                "where as_of = (select max(as_of) from ml.revenue_forecast) order by period, method",
+            )
             for period, group in revenue.groupby("period", sort=True):
                 m = group[group["method"] == "model"].iloc[0]
                 b = group[group["method"] == "stage_weighted"].iloc[0]
                 lines.append(
                     f"forecast {period}: P50 {m.p50:,.0f} (P10 {m.p10:,.0f} - P90 {m.p90:,.0f}); "
-                    f"stage-weighted {b.expected:,.0f}; closed won so far {m.closed_won_to_date:,.0f}")
+                    f"stage-weighted {b.expected:,.0f}; closed won so far {m.closed_won_to_date:,.0f}"
+                )
             if len(revenue):
                 charts.append(_revenue_chart(revenue, out / "revenue_forecast.png"))
         if table_exists(con, "ml", "backtests"):
-            bt = _query(con, "select forecaster, metric, value from ml.backtests "
-                             "where as_of = (select max(as_of) from ml.backtests) and scope = 'deals_pooled'")
+            bt = _query(
+                con,
+                "select forecaster, metric, value from ml.backtests "
+                "where as_of = (select max(as_of) from ml.backtests) and scope = 'deals_pooled'",
+            )
             if len(bt):
                 table = bt.pivot(index="forecaster", columns="metric", values="value")
-                lines.append("backtest (deals open at past quarter-ends): " + "; ".join(
-                    f"{name} Brier {row['brier']:.4f} AUC {row['auc']:.3f} ECE {row['ece']:.3f}"
-                    for name, row in table.iterrows()))
+                lines.append(
+                    "backtest (deals open at past quarter-ends): "
+                    + "; ".join(
+                        f"{name} Brier {row['brier']:.4f} AUC {row['auc']:.3f} ECE {row['ece']:.3f}"
+                        for name, row in table.iterrows()
+                    )
+                )
     lines.append(f"warehouse: {settings.resolved_warehouse_path}")
     lines.append(f"dbt docs: `make docs` writes {settings.state_dir / 'dbt' / 'target' / 'index.html'}")
     lines.append(f"report: {out / 'report.md'}")

@@ -7,7 +7,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from pipecast.canonical import COMPLETION_MARKER, ENTITIES
 
 STAGES = [
@@ -23,21 +22,49 @@ def good_tables() -> dict[str, list[list[str]]]:
     row = dict.fromkeys(opp, "")
     rows = []
     for i, (stage, closed, won, amount) in enumerate(
-        [("Prospecting", "false", "false", "1000"), ("Proposal", "false", "false", "2500.5"),
-         ("Closed Won", "true", "true", "4000"), ("Closed Lost", "true", "false", "300")], start=1
+        [
+            ("Prospecting", "false", "false", "1000"),
+            ("Proposal", "false", "false", "2500.5"),
+            ("Closed Won", "true", "true", "4000"),
+            ("Closed Lost", "true", "false", "300"),
+        ],
+        start=1,
     ):
-        rows.append(list({**row, "opportunity_id": f"O{i}", "account_id": "A1", "owner_id": "U1",
-                          "name": f"Deal {i}", "pipeline": "default", "created_at": "2026-01-0{} 10:00:00".format(i),
-                          "stage": stage, "amount": amount, "currency": "USD", "close_date": "2026-03-31",
-                          "is_closed": closed, "is_won": won, "probability": "10",
-                          "last_modified_at": "2026-02-01 09:00:00"}.values()))
-    history = [[f"O{i}", f"2026-01-0{i} 10:00:00", "Prospecting", "1000", "2026-03-31", "10", "Pipeline"]
-               for i in range(1, 5)]
+        rows.append(
+            list(
+                {
+                    **row,
+                    "opportunity_id": f"O{i}",
+                    "account_id": "A1",
+                    "owner_id": "U1",
+                    "name": f"Deal {i}",
+                    "pipeline": "default",
+                    "created_at": f"2026-01-0{i} 10:00:00",
+                    "stage": stage,
+                    "amount": amount,
+                    "currency": "USD",
+                    "close_date": "2026-03-31",
+                    "is_closed": closed,
+                    "is_won": won,
+                    "probability": "10",
+                    "last_modified_at": "2026-02-01 09:00:00",
+                }.values()
+            )
+        )
+    history = [
+        [f"O{i}", f"2026-01-0{i} 10:00:00", "Prospecting", "1000", "2026-03-31", "10", "Pipeline"]
+        for i in range(1, 5)
+    ]
     return {"opportunities": rows, "opportunity_stage_history": history, "stages": STAGES}
 
 
-def write_export(landing: Path, day: date, tables: dict[str, list[list[str]]] | None = None,
-                 header_override: dict[str, list[str]] | None = None, marker: bool = True) -> Path:
+def write_export(
+    landing: Path,
+    day: date,
+    tables: dict[str, list[list[str]]] | None = None,
+    header_override: dict[str, list[str]] | None = None,
+    marker: bool = True,
+) -> Path:
     folder = landing / day.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
     for name, rows in (tables or good_tables()).items():

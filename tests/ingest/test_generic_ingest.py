@@ -6,9 +6,9 @@ from datetime import date
 
 import duckdb
 import pytest
-
 from pipecast.ingest import IngestError, ingest_export
 from pipecast.pipeline import pending_exports
+
 from tests.ingest.conftest import good_tables
 
 DAY = date(2026, 2, 1)
@@ -23,9 +23,16 @@ def test_loads_every_entity_with_load_metadata(settings, export_writer):
     export_writer(settings.resolved_landing_dir, DAY)
     result = ingest_export(DAY, settings)
     assert result.rows == {"opportunities": 4, "opportunity_stage_history": 4, "stages": 4}
-    assert _count(settings, "select count(*) from raw.opportunities where _export_date = ? "
-                            "and _source_file like '%opportunities.csv' and _loaded_at is not null "
-                            "and length(_row_hash) = 32", [DAY]) == 4
+    assert (
+        _count(
+            settings,
+            "select count(*) from raw.opportunities where _export_date = ? "
+            "and _source_file like '%opportunities.csv' and _loaded_at is not null "
+            "and length(_row_hash) = 32",
+            [DAY],
+        )
+        == 4
+    )
     assert _count(settings, "select amount from raw.opportunities where opportunity_id = 'O2'") == 2500.5
     assert (settings.archive_dir / DAY.isoformat() / "opportunities.csv").exists()
 
@@ -74,7 +81,7 @@ def test_missing_required_column(settings, export_writer):
     header = [c for c in good_tables_columns() if c != "stage"]
     tables = good_tables()
     index = list(good_tables_columns()).index("stage")
-    tables["opportunities"] = [r[:index] + r[index + 1:] for r in tables["opportunities"]]
+    tables["opportunities"] = [r[:index] + r[index + 1 :] for r in tables["opportunities"]]
     error = _bad_export(settings, export_writer, tables=tables, header_override={"opportunities": header})
     assert error.column == "stage" and "missing" in error.message
 

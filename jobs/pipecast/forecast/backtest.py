@@ -22,8 +22,9 @@ def known_at(frame: pd.DataFrame, cutoff: date) -> pd.DataFrame:
     return frame[(frame["cutoff"] < pd.Timestamp(cutoff)) & frame["final_is_closed"].astype(bool) & closed_by]
 
 
-def backtest(frame: pd.DataFrame, test_cutoffs: list[date], truth: pd.DataFrame | None = None,
-             random_state: int = 0) -> pd.DataFrame:
+def backtest(
+    frame: pd.DataFrame, test_cutoffs: list[date], truth: pd.DataFrame | None = None, random_state: int = 0
+) -> pd.DataFrame:
     """Long table: cutoff, scope, forecaster, metric, value, n."""
     rows: list[dict] = []
     pooled: list[pd.DataFrame] = []
@@ -48,11 +49,20 @@ def backtest(frame: pd.DataFrame, test_cutoffs: list[date], truth: pd.DataFrame 
         forecasters["true_probability"] = "p_true"
     for name, column in forecasters.items():
         valid = scored[column].notna()
-        for metric, value in probability_metrics(scored.loc[valid, "final_is_won"].astype(int),
-                                                 scored.loc[valid, column]).items():
+        for metric, value in probability_metrics(
+            scored.loc[valid, "final_is_won"].astype(int), scored.loc[valid, column]
+        ).items():
             if metric != "n":
-                rows.append({"cutoff": None, "scope": "deals_pooled", "forecaster": name,
-                             "metric": metric, "value": value, "n": int(valid.sum())})
+                rows.append(
+                    {
+                        "cutoff": None,
+                        "scope": "deals_pooled",
+                        "forecaster": name,
+                        "metric": metric,
+                        "value": value,
+                        "n": int(valid.sum()),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -62,8 +72,11 @@ def _revenue_rows(scored: pd.DataFrame, cutoff: date) -> list[dict]:
     close = pd.to_datetime(scored["close_date"])
     in_period = (close >= pd.Timestamp(period.start)) & (close <= pd.Timestamp(period.end))
     final_close = pd.to_datetime(scored["final_close_date"])
-    won_in_period = scored["final_is_won"].astype(bool) & (final_close >= pd.Timestamp(period.start)) & (
-        final_close <= pd.Timestamp(period.end))
+    won_in_period = (
+        scored["final_is_won"].astype(bool)
+        & (final_close >= pd.Timestamp(period.start))
+        & (final_close <= pd.Timestamp(period.end))
+    )
     actual = float(scored.loc[won_in_period, "final_amount"].sum())
     amount = scored["amount"].fillna(0)
     forecasts = {
@@ -71,18 +84,28 @@ def _revenue_rows(scored: pd.DataFrame, cutoff: date) -> list[dict]:
         "stage_weighted": float((amount * scored["crm_probability"])[in_period].sum()),
     }
     return [
-        {"cutoff": cutoff, "scope": f"open_pipeline_revenue_{period.label}", "forecaster": name,
-         "metric": metric, "value": value, "n": int(in_period.sum())}
+        {
+            "cutoff": cutoff,
+            "scope": f"open_pipeline_revenue_{period.label}",
+            "forecaster": name,
+            "metric": metric,
+            "value": value,
+            "n": int(in_period.sum()),
+        }
         for name, forecast in forecasts.items()
-        for metric, value in (("forecast", forecast), ("actual", actual),
-                              ("abs_pct_error", wape(np.array([actual]), np.array([forecast]))))
+        for metric, value in (
+            ("forecast", forecast),
+            ("actual", actual),
+            ("abs_pct_error", wape(np.array([actual]), np.array([forecast]))),
+        )
     ]
 
 
 def attach_truth(scored: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """Join the generator's true win probability for each deal at its stage at the cut-off."""
     stage_columns = [c for c in truth.columns if c.startswith("p_win_")]
-    long = truth.melt(id_vars=["opportunity_id"], value_vars=stage_columns, var_name="stage_key",
-                      value_name="p_true")
+    long = truth.melt(
+        id_vars=["opportunity_id"], value_vars=stage_columns, var_name="stage_key", value_name="p_true"
+    )
     keyed = scored.assign(stage_key="p_win_" + scored["stage"].str.lower().str.replace(" ", "_"))
     return keyed.merge(long, on=["opportunity_id", "stage_key"], how="left")

@@ -13,7 +13,15 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-CATEGORICAL_FEATURES = ["stage", "segment", "industry", "lead_source", "opportunity_type", "product_id", "team"]
+CATEGORICAL_FEATURES = [
+    "stage",
+    "segment",
+    "industry",
+    "lead_source",
+    "opportunity_type",
+    "product_id",
+    "team",
+]
 NUMERIC_FEATURES = [
     "stage_sort_order",
     "days_in_stage",
@@ -38,7 +46,8 @@ changes as (
         stage_sort_order, stage_is_closed, stage_is_won,
         lead(changed_at) over w as valid_to,
         sum(case when is_close_date_push then 1 else 0 end) over (w rows unbounded preceding) as pushes,
-        max(case when is_stage_entry then changed_at end) over (w rows unbounded preceding) as stage_entered_at,
+        max(case when is_stage_entry then changed_at end)
+            over (w rows unbounded preceding) as stage_entered_at,
         first_value(amount) over w as first_amount,
         min(changed_at) over (partition by opportunity_id) as created_at
     from intermediate.int_opportunity_changes_classified
@@ -83,7 +92,9 @@ select
     changes.pushes as close_date_pushes,
     changes.close_date,
     date_diff('day', cutoffs.cutoff, changes.close_date) as days_to_close_date,
-    (coalesce(owner_records.won_deals, 0) + 1.0) / (coalesce(owner_records.closed_deals, 0) + 4.0) as owner_win_rate,
+    -- smoothed towards 25% while a rep has few closed deals
+    (coalesce(owner_records.won_deals, 0) + 1.0)
+        / (coalesce(owner_records.closed_deals, 0) + 4.0) as owner_win_rate,
     coalesce(owner_records.closed_deals, 0) as owner_closed_deals,
     changes.crm_probability,
     opportunities.final_is_closed,

@@ -6,7 +6,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import joblib
 import numpy as np
@@ -52,29 +52,56 @@ def _cutoffs(con, as_of: date) -> tuple[list[date], list[date]]:
     return training, quarter_ends[-BACKTEST_CUTOFFS:]
 
 
-def revenue_forecast(con, scores: pd.DataFrame, as_of: date, model_version: str, run_id: str,
-                     seed: int = 0) -> pd.DataFrame:
+def revenue_forecast(
+    con, scores: pd.DataFrame, as_of: date, model_version: str, run_id: str, seed: int = 0
+) -> pd.DataFrame:
     """Current and next quarter: closed-won to date + open deals closing in the period."""
     rows = []
     for offset in (0, 1):
         period = quarter_of(as_of, offset)
         won = con.execute(
             "select coalesce(sum(amount), 0) from staging.stg_crm__opportunities "
-            "where is_won and close_date between ? and ?", [period.start, min(period.end, as_of)],
+            "where is_won and close_date between ? and ?",
+            [period.start, min(period.end, as_of)],
         ).fetchone()[0]
         close = pd.to_datetime(scores["close_date"])
         lower = pd.Timestamp.min if offset == 0 else pd.Timestamp(period.start)  # overdue = this quarter
         deals = scores[(close >= lower) & (close <= pd.Timestamp(period.end))]
         amounts = deals["amount"].fillna(0).to_numpy()
         totals = won + simulate_period_revenue(amounts, deals["win_probability"].to_numpy(), seed=seed)
-        base = dict(as_of=as_of, period=period.label, period_start=period.start, period_end=period.end,
-                    closed_won_to_date=won, open_deals=len(deals), run_id=run_id)
+        base = dict(
+            as_of=as_of,
+            period=period.label,
+            period_start=period.start,
+            period_end=period.end,
+            closed_won_to_date=won,
+            open_deals=len(deals),
+            run_id=run_id,
+        )
         p10, p50, p90 = np.percentile(totals, [10, 50, 90])
-        rows.append({**base, "method": "model", "expected": won + float(amounts @ deals["win_probability"]),
-                     "p10": p10, "p50": p50, "p90": p90, "model_version": model_version})
+        rows.append(
+            {
+                **base,
+                "method": "model",
+                "expected": won + float(amounts @ deals["win_probability"]),
+                "p10": p10,
+                "p50": p50,
+                "p90": p90,
+                "model_version": model_version,
+            }
+        )
         weighted = won + float(amounts @ deals["crm_probability"].fillna(0))
-        rows.append({**base, "method": "stage_weighted", "expected": weighted, "p10": None, "p50": None,
-                     "p90": None, "model_version": "crm_stage_probability"})
+        rows.append(
+            {
+                **base,
+                "method": "stage_weighted",
+                "expected": weighted,
+                "p10": None,
+                "p50": None,
+                "p90": None,
+                "model_version": "crm_stage_probability",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -104,24 +131,49 @@ def run_forecast(as_of: date | None = None, settings: Settings | None = None) ->
         model_path.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(model, model_path)
 
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = datetime.now(UTC).replace(tzinfo=None)
         p = win_probability.predict(model, current) if len(current) else np.array([])
         scores = current.assign(
-            as_of=as_of, win_probability=p, expected_amount=current["amount"].fillna(0) * p,
-            model_version=model_version, run_id=run_id, scored_at=now,
+            as_of=as_of,
+            win_probability=p,
+            expected_amount=current["amount"].fillna(0) * p,
+            model_version=model_version,
+            run_id=run_id,
+            scored_at=now,
         )
         replace_night(con, "opportunity_scores", as_of, scores)
         revenue = revenue_forecast(con, scores, as_of, model_version, run_id)
         replace_night(con, "revenue_forecast", as_of, revenue)
-        replace_night(con, "backtests", as_of, scores_table.assign(
-            run_id=run_id, as_of=as_of, model_version=model_version))
-        con.execute("update ml.model_runs set is_current = false where model_name = ?",
-                    [win_probability.MODEL_NAME])
-        replace_night(con, "model_runs", as_of, pd.DataFrame([{
-            "run_id": run_id, "as_of": as_of, "model_name": win_probability.MODEL_NAME,
-            "model_version": model_version, "trained_at": now, "train_rows": len(trained),
-            "first_cutoff": training_cutoffs[0], "last_cutoff": training_cutoffs[-1],
-            "features": json.dumps(FEATURES), "model_path": str(model_path), "is_current": True,
-        }]))
+        replace_night(
+            con,
+            "backtests",
+            as_of,
+            scores_table.assign(run_id=run_id, as_of=as_of, model_version=model_version),
+        )
+        con.execute(
+            "update ml.model_runs set is_current = false where model_name = ?", [win_probability.MODEL_NAME]
+        )
+        replace_night(
+            con,
+            "model_runs",
+            as_of,
+            pd.DataFrame(
+                [
+                    {
+                        "run_id": run_id,
+                        "as_of": as_of,
+                        "model_name": win_probability.MODEL_NAME,
+                        "model_version": model_version,
+                        "trained_at": now,
+                        "train_rows": len(trained),
+                        "first_cutoff": training_cutoffs[0],
+                        "last_cutoff": training_cutoffs[-1],
+                        "features": json.dumps(FEATURES),
+                        "model_path": str(model_path),
+                        "is_current": True,
+                    }
+                ]
+            ),
+        )
     log.info("scored %d open deals as of %s", len(scores), as_of)
     return ForecastResult(as_of, run_id, model_version, len(scores), len(trained), revenue, scores_table)

@@ -25,7 +25,10 @@ def quarter_of(day: date, offset: int = 0) -> Period:
 
 
 def simulate_period_revenue(
-    amounts: np.ndarray, win_probability: np.ndarray, draws: int = 2000, seed: int = 0,
+    amounts: np.ndarray,
+    win_probability: np.ndarray,
+    draws: int = 2000,
+    seed: int = 0,
     chunk: int = 250,
 ) -> np.ndarray:
     """Revenue totals over `draws` simulated outcomes (each deal won independently)."""
@@ -36,5 +39,5 @@ def simulate_period_revenue(
     for start in range(0, draws, chunk):  # chunks keep memory at chunk x deals
         n = min(chunk, draws - start)
         wins = rng.random((n, len(p))) < p
-        totals[start:start + n] = wins @ amounts
+        totals[start : start + n] = wins @ amounts
     return totals

@@ -21,8 +21,9 @@ def build_model(random_state: int = 0) -> CalibratedClassifierCV:
         [
             (
                 "categories",
-                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                               encoded_missing_value=-1),
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
+                ),
                 CATEGORICAL_FEATURES,
             ),
             ("numbers", "passthrough", NUMERIC_FEATURES),

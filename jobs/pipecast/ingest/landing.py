@@ -7,7 +7,7 @@ import json
 import logging
 import shutil
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pipecast.canonical import COMPLETION_MARKER, MANIFEST_FILE
@@ -69,7 +69,7 @@ def archive_export(export: Export, archive_dir: Path) -> Path:
 
 def quarantine_export(export: Export, quarantine_dir: Path, reason: str) -> Path:
     """Move a bad export aside with a reason file, so it is never loaded by accident."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = quarantine_dir / f"{export.export_date.isoformat()}_{stamp}"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(export.path), target)

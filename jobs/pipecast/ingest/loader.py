@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -102,7 +102,9 @@ def _check_types(con: duckdb.DuckDBPyConnection, entity: Entity, header: list[st
             ).fetchone()[0]
             raise IngestError(
                 f"value {value!r} is not a valid {entity.columns[column]}",
-                file=path, line=int(line), column=column,
+                file=path,
+                line=int(line),
+                column=column,
             )
 
 
@@ -113,7 +115,9 @@ def _check_keys(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> N
     if row and row[0] is not None:
         raise IngestError(
             f"key column(s) {', '.join(entity.key)} must not be empty",
-            file=path, line=int(row[0]), column=entity.key[0],
+            file=path,
+            line=int(row[0]),
+            column=entity.key[0],
         )
     dup = con.execute(
         f"SELECT {key}, list({LINE} ORDER BY rowid) AS lines FROM {STAGING_TABLE} "
@@ -123,12 +127,20 @@ def _check_keys(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> N
         lines = [int(r) for r in dup[-1][:5]]
         raise IngestError(
             f"duplicate key {dict(zip(entity.key, dup[:-1], strict=True))} on lines {lines}",
-            file=path, line=lines[1], column=entity.key[0],
+            file=path,
+            line=lines[1],
+            column=entity.key[0],
         )
 
 
-def _insert(con: duckdb.DuckDBPyConnection, entity: Entity, header: list[str], path: Path,
-            export_date: date, loaded_at: datetime) -> int:
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    header: list[str],
+    path: Path,
+    export_date: date,
+    loaded_at: datetime,
+) -> int:
     select = [
         f"CAST({_q(c)} AS {t}) AS {_q(c)}" if c in header else f"CAST(NULL AS {t}) AS {_q(c)}"
         for c, t in entity.columns.items()
@@ -147,10 +159,12 @@ def _insert(con: duckdb.DuckDBPyConnection, entity: Entity, header: list[str], p
 def load_export(con: duckdb.DuckDBPyConnection, export: Export) -> IngestResult:
     """Check and load every entity file of one export in one transaction."""
     result = IngestResult(export.export_date)
-    missing = [e.file_name for e in ENTITIES.values() if e.required and not (export.path / e.file_name).exists()]
+    missing = [
+        e.file_name for e in ENTITIES.values() if e.required and not (export.path / e.file_name).exists()
+    ]
     if missing:
         raise IngestError(f"export is missing required file(s): {', '.join(missing)}", file=export.path)
-    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
     con.execute("BEGIN TRANSACTION")
     try:
         for entity in ENTITIES.values():
@@ -185,7 +199,7 @@ def ingest_export(export_date: date, settings: Settings | None = None) -> Ingest
     """Load the export for export_date; on bad input quarantine it and raise IngestError."""
     settings = settings or get_settings()
     export = get_export(settings.resolved_landing_dir, export_date)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     if not export.path.exists():
         raise IngestError(f"no export for {export_date} in the landing zone", file=export.path)
     if not export.is_complete:
@@ -202,7 +216,7 @@ def ingest_export(export_date: date, settings: Settings | None = None) -> Ingest
             )
             raise
     archive_export(export, settings.archive_dir)
-    result.seconds = (datetime.now(timezone.utc) - started).total_seconds()
+    result.seconds = (datetime.now(UTC) - started).total_seconds()
     for warning in result.warnings:
         log.warning(warning)
     log.info("loaded export %s: %s", export_date, result.rows)

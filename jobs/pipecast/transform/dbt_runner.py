@@ -69,18 +69,23 @@ def dbt_invoke(args: list[str], settings: Settings | None = None):
     dbt_state = settings.state_dir / "dbt"
     full_args = [
         *args,
-        "--project-dir", str(project),
-        "--profiles-dir", str(project),
-        "--target-path", str(dbt_state / "target"),
-        "--log-path", str(dbt_state / "logs"),
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(dbt_state / "target"),
+        "--log-path",
+        str(dbt_state / "logs"),
     ]
     log.info("dbt %s", " ".join(args))
     with _environment(dbt_env(settings)):
         return dbtRunner().invoke(full_args)
 
 
-def dbt_build(settings: Settings | None = None, select: str | None = None,
-              full_refresh: bool = False) -> DbtBuildResult:
+def dbt_build(
+    settings: Settings | None = None, select: str | None = None, full_refresh: bool = False
+) -> DbtBuildResult:
     """`dbt build` (models, snapshots, seeds and tests in DAG order); raise DbtError on failure."""
     args = ["build"]
     if select:
