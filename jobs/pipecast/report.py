@@ -88,7 +88,7 @@ def write_report(settings: Settings | None = None) -> Report:
             )
             if len(loads):
                 lines.append(
-                    f"export {loads['export_date'].iloc[0]}: "
+                    f"export {pd.Timestamp(loads['export_date'].iloc[0]).date()}: "
                     + ", ".join(
                         f"{e}={n:,}" for e, n in zip(loads["entity"], loads["row_count"], strict=True)
                     )
