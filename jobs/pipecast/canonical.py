@@ -186,6 +186,13 @@ LOAD_METADATA_COLUMNS: dict[str, str] = {
     "_row_hash": "VARCHAR",
 }
 
+# Lineage ingest adds after the load metadata: which layout (mapping) produced the row, and the
+# source columns the layout does not map, kept as JSON text (schema drift is kept, not dropped).
+LOAD_LINEAGE_COLUMNS: dict[str, str] = {
+    "_source_layout": "VARCHAR",
+    "_extra": "VARCHAR",
+}
+
 # Written last into every export folder; an export without it is incomplete and is not loaded.
 COMPLETION_MARKER = "_SUCCESS"
 MANIFEST_FILE = "manifest.json"

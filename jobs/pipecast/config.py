@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,95 @@ class Settings(BaseSettings):
     demo_size: int = 20_000
     demo_seed: int = 42
     demo_nights: int = 3
+
+    # Orchestration (Airflow; dags/ and jobs/pipecast/orchestration/). Read when the DAG files are
+    # parsed: a change applies on the next parse. The nightly run is a cron expression in
+    # schedule_timezone; the run on day D waits for the export dated D - export_lag_days (a CRM
+    # exports "yesterday" during the night).
+    nightly_schedule: str = "0 3 * * *"
+    retrain_schedule: str = "0 5 * * 0"  # weekly retraining: Sundays 05:00
+    schedule_timezone: str = "UTC"
+    export_lag_days: int = Field(default=1, ge=0)
+    # The export sensor pokes every sensor_poke_minutes in reschedule mode (no worker slot held
+    # while waiting) and fails, with an alert, when the export is not there after the timeout.
+    sensor_poke_minutes: float = Field(default=5, gt=0)
+    sensor_timeout_minutes: float = Field(default=360, gt=0)
+    # Retries with exponential backoff, for every task.
+    task_retries: int = Field(default=2, ge=0)
+    retry_delay_minutes: float = Field(default=2, ge=0)
+    max_retry_delay_minutes: float = Field(default=30, ge=0)
+    # Deadline (Airflow 3's successor of the SLA): alert when a run is not finished this long
+    # after it was queued. 0: no deadline (`airflow dags test` in Airflow 3.3.2 crashes at the end
+    # of a successful run of a DAG that has one; `make run` sets 0).
+    run_deadline_minutes: float = Field(default=240, ge=0)
+    # Alerts on task failure and missed deadline: a webhook (JSON POST with a "text" field, as
+    # Slack, Mattermost and Teams incoming webhooks take it) and/or email (comma-separated
+    # recipients, through alert_smtp_host). Neither set: alerts are only logged.
+    alert_webhook_url: str | None = None
+    alert_email_to: str | None = None
+    alert_email_from: str = "pipecast@localhost"
+    alert_smtp_host: str = "localhost"
+    alert_smtp_port: int = 25
+    alert_smtp_user: str | None = None
+    alert_smtp_password: str | None = None
+    alert_smtp_starttls: bool = False
+
+    # Validation (Great Expectations; see expectations/ and jobs/pipecast/validate/).
+    # SQLAlchemy URL of the warehouse for validation and audit writes; default: the DuckDB file,
+    # or PIPECAST_PG_* (as dbt's profiles.yml reads them) when target is postgres.
+    validation_warehouse_url: str | None = None
+    # Warn when an export's row count per entity moves more than this share from the previous one.
+    raw_row_count_tolerance: float = Field(default=0.5, ge=0)
+    # Warn when the export being validated is older than this many days (the landing zone is stale).
+    raw_export_max_age_days: int = Field(default=3, ge=0)
+    # Warn when an export's newest change (last_modified_at) is this many days older than the export.
+    raw_max_staleness_days: int = Field(default=7, ge=0)
+    # Dates before this are parse failures (epoch or year-1 defaults), not CRM records: an error.
+    raw_min_date: date = date(1990, 1, 1)
+    # Warn when an expected close date lies further than this in the future.
+    raw_close_date_horizon_days: int = Field(default=3650, ge=0)
+    # Warn on deal amounts above this (in the deal's currency): typos and test records.
+    raw_max_plausible_amount: float = Field(default=1e9, gt=0)
+
+    # Ingest (jobs/pipecast/ingest/). Which layout maps the exports onto the canonical model:
+    # "auto" (an export's manifest `layout`, else detected from its file names), "generic", the
+    # name of a mapping in mappings_dir (e.g. "salesforce", "hubspot"), or a mapping file's path.
+    source_layout: str = "auto"
+    mappings_dir: Path = Field(default=PROJECT_ROOT / "mappings")
+    # Object storage as the landing zone: an fsspec URL (s3://bucket/exports, memory://...);
+    # overrides landing_dir. Options (credentials, endpoint) go to fsspec as given.
+    landing_url: str | None = None
+    landing_storage_options: dict[str, Any] = Field(default_factory=dict)
+    # Days between two expected exports: calendar gaps at this cadence are reported as missing.
+    export_interval_days: int = Field(default=1, ge=1)
+
+    # Forecasting (jobs/pipecast/forecast/). "This period" and "next period" of the revenue
+    # forecast and of close timing: fiscal quarters (dbt var fiscal_year_start_month) or months.
+    forecast_period: Literal["quarter", "month"] = "quarter"
+    # Deal-level backtest: the deals open at this many past quarter-ends, pooled.
+    forecast_backtest_cutoffs: int = Field(default=4, ge=1)
+    # Revenue backtest: this many past periods, each forecast from the month-ends before and in it.
+    forecast_backtest_periods: int = Field(default=8, ge=1)
+    # A deal-level backtest cut-off (and a snapshot training row) must be this old, so that most
+    # outcomes of the deals open then are known.
+    forecast_label_maturity_days: int = Field(default=180, ge=0)
+    # Upper bound on the rows of any training set: deals are sampled by a hash of their id.
+    forecast_max_training_rows: int = Field(default=200_000, ge=1_000)
+    # Monte-Carlo draws behind each revenue range.
+    forecast_simulations: int = Field(default=2000, ge=100)
+    # Win-probability recipes that compete on the backtest (champion/challenger).
+    forecast_win_candidates: list[str] = Field(default_factory=lambda: ["stage_chain", "snapshot"])
+    # Products written per account in ml.product_propensity (the k most likely).
+    forecast_propensity_top_k: int = Field(default=3, ge=1)
+    # Background rows behind each deal's driver contributions.
+    forecast_explain_background: int = Field(default=5, ge=1)
+    # Model versions tracked in MLflow (sqlite store in state_dir/mlflow); off: joblib files only.
+    forecast_mlflow: bool = True
+    # Rebuild the dbt forecast marts (dbt_project/models/forecast) after writing ml.*.
+    forecast_build_marts: bool = True
+    # Threads for model fitting (OpenMP): more than the free cores makes boosting crawl.
+    forecast_threads: int = Field(default=1, ge=1)
+    forecast_seed: int = 0
 
     @property
     def resolved_landing_dir(self) -> Path:

@@ -51,37 +51,48 @@ def generate(
 
 
 def loaded_export_dates(settings: Settings) -> set[date]:
-    with connect(settings) as con:
-        if not table_exists(con, "audit", "loads"):
-            return set()
-        return {r[0] for r in con.execute("select distinct export_date from audit.loads").fetchall()}
+    """Export dates loaded into raw.* (as audit.loads records them)."""
+    from pipecast.ingest.schedule import loaded_fingerprints
+
+    return set(loaded_fingerprints(settings))
 
 
 def pending_exports(settings: Settings | None = None, through: date | None = None) -> list[date]:
-    """Complete exports not loaded yet, oldest first (late and out-of-order exports load in order)."""
-    settings = settings or get_settings()
-    done = loaded_export_dates(settings)
-    return [
-        e.export_date
-        for e in find_exports(settings.resolved_landing_dir)
-        if e.export_date not in done and (through is None or e.export_date <= through)
-    ]
+    """Complete exports not loaded yet (or re-delivered since), oldest first: late and
+    out-of-order exports load in date order."""
+    from pipecast.ingest.schedule import pending
+
+    return pending(settings or get_settings(), through)
+
+
+def missing_exports(settings: Settings | None = None, through: date | None = None):
+    """Dates the export cadence expects but no export was loaded for (missing, incomplete or
+    quarantined): logged as errors and recorded in audit.missing_exports, never skipped silently."""
+    from pipecast.ingest.schedule import missing
+
+    return missing(settings or get_settings(), through)
 
 
 def ingest(
-    export_date: date | None = None, settings: Settings | None = None, validate: bool = True
+    export_date: date | None = None,
+    settings: Settings | None = None,
+    validate: bool = True,
+    through: date | None = None,
 ) -> list[IngestResult]:
-    """Load one export (export_date) or every pending one in date order, each validated after
-    loading unless validate is False (the DAG validates in its own task)."""
+    """Load one export (export_date; a re-run replaces that date) or every pending one in date
+    order, each validated after loading unless validate is False (the DAG validates in its own
+    task); then report the calendar gaps up to ``through`` (default: the newest export)."""
     settings = settings or get_settings()
-    dates = [export_date] if export_date else pending_exports(settings)
+    dates = [export_date] if export_date else pending_exports(settings, through)
     if not dates:
-        log.info("no new exports in %s", settings.resolved_landing_dir)
+        log.info("no new exports in %s", settings.landing_url or settings.resolved_landing_dir)
     results = []
     for day in dates:
         results.append(ingest_export(day, settings))
         if validate:
             validate_raw(day, settings)
+    if export_date is None:
+        missing_exports(settings, through)
     return results
 
 

@@ -81,3 +81,82 @@ def write_export(
 @pytest.fixture
 def export_writer():
     return write_export
+
+
+def csv_text(tables_or_rows: list[list[str]], header: list[str], delimiter: str = ",") -> str:
+    """CSV text (RFC 4180 quoting) of a header and rows."""
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(tables_or_rows)
+    return buffer.getvalue()
+
+
+def generic_files(tables: dict[str, list[list[str]]] | None = None) -> dict[str, str]:
+    """The good generic export as {file name: CSV text}."""
+    return {
+        f"{name}.csv": csv_text(rows, list(ENTITIES[name].columns))
+        for name, rows in (tables or good_tables()).items()
+    }
+
+
+def put_export(
+    landing: Path,
+    day: date,
+    files: dict[str, str | bytes],
+    manifest: dict | None = None,
+    marker: bool = True,
+) -> Path:
+    """Write an export folder from {relative name: text or bytes} (text is written as UTF-8)."""
+    import json
+
+    folder = landing / day.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            path.write_text(content, encoding="utf-8", newline="")
+        else:
+            path.write_bytes(content)
+    if manifest is not None:
+        (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    if marker:
+        (folder / COMPLETION_MARKER).write_text("")
+    return folder
+
+
+DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+
+
+def dataset_dir(name: str) -> Path:
+    """A real public dataset of ../shared/datasets (read in place; tests copy it into tmp_path)."""
+    import os
+
+    root = Path(os.environ.get("PIPECAST_DATASETS_DIR", DATASETS))
+    folder = root / name
+    if not folder.is_dir():
+        pytest.skip(f"dataset {name} not found under {root} (set PIPECAST_DATASETS_DIR)")
+    return folder
+
+
+def land_dataset(landing: Path, day: date, name: str, pattern: str = "*.csv") -> Path:
+    """Copy a real dataset's files into a dated landing folder with the completion marker."""
+    import shutil
+
+    folder = landing / day.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in sorted(dataset_dir(name).glob(pattern)):
+        shutil.copy(file, folder / file.name)
+    (folder / COMPLETION_MARKER).write_text("")
+    return folder
+
+
+def query(settings, sql: str, params=None):
+    """Rows of a read-only query on the test warehouse."""
+    import duckdb
+
+    with duckdb.connect(str(settings.resolved_warehouse_path), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()

@@ -1,32 +1,63 @@
-"""Load one export of the generic canonical layout into raw.* (DuckDB parses; Python only steers).
+"""Load one export into raw.*: find its layout and files, map them onto the canonical model,
+insert every entity in one transaction.
 
-Every file is parsed into a staging table as text, checked (required columns, types, duplicate
-keys) with errors naming file, line and column, then all entities of the export are inserted in
-one transaction: an export loads whole or not at all, and a re-run of a date replaces that date.
+An export loads whole or not at all: every entity of the date is deleted and re-inserted inside
+one transaction, so a re-run of a date replaces it and a failure leaves what was loaded before.
+DuckDB parses every file (one streaming INSERT per entity, see ``compiler``); Python only
+plans. A bad export is quarantined with an error naming file, line and column (``diagnose``);
+a broken mapping file is a configuration error: reported and audited, but the export stays in
+the landing zone to load once the mapping is fixed.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from pipecast.canonical import ENTITIES, LOAD_METADATA_COLUMNS, Entity
+from pipecast.canonical import ENTITIES
 from pipecast.config import Settings, get_settings
+from pipecast.ingest import audit
+from pipecast.ingest.compiler import (
+    MAIN,
+    EntityCompiler,
+    SourceFiles,
+    condition_sql,
+    entity_select,
+    uncollapsed_count,
+)
+from pipecast.ingest.diagnose import diagnose
 from pipecast.ingest.errors import IngestError
-from pipecast.ingest.landing import Export, archive_export, get_export, quarantine_export
+from pipecast.ingest.formats import (
+    FileFormat,
+    error_line,
+    first_line,
+    missing_field,
+    reader_error_message,
+    reader_sql,
+)
+from pipecast.ingest.landing import Export, LandingZone, archive_export, quarantine_export
+from pipecast.ingest.layouts import detect_layout
+from pipecast.ingest.mapping import EntitySpec, Layout, MappingError
+from pipecast.ingest.plan import ExportPlan, plan_export, readers
+from pipecast.ingest.sql import ident
 from pipecast.warehouse import connect
 
 log = logging.getLogger(__name__)
 
-STAGING_TABLE = "_ingest_stage"
-# A staged row's line in its file: rowids of a fresh table are consecutive in file order (DuckDB
-# preserves insertion order), but inside a transaction they start at an offset, so subtract the
-# first one; +2 for the header line and for counting lines from 1.
-LINE = f"(rowid - (SELECT min(rowid) FROM {STAGING_TABLE}) + 2)"
+MAX_ENCODING_RETRIES = 3
+# DuckDB errors that bad input causes. Any other (binder, catalog, ...) is a bug in pipecast or
+# its mappings: raised as is, and the export stays in the landing zone.
+DATA_ERRORS = (
+    duckdb.ConversionException,
+    duckdb.InvalidInputException,
+    duckdb.IOException,
+    duckdb.OutOfRangeException,
+)
 
 
 @dataclass
@@ -35,189 +66,423 @@ class IngestResult:
     rows: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    layout: str = ""
 
 
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+class _CheckFailed(Exception):
+    def __init__(self, kind: str, **detail: Any) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.detail = detail
+
+
+class _RetryEncoding(Exception):
+    def __init__(self, source: str) -> None:
+        super().__init__(source)
+        self.source = source
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for entity in ENTITIES.values():
-        cols = {**entity.columns, **LOAD_METADATA_COLUMNS}
-        ddl = ", ".join(f"{_q(c)} {t}" for c, t in cols.items())
-        con.execute(f"CREATE TABLE IF NOT EXISTS raw.{entity.name} ({ddl})")
-    con.execute(
-        """CREATE TABLE IF NOT EXISTS audit.loads (
-            export_date DATE, entity VARCHAR, source_file VARCHAR, row_count BIGINT,
-            loaded_at TIMESTAMP, warnings VARCHAR)"""
-    )
-    con.execute(
-        """CREATE TABLE IF NOT EXISTS audit.quarantined_exports (
-            export_date DATE, quarantined_at TIMESTAMP, original_path VARCHAR,
-            quarantine_path VARCHAR, file VARCHAR, line BIGINT, column_name VARCHAR, reason VARCHAR)"""
-    )
+    """Create or evolve raw.* and ingest's audit.* tables."""
+    audit.ensure_tables(con)
 
 
-def _stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
-    """Parse a CSV into the staging table as text; return its header."""
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {STAGING_TABLE} AS "
-            "SELECT * FROM read_csv(?, header = true, all_varchar = true, auto_detect = true)",
-            [str(path)],
-        )
-    except duckdb.Error as exc:
-        raise IngestError(f"cannot parse CSV: {exc}", file=path) from exc
-    return [row[0] for row in con.execute(f"DESCRIBE {STAGING_TABLE}").fetchall()]
+# -- loading ---------------------------------------------------------------------------------
 
 
-def _check_columns(entity: Entity, header: list[str], path: Path) -> list[str]:
-    missing = [c for c in entity.mandatory_columns if c not in header]
-    if missing:
-        raise IngestError(
-            f"required column(s) missing: {', '.join(missing)} (header: {', '.join(header)})",
-            file=path,
-            line=1,
-            column=missing[0],
-        )
-    extra = [c for c in header if c not in entity.columns]
-    return [f"{path.name}: unknown column(s) ignored: {', '.join(extra)}"] if extra else []
+def _check_lookups(con: duckdb.DuckDBPyConnection, compiled) -> None:
+    for alias, sql, params, _keys in compiled.lookup_checks:
+        if con.execute(sql, params).fetchone():
+            raise _CheckFailed("lookup", alias=alias)
 
 
-def _check_types(con: duckdb.DuckDBPyConnection, entity: Entity, header: list[str], path: Path) -> None:
-    typed = [c for c in header if c in entity.columns and entity.columns[c] != "VARCHAR"]
-    if not typed:
+def _check_keys(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    entity_key: tuple[str, ...],
+    export_date: date,
+    duplicates: bool,
+) -> None:
+    keys = [ident(k) for k in entity_key]
+    empty = " OR ".join(f"{k} IS NULL" for k in keys)
+    row = con.execute(
+        f"SELECT count(*) FROM {table} WHERE _export_date = ? AND ({empty})", [export_date]
+    ).fetchone()
+    if row and row[0]:
+        raise _CheckFailed("empty_key")
+    if not duplicates:
         return
-    # One pass over the file: the first bad row of every typed column.
-    probes = ", ".join(
-        f"min(CASE WHEN {_q(c)} IS NOT NULL AND TRY_CAST({_q(c)} AS {entity.columns[c]}) IS NULL "
-        f"THEN {LINE} END)"
-        for c in typed
-    )
-    first_bad = con.execute(f"SELECT {probes} FROM {STAGING_TABLE}").fetchone() or ()
-    for column, line in zip(typed, first_bad, strict=True):
-        if line is not None:
-            value = con.execute(
-                f"SELECT {_q(column)} FROM {STAGING_TABLE} WHERE {LINE} = ?", [line]
-            ).fetchone()[0]
-            raise IngestError(
-                f"value {value!r} is not a valid {entity.columns[column]}",
-                file=path,
-                line=int(line),
-                column=column,
-            )
-
-
-def _check_keys(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> None:
-    key = ", ".join(_q(c) for c in entity.key)
-    null_probe = " OR ".join(f"{_q(c)} IS NULL" for c in entity.key)
-    row = con.execute(f"SELECT min({LINE}) FROM {STAGING_TABLE} WHERE {null_probe}").fetchone()
-    if row and row[0] is not None:
-        raise IngestError(
-            f"key column(s) {', '.join(entity.key)} must not be empty",
-            file=path,
-            line=int(row[0]),
-            column=entity.key[0],
-        )
     dup = con.execute(
-        f"SELECT {key}, list({LINE} ORDER BY rowid) AS lines FROM {STAGING_TABLE} "
-        f"GROUP BY {key} HAVING count(*) > 1 ORDER BY min(rowid) LIMIT 1"
+        f"SELECT 1 FROM {table} WHERE _export_date = ? GROUP BY {', '.join(keys)} "
+        "HAVING count(*) > 1 LIMIT 1",
+        [export_date],
     ).fetchone()
     if dup:
-        lines = [int(r) for r in dup[-1][:5]]
-        raise IngestError(
-            f"duplicate key {dict(zip(entity.key, dup[:-1], strict=True))} on lines {lines}",
-            file=path,
-            line=lines[1],
-            column=entity.key[0],
-        )
+        raise _CheckFailed("duplicate_key")
 
 
-def _insert(
+def _check_unique_by(
+    con: duckdb.DuckDBPyConnection, plan: ExportPlan, compiler: EntityCompiler, spec: EntitySpec
+) -> None:
+    source = plan.sources[spec.from_ or ""]
+    for column in spec.unique_by or []:
+        if column not in source.fmt.columns:
+            raise IngestError(
+                f"unique_by column {column!r} is missing", file=source.display, line=1, column=column
+            )
+    relation, params = reader_sql(source.fmt, source.locations)
+    where = [compiler.condition(c) for c in [*source.spec.where, *spec.where]]
+    keys = ", ".join(ident(c) for c in spec.unique_by or [])
+    sql = f"SELECT 1 FROM {relation} AS src" + (f" WHERE {' AND '.join(where)}" if where else "")
+    sql += f" GROUP BY {keys} HAVING count(*) > 1 LIMIT 1"
+    if con.execute(sql, params).fetchone():
+        raise _CheckFailed("unique_by")
+
+
+def _excluded_rows(con: duckdb.DuckDBPyConnection, plan: ExportPlan) -> list[str]:
+    """Say how many rows each source's own filters (``where``) left out: nothing goes silently."""
+    warnings = []
+    for source in plan.sources.values():
+        if not source.spec.where:
+            continue
+        relation, params = reader_sql(source.fmt, source.locations)
+        keep = " AND ".join(condition_sql(c, MAIN, source) for c in source.spec.where)
+        total, kept = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE {keep}) FROM {relation} AS src", params
+        ).fetchone()
+        if total != kept:
+            warnings.append(
+                f"{source.relatives[0]}: {total - kept} of {total} rows left out by the layout's filter"
+            )
+    return warnings
+
+
+def _source_rows(con: duckdb.DuckDBPyConnection, source: SourceFiles, location: str) -> int:
+    relation, params = reader_sql(source.fmt, [location])
+    return int(con.execute(f"SELECT count(*) FROM {relation}", params).fetchone()[0])
+
+
+def _load_entity(
     con: duckdb.DuckDBPyConnection,
-    entity: Entity,
-    header: list[str],
-    path: Path,
-    export_date: date,
+    plan: ExportPlan,
+    entity_name: str,
+    spec: EntitySpec,
     loaded_at: datetime,
+    file_rows: dict[str, int],
+    warnings: list[str],
 ) -> int:
-    select = [
-        f"CAST({_q(c)} AS {t}) AS {_q(c)}" if c in header else f"CAST(NULL AS {t}) AS {_q(c)}"
-        for c, t in entity.columns.items()
-    ]
-    hashed = ", ".join(f"coalesce({_q(c)}, '')" for c in entity.columns if c in header)
-    con.execute(f"DELETE FROM raw.{entity.name} WHERE _export_date = ?", [export_date])
-    con.execute(
-        f"INSERT INTO raw.{entity.name} BY NAME SELECT {', '.join(select)}, "
-        f"CAST(? AS DATE) AS _export_date, ? AS _source_file, CAST(? AS TIMESTAMP) AS _loaded_at, "
-        f"md5(concat_ws(chr(31), {hashed})) AS _row_hash FROM {STAGING_TABLE}",
-        [export_date, str(path), loaded_at],
+    entity = ENTITIES[entity_name]
+    compiler = EntityCompiler(plan.layout, entity_name, spec, plan.sources, readers(plan))
+    compiled = compiler.compile()
+    _check_lookups(con, compiled)
+    select, params = entity_select(compiled)
+    table = f"raw.{ident(entity_name)}"
+    source_file = compiled.main.display if compiled.main else str(plan.layout.path or plan.layout.layout)
+    row = con.execute(
+        f"INSERT INTO {table} BY NAME SELECT *, CAST(? AS DATE) AS _export_date, ? AS _source_file, "
+        f"CAST(? AS TIMESTAMP) AS _loaded_at, ? AS _source_layout FROM ({select})",
+        [plan.export.export_date, source_file, loaded_at, plan.layout.layout, *params],
+    ).fetchone()
+    rows = int(row[0]) if row else 0
+    if spec.latest_by:
+        count_sql, count_params = uncollapsed_count(compiled)
+        total = int(con.execute(count_sql, count_params).fetchone()[0])
+        if total > rows:
+            warnings.append(
+                f"{entity_name}: {total - rows} of {total} rows repeat a key "
+                f"({', '.join(entity.key)}): kept the latest by {', '.join(spec.latest_by)}"
+            )
+    if rows == 0 and entity.required:
+        first = compiled.main.locations[0] if compiled.main else None
+        raise IngestError("file has no data rows", file=first, line=2)
+    # A layout that names the source's own row key (unique_by) checks that instead.
+    _check_keys(con, table, entity.key, plan.export.export_date, duplicates=not spec.unique_by)
+    if spec.unique_by:
+        _check_unique_by(con, plan, compiler, spec)
+    simple = (
+        compiled.main is not None
+        and len(compiled.branches) == 1
+        and not spec.distinct
+        and not spec.where
+        and not compiled.main.spec.where
+        and len(compiled.main.locations) == 1
     )
-    return con.execute(f"SELECT count(*) FROM {STAGING_TABLE}").fetchone()[0]
+    if simple:
+        file_rows[compiled.main.relatives[0]] = rows
+    return rows
 
 
-def load_export(con: duckdb.DuckDBPyConnection, export: Export) -> IngestResult:
-    """Check and load every entity file of one export in one transaction."""
-    result = IngestResult(export.export_date)
-    missing = [
-        e.file_name for e in ENTITIES.values() if e.required and not (export.path / e.file_name).exists()
-    ]
-    if missing:
-        raise IngestError(f"export is missing required file(s): {', '.join(missing)}", file=export.path)
+def _verify_manifest_rows(
+    con: duckdb.DuckDBPyConnection, plan: ExportPlan, file_rows: dict[str, int]
+) -> None:
+    by_name = {
+        name: (s, loc)
+        for s in plan.sources.values()
+        for name, loc in zip(s.relatives, s.locations, strict=True)
+    }
+    for name, info in plan.manifest_files.items():
+        if "rows" not in info or name not in by_name:
+            continue
+        source, location = by_name[name]
+        actual = file_rows.get(name)
+        if actual is None:
+            actual = _source_rows(con, source, location)
+        if actual != int(info["rows"]):
+            raise IngestError(
+                f"file has {actual} data rows, the manifest says {info['rows']}: truncated or incomplete",
+                file=location,
+                line=source.fmt.first_data_line + actual,
+            )
+
+
+def _is_encoding_error(exc: BaseException) -> bool:
+    return "Invalid unicode" in str(exc) or "not utf-8 encoded" in str(exc)
+
+
+def _failed_source(
+    plan: ExportPlan, entity_name: str, spec: EntitySpec, exc: BaseException
+) -> SourceFiles | None:
+    text = str(exc)
+    names = [spec.from_] if spec.from_ else []
+    names += [lookup.source for lookup in spec.lookups.values()]
+    for name in names:
+        source = plan.sources.get(name or "")
+        if source and any(
+            location in text or relative in text
+            for location, relative in zip(source.locations, source.relatives, strict=True)
+        ):
+            return source
+    return plan.sources.get(spec.from_ or "")
+
+
+def _reader_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(
+        marker in text
+        for marker in (
+            "CSV Error",
+            "Malformed JSON",
+            "GZIP",
+            "gzip",
+            "Invalid unicode",
+            "parquet",
+            "Parquet",
+            "truncated",
+        )
+    )
+
+
+def load_export(
+    con: duckdb.DuckDBPyConnection,
+    export: Export,
+    layout: Layout | None = None,
+    fingerprint: str | None = None,
+) -> IngestResult:
+    """Check and load every entity of one export in one transaction (see the module docstring)."""
+    started = time.perf_counter()
+    layout = layout or detect_layout(export, "auto", get_settings().mappings_dir)
+    plan = plan_export(con, export, layout)
+    for _attempt in range(MAX_ENCODING_RETRIES + 1):
+        try:
+            result = _load(con, plan, fingerprint)
+            break
+        except _RetryEncoding as retry:
+            source = plan.sources[retry.source]
+            warning = f"{source.relatives[0]}: not valid UTF-8 past its first MiB: read as Latin-1"
+            log.warning(warning)
+            plan.warnings.append(warning)
+            plan.sources[retry.source] = SourceFiles(
+                source.name, source.spec, source.relatives, source.locations, _latin1(source.fmt)
+            )
+    else:  # pragma: no cover - each retry fixes one source
+        raise IngestError("could not settle the files' encodings", file=export.location)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _latin1(fmt: FileFormat) -> FileFormat:
+    from dataclasses import replace
+
+    return replace(fmt, encoding="latin-1", encoding_guessed=False)
+
+
+def _load(con: duckdb.DuckDBPyConnection, plan: ExportPlan, fingerprint: str | None) -> IngestResult:
+    export = plan.export
+    result = IngestResult(export.export_date, warnings=list(plan.warnings), layout=plan.layout.layout)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    file_rows: dict[str, int] = {}
+    timings: dict[str, float] = {}
     con.execute("BEGIN TRANSACTION")
+    current: tuple[str, EntitySpec] | None = None
     try:
-        for entity in ENTITIES.values():
-            path = export.path / entity.file_name
-            if not path.exists():
-                continue
-            header = _stage_file(con, path)
-            result.warnings += _check_columns(entity, header, path)
-            _check_types(con, entity, header, path)
-            _check_keys(con, entity, path)
-            rows = _insert(con, entity, header, path, export.export_date, loaded_at)
-            if entity.required and rows == 0:
-                raise IngestError("file has no data rows", file=path, line=2)
-            result.rows[entity.name] = rows
-            con.execute(
-                "DELETE FROM audit.loads WHERE export_date = ? AND entity = ?",
-                [export.export_date, entity.name],
+        for entity_name in ENTITIES:
+            con.execute(f"DELETE FROM raw.{ident(entity_name)} WHERE _export_date = ?", [export.export_date])
+        for entity_name, spec in plan.entities.items():
+            current = (entity_name, spec)
+            started = time.perf_counter()
+            result.rows[entity_name] = _load_entity(
+                con, plan, entity_name, spec, loaded_at, file_rows, result.warnings
             )
-            con.execute(
-                "INSERT INTO audit.loads VALUES (?, ?, ?, ?, ?, ?)",
-                [export.export_date, entity.name, str(path), rows, loaded_at, "; ".join(result.warnings)],
-            )
-        con.execute(f"DROP TABLE IF EXISTS {STAGING_TABLE}")
+            timings[entity_name] = time.perf_counter() - started
+        current = None
+        _verify_manifest_rows(con, plan, file_rows)
+        result.warnings += _excluded_rows(con, plan)
+        result.warnings += _record_drift(con, plan)
+        _record_loads(con, plan, result, loaded_at, fingerprint, timings)
         con.execute("COMMIT")
+    except _CheckFailed as failed:
+        con.execute("ROLLBACK")
+        assert current is not None
+        raise _diagnosed(con, plan, current, failed.kind, failed.detail) from None
+    except DATA_ERRORS as exc:
+        con.execute("ROLLBACK")
+        if current is None:
+            raise IngestError(f"load failed: {first_line(exc)}", file=export.location) from exc
+        entity_name, spec = current
+        source = _failed_source(plan, entity_name, spec, exc)
+        if _is_encoding_error(exc) and source is not None and source.fmt.encoding_guessed:
+            raise _RetryEncoding(source.name) from exc
+        if _reader_error(exc):
+            raise IngestError(
+                reader_error_message(exc),
+                file=source.display if source else None,
+                line=error_line(exc),
+                column=missing_field(exc, source.fmt.columns) if source else None,
+            ) from exc
+        raise _diagnosed(con, plan, current, "value", {}, exc) from exc
     except BaseException:
         con.execute("ROLLBACK")
         raise
     return result
 
 
+def _diagnosed(
+    con: duckdb.DuckDBPyConnection,
+    plan: ExportPlan,
+    current: tuple[str, EntitySpec],
+    kind: str,
+    detail: dict[str, Any],
+    exc: BaseException | None = None,
+) -> IngestError:
+    entity_name, spec = current
+    error = diagnose(con, plan.layout, entity_name, spec, plan.sources, kind, detail)
+    if error is not None:
+        return error
+    source = plan.sources.get(spec.from_ or "")
+    message = first_line(exc) if exc else f"{entity_name}: {kind.replace('_', ' ')}"
+    return IngestError(
+        message, file=source.display if source else None, line=error_line(exc) if exc else None
+    )
+
+
+def _record_drift(con: duckdb.DuckDBPyConnection, plan: ExportPlan) -> list[str]:
+    """Warn once per new column (the first export it appears in) and record it in audit."""
+    if not plan.new_columns:
+        return []
+    seen = audit.known_drift(con, plan.layout.layout)
+    warnings = []
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for source, column, file in plan.new_columns:
+        if (source, column) in seen:
+            continue
+        warnings.append(f"{file}: new column {column!r} not in layout {plan.layout.layout!r}: kept in _extra")
+        audit.insert(
+            con,
+            "schema_drift",
+            {
+                "source_layout": plan.layout.layout,
+                "source": source,
+                "column_name": column,
+                "first_export_date": plan.export.export_date,
+                "first_file": file,
+                "detected_at": now,
+            },
+        )
+    return warnings
+
+
+def _record_loads(
+    con: duckdb.DuckDBPyConnection,
+    plan: ExportPlan,
+    result: IngestResult,
+    loaded_at: datetime,
+    fingerprint: str | None,
+    timings: dict[str, float],
+) -> None:
+    con.execute("DELETE FROM audit.loads WHERE export_date = ?", [plan.export.export_date])
+    con.execute("DELETE FROM audit.missing_exports WHERE export_date = ?", [plan.export.export_date])
+    for entity_name, rows in result.rows.items():
+        spec = plan.entities[entity_name]
+        source = plan.sources.get(spec.from_ or "")
+        audit.insert(
+            con,
+            "loads",
+            {
+                "export_date": plan.export.export_date,
+                "entity": entity_name,
+                "source_file": source.display if source else str(plan.layout.path or plan.layout.layout),
+                "row_count": rows,
+                "loaded_at": loaded_at,
+                "warnings": "; ".join(result.warnings),
+                "source_layout": plan.layout.layout,
+                "fingerprint": fingerprint,
+                "seconds": round(timings.get(entity_name, 0.0), 3),
+            },
+        )
+
+
+# -- the step --------------------------------------------------------------------------------
+
+
 def ingest_export(export_date: date, settings: Settings | None = None) -> IngestResult:
-    """Load the export for export_date; on bad input quarantine it and raise IngestError."""
+    """Load the export for export_date; on bad input quarantine it and raise IngestError.
+
+    A broken mapping (MappingError) is raised without moving the export. Either failure is
+    recorded in audit.ingest_errors; quarantines also in audit.quarantined_exports.
+    """
     settings = settings or get_settings()
-    export = get_export(settings.resolved_landing_dir, export_date)
-    started = datetime.now(UTC)
-    if not export.path.exists():
-        raise IngestError(f"no export for {export_date} in the landing zone", file=export.path)
+    started = time.perf_counter()
+    zone = LandingZone.from_settings(settings)
+    export = zone.export(export_date)
+    if not export.exists:
+        raise IngestError(f"no export for {export_date} in the landing zone", file=export.location)
     if not export.is_complete:
-        raise IngestError("export is incomplete (no completion marker)", file=export.path)
+        raise IngestError("export is incomplete (no completion marker)", file=export.location)
     with connect(settings) as con:
+        if not zone.is_local:
+            con.register_filesystem(zone.fs)
         ensure_raw_tables(con)
         try:
-            result = load_export(con, export)
-        except IngestError as exc:
-            target = quarantine_export(export, settings.quarantine_dir, str(exc))
-            con.execute(
-                "INSERT INTO audit.quarantined_exports VALUES (?, now(), ?, ?, ?, ?, ?, ?)",
-                [export_date, str(export.path), str(target), exc.file, exc.line, exc.column, exc.message],
+            layout = detect_layout(export, settings.source_layout, settings.mappings_dir)
+            result = load_export(con, export, layout, fingerprint=export.fingerprint())
+        except MappingError as exc:
+            log.error("mapping error, export %s left in place: %s", export_date, exc)
+            audit.record_failure(
+                con, export_date, exc, original=export.location, quarantined_to=None, at=_now()
             )
             raise
-    archive_export(export, settings.archive_dir)
-    result.seconds = (datetime.now(UTC) - started).total_seconds()
+        except IngestError as exc:
+            target = quarantine_export(export, settings.quarantine_dir, str(exc))
+            audit.record_failure(
+                con, export_date, exc, original=export.location, quarantined_to=str(target), at=_now()
+            )
+            raise
+        archive_export(export, settings.archive_dir)
+    result.seconds = time.perf_counter() - started
     for warning in result.warnings:
         log.warning(warning)
-    log.info("loaded export %s: %s", export_date, result.rows)
+    total = sum(result.rows.values())
+    log.info(
+        "loaded export %s (%s layout): %s rows in %.2f s (%.0f rows/s): %s",
+        export_date,
+        result.layout,
+        f"{total:,}",
+        result.seconds,
+        total / result.seconds if result.seconds else 0,
+        result.rows,
+    )
     return result
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -1,0 +1,273 @@
+"""Find the first bad record of a failed entity load and name its file, line and column.
+
+Only runs after a load failed (its transaction is rolled back): the entity's sources are staged
+as temporary tables with each record's file and line, and the entity's expressions are evaluated
+in their lenient form (TRY_CAST, try_strptime) to find where a value does not parse, a key is
+empty or repeated. Lines are physical lines: a record after quoted fields that span lines is
+reported at the line it starts on, not at its record number.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import duckdb
+
+from pipecast.ingest.compiler import FILE, LINE, MAIN, Branch, ColumnPlan, EntityCompiler, SourceFiles
+from pipecast.ingest.errors import IngestError
+from pipecast.ingest.formats import error_line, reader_error_message, reader_sql
+from pipecast.ingest.mapping import EntitySpec, Layout
+from pipecast.ingest.sql import col, ident
+
+log = logging.getLogger(__name__)
+
+
+def _staged(name: str) -> str:
+    return ident(f"_diag_{name}")
+
+
+class Diagnosis:
+    """Stages the sources one entity reads and answers where its first problem is."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        layout: Layout,
+        entity_name: str,
+        spec: EntitySpec,
+        sources: dict[str, SourceFiles],
+    ) -> None:
+        self.con = con
+        self.layout = layout
+        self.sources = sources
+        used = {spec.from_} if spec.from_ else set()
+        used |= {lookup.source for lookup in spec.lookups.values()}
+        self.used = {name: sources[name] for name in used if name in sources}
+        for source in self.used.values():
+            self._stage(source)
+        self.compiled = EntityCompiler(
+            layout, entity_name, spec, sources, lambda name: (_staged(name), []), diagnose=True
+        ).compile()
+
+    def _stage(self, source: SourceFiles) -> None:
+        table = _staged(source.name)
+        self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        for i, location in enumerate(source.locations):
+            sql, params = reader_sql(source.fmt, [location])
+            try:
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE _diag_file AS SELECT * FROM {sql}", params)
+            except duckdb.Error as exc:
+                raise IngestError(reader_error_message(exc), file=location, line=error_line(exc)) from exc
+            first = source.fmt.first_data_line
+            select = (
+                f"SELECT *, CAST(? AS VARCHAR) AS {FILE}, "
+                f"CAST(rowid - (SELECT min(rowid) FROM _diag_file) + {first} AS BIGINT) AS {LINE} "
+                "FROM _diag_file"
+            )
+            if i == 0:
+                self.con.execute(f"CREATE TEMP TABLE {table} AS {select}", [location])
+            else:
+                self.con.execute(f"INSERT INTO {table} {select}", [location])
+        self.con.execute("DROP TABLE IF EXISTS _diag_file")
+
+    def close(self) -> None:
+        for name in self.used:
+            self.con.execute(f"DROP TABLE IF EXISTS {_staged(name)}")
+
+    # -- where is it -----------------------------------------------------------------------------
+
+    def physical_line(self, source: SourceFiles, file: str, line: int) -> int:
+        """The physical line of a record: its record line plus the line breaks inside quoted
+        fields of the records before it."""
+        if source.fmt.kind != "csv":
+            return line
+        texts = [c for c in source.fmt.columns]
+        if not texts:
+            return line
+        breaks = " + ".join(
+            f"coalesce(length({ident(c)}) - length(replace({ident(c)}, chr(10), '')), 0)" for c in texts
+        )
+        row = self.con.execute(
+            f"SELECT coalesce(sum({breaks}), 0) FROM {_staged(source.name)} WHERE {FILE} = ? AND {LINE} < ?",
+            [file, line],
+        ).fetchone()
+        return line + int(row[0] if row else 0)
+
+    def _origin_source(self, plan: ColumnPlan) -> SourceFiles | None:
+        if plan.origin is None:
+            return None
+        if plan.origin == MAIN:
+            return self.compiled.main
+        return self.compiled.lookups.get(plan.origin)
+
+    def _error(self, plan: ColumnPlan, file: str, line: int, message: str) -> IngestError:
+        source = self._origin_source(plan)
+        physical = self.physical_line(source, file, line) if source else line
+        return IngestError(message, file=file, line=physical, column=plan.source_column or plan.name)
+
+    def _query(self, branch: Branch, select: list[str], extra_where: str | None = None) -> tuple:
+        where = list(branch.where) + ([extra_where] if extra_where else [])
+        sql = f"SELECT {', '.join(select)} FROM {branch.from_sql}" + (
+            f" WHERE {' AND '.join(where)}" if where else ""
+        )
+        return self.con.execute(sql, branch.params).fetchone() or ()
+
+    def bad_value(self) -> IngestError | None:
+        """The first value that does not parse into its canonical type."""
+        found: list[tuple[int, int, ColumnPlan, str, Any]] = []
+        for branch in self.compiled.branches:
+            plans = [
+                p for p in branch.columns if p.origin is not None and p.value != p.text and not p.lenient
+            ]
+            if not plans:
+                continue
+            select = []
+            for plan in plans:
+                bad = f"(({plan.text}) IS NOT NULL AND ({plan.value}) IS NULL)"
+                at = f"CASE WHEN {bad} THEN {col(plan.origin, LINE)} END"
+                select += [
+                    f"min({at})",
+                    f"arg_min({col(plan.origin, FILE)}, {at})",
+                    f"arg_min({plan.text}, {at})",
+                ]
+            row = self._query(branch, select)
+            for i, plan in enumerate(plans):
+                line, file, value = row[3 * i : 3 * i + 3]
+                if line is not None:
+                    found.append((int(line), i, plan, file, value))
+        if not found:
+            return None
+        line, _, plan, file, value = min(found, key=lambda f: (f[0], f[1]))
+        named = plan.source_column or plan.name
+        what = f"not a valid {plan.sql_type}"
+        if plan.name != named:
+            what += f" (for {self.compiled.entity.name}.{plan.name})"
+        return self._error(plan, file, line, f"value {value!r} is {what}")
+
+    def _key_plans(self, branch: Branch) -> list[ColumnPlan]:
+        by_name = {p.name: p for p in branch.columns}
+        return [by_name[k] for k in self.compiled.entity.key if k in by_name]
+
+    def empty_key(self) -> IngestError | None:
+        entity = self.compiled.entity
+        for branch in self.compiled.branches:
+            for plan in self._key_plans(branch):
+                if plan.origin is None:
+                    continue
+                at = f"CASE WHEN ({plan.value}) IS NULL THEN {col(plan.origin, LINE)} END"
+                line, file = self._query(branch, [f"min({at})", f"arg_min({col(plan.origin, FILE)}, {at})"])
+                if line is not None:
+                    return self._error(
+                        plan, file, int(line), f"key column(s) {', '.join(entity.key)} must not be empty"
+                    )
+        return None
+
+    def duplicate_key(self) -> IngestError | None:
+        entity = self.compiled.entity
+        parts = []
+        params: list[Any] = []
+        anchor: ColumnPlan | None = None
+        for branch in self.compiled.branches:
+            plans = self._key_plans(branch)
+            if len(plans) != len(entity.key) or plans[0].origin is None:
+                continue
+            anchor = anchor or plans[0]
+            keys = ", ".join(f"{p.value} AS {ident(p.name)}" for p in plans)
+            where = f" WHERE {' AND '.join(branch.where)}" if branch.where else ""
+            parts.append(
+                f"SELECT {keys}, {col(plans[0].origin, LINE)} AS _l, {col(plans[0].origin, FILE)} AS _f "
+                f"FROM {branch.from_sql}{where}"
+            )
+            params += branch.params
+        if not parts or anchor is None:
+            return None
+        keys = ", ".join(ident(k) for k in entity.key)
+        row = self.con.execute(
+            f"SELECT {keys}, list(_l ORDER BY _l), list(_f ORDER BY _l) FROM ({' UNION ALL '.join(parts)}) "
+            f"GROUP BY ALL HAVING count(*) > 1 ORDER BY min(_l) LIMIT 1",
+            params,
+        ).fetchone()
+        if not row:
+            return None
+        lines, files = row[-2], row[-1]
+        key = dict(zip(entity.key, row[: len(entity.key)], strict=True))
+        shown = [self._line_of(anchor, files[i], lines[i]) for i in range(min(5, len(lines)))]
+        return IngestError(
+            f"duplicate key {key} on lines {shown}",
+            file=files[1],
+            line=shown[1],
+            column=anchor.source_column or entity.key[0],
+        )
+
+    def _line_of(self, plan: ColumnPlan, file: str, line: int) -> int:
+        source = self._origin_source(plan)
+        return self.physical_line(source, file, int(line)) if source else int(line)
+
+    def duplicate_rows(
+        self, source: SourceFiles, columns: list[str], where: list[str], what: str
+    ) -> IngestError:
+        """Rows of one staged source that repeat the given columns."""
+        keys = ", ".join(ident(c) for c in columns)
+        condition = f" WHERE {' AND '.join(where)}" if where else ""
+        row = self.con.execute(
+            f"SELECT {keys}, list({LINE} ORDER BY {LINE}), list({FILE} ORDER BY {LINE}) "
+            f"FROM {_staged(source.name)} AS {ident(MAIN)}{condition} "
+            f"GROUP BY ALL HAVING count(*) > 1 ORDER BY min({LINE}) LIMIT 1"
+        ).fetchone()
+        if not row:
+            return IngestError(f"{what}: duplicate rows", file=source.display, column=columns[0])
+        lines, files = row[-2], row[-1]
+        shown = [self.physical_line(source, files[i], int(lines[i])) for i in range(min(5, len(lines)))]
+        key = dict(zip(columns, row[: len(columns)], strict=True))
+        return IngestError(
+            f"{what}: {key} repeats on lines {shown}", file=files[1], line=shown[1], column=columns[0]
+        )
+
+
+def diagnose(
+    con: duckdb.DuckDBPyConnection,
+    layout: Layout,
+    entity_name: str,
+    spec: EntitySpec,
+    sources: dict[str, SourceFiles],
+    kind: str,
+    detail: dict[str, Any] | None = None,
+) -> IngestError | None:
+    """The IngestError for a failed load of one entity (kind: value, empty_key, duplicate_key,
+    unique_by, lookup), or None when the staged data shows no problem."""
+    detail = detail or {}
+    diagnosis = Diagnosis(con, layout, entity_name, spec, sources)
+    try:
+        if kind == "value":
+            return diagnosis.bad_value()
+        if kind == "empty_key":
+            return diagnosis.empty_key() or diagnosis.bad_value()
+        if kind == "duplicate_key":
+            return diagnosis.duplicate_key()
+        if kind == "unique_by":
+            main = diagnosis.compiled.main
+            assert main is not None and spec.unique_by
+            compiler = EntityCompiler(
+                layout, entity_name, spec, sources, lambda n: (_staged(n), []), diagnose=True
+            )
+            where = [compiler.condition(c) for c in [*main.spec.where, *spec.where]]
+            return diagnosis.duplicate_rows(
+                main, spec.unique_by, where, "duplicate " + ", ".join(spec.unique_by)
+            )
+        if kind == "lookup":
+            alias = detail["alias"]
+            lookup = spec.lookups[alias]
+            source = sources[lookup.source]
+            compiler = EntityCompiler(
+                layout, entity_name, spec, sources, lambda n: (_staged(n), []), diagnose=True
+            )
+            where = [
+                compiler.condition(c, alias=MAIN, source=source) for c in [*source.spec.where, *lookup.where]
+            ]
+            return diagnosis.duplicate_rows(
+                source, list(lookup.on.values()), where, f"lookup {alias!r} needs one row per key"
+            )
+        raise ValueError(kind)
+    finally:
+        diagnosis.close()

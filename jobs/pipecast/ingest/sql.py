@@ -1,0 +1,44 @@
+"""Small SQL-text helpers: every name is quoted and every value is a properly escaped literal.
+
+Mapping files never contribute SQL text, only names and values, and these two functions are the
+only way names and values reach a statement.
+"""
+
+from __future__ import annotations
+
+from pipecast.ingest.mapping import Scalar, scalar_text
+
+# The canonical column types the compiler casts to; nothing else is ever pasted as a type.
+SQL_TYPES = frozenset({"VARCHAR", "TIMESTAMP", "DATE", "DOUBLE", "INTEGER", "BIGINT", "BOOLEAN"})
+
+
+def ident(name: str) -> str:
+    """A quoted identifier ("a""b" for a"b)."""
+    if "\x00" in name:
+        raise ValueError("identifier contains NUL")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: Scalar) -> str:
+    """A SQL literal: NULL, or a string literal with quotes doubled (DuckDB's standard strings
+    have no backslash escapes)."""
+    text = scalar_text(value)
+    if text is None:
+        return "NULL"
+    if "\x00" in text:
+        raise ValueError("value contains NUL")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def lit_list(values: list[str]) -> str:
+    return "[" + ", ".join(lit(v) for v in values) + "]"
+
+
+def sql_type(name: str) -> str:
+    if name not in SQL_TYPES:
+        raise ValueError(f"type {name!r} is not a canonical column type")
+    return name
+
+
+def col(alias: str, column: str) -> str:
+    return f"{ident(alias)}.{ident(column)}"
