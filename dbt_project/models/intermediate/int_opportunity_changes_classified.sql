@@ -1,31 +1,88 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='opportunity_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook="{{ delete_vanished_opportunities(ref('int_opportunity_changes_unioned')) }}"
+    )
+}}
 -- Each history row of an opportunity beside the row before it, classified: did the stage, the
--- amount or the close date change? The first row of an opportunity is its creation.
+-- amount or the close date change? The first row of an opportunity is its creation. Each row is the
+-- opportunity's state from changed_at until valid_to (the next change; null for the current one).
+--
+-- Incremental: a night recomputes only the opportunities with a change newer than the newest one
+-- already here (less var('incremental_lookback_days')), replacing all of their rows, and drops the
+-- rows of opportunities the CRM no longer exports; the history of every other opportunity is left as
+-- it is. A full refresh recomputes everything.
 with history as (
-    select * from {{ ref('stg_crm__opportunity_stage_history') }}
+    select * from {{ ref('int_opportunity_changes_unioned') }}
+),
+
+{% if is_incremental() %}
+changed_opportunities as (
+    select opportunity_id
+    from history
+    group by opportunity_id
+    having max(changed_at) > {{ changed_since(this) }}
+),
+{% endif %}
+
+to_process as (
+    select history.*
+    from history
+    {% if is_incremental() %}
+    inner join changed_opportunities on history.opportunity_id = changed_opportunities.opportunity_id
+    {% endif %}
+),
+
+opportunities as (
+    select opportunity_id, pipeline from {{ ref('stg_crm__opportunities') }}
 ),
 
 stages as (
-    select * from {{ ref('stg_crm__stages') }}
+    select * from {{ ref('int_stages_ranked') }}
 ),
 
 ordered as (
     select
-        history.*,
-        row_number() over (partition by opportunity_id order by changed_at) as change_number,
-        lag(stage) over (partition by opportunity_id order by changed_at) as previous_stage,
-        lag(amount) over (partition by opportunity_id order by changed_at) as previous_amount,
-        lag(close_date) over (partition by opportunity_id order by changed_at) as previous_close_date
-    from history
+        to_process.*,
+        coalesce(opportunities.pipeline, 'default') as pipeline,
+        row_number() over w as change_number,
+        lag(to_process.stage) over w as previous_stage,
+        lag(to_process.amount) over w as previous_amount,
+        lag(to_process.close_date) over w as previous_close_date,
+        lead(to_process.changed_at) over w as valid_to,
+        max(to_process.changed_at) over (partition by to_process.opportunity_id) as opportunity_last_changed_at
+    from to_process
+    left join opportunities on to_process.opportunity_id = opportunities.opportunity_id
+    window w as (partition by to_process.opportunity_id order by to_process.changed_at)
+),
+
+classified as (
+    select
+        ordered.*,
+        stages.sort_order as stage_sort_order,
+        stages.funnel_rank as stage_funnel_rank,
+        stages.is_closed as stage_is_closed,
+        stages.is_won as stage_is_won,
+        ordered.change_number = 1 or ordered.stage <> ordered.previous_stage as is_stage_entry,
+        coalesce(ordered.change_number > 1 and ordered.close_date > ordered.previous_close_date, false)
+            as is_close_date_push,
+        coalesce(ordered.change_number > 1 and ordered.close_date < ordered.previous_close_date, false)
+            as is_close_date_pull_in,
+        coalesce(ordered.change_number > 1 and ordered.amount <> ordered.previous_amount, false)
+            as is_amount_change
+    from ordered
+    left join stages on ordered.pipeline = stages.pipeline and ordered.stage = stages.stage
 )
 
 select
-    ordered.*,
-    stages.sort_order as stage_sort_order,
-    stages.is_closed as stage_is_closed,
-    stages.is_won as stage_is_won,
-    ordered.change_number = 1 or ordered.stage <> ordered.previous_stage as is_stage_entry,
-    ordered.change_number > 1 and ordered.close_date > ordered.previous_close_date as is_close_date_push,
-    ordered.change_number > 1 and ordered.close_date < ordered.previous_close_date as is_close_date_pull_in,
-    ordered.change_number > 1 and ordered.amount <> ordered.previous_amount as is_amount_change
-from ordered
-left join stages on ordered.stage = stages.stage
+    classified.*,
+    sum(case when is_stage_entry then 1 else 0 end) over running as stage_entry_number,
+    max(case when is_stage_entry then changed_at end) over running as stage_entered_at,
+    lag(stage_is_closed) over (partition by opportunity_id order by changed_at) as previous_stage_is_closed,
+    lag(stage_is_won) over (partition by opportunity_id order by changed_at) as previous_stage_is_won,
+    {{ as_of_date() }} as built_export_date
+from classified
+window running as (partition by opportunity_id order by changed_at rows between unbounded preceding and current row)

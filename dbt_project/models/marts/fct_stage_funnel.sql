@@ -1,6 +1,7 @@
 -- The stage funnel by creation cohort: how many opportunities reached each open stage, how many
 -- advanced past it, and how many were won. A won deal counts as having reached every open stage;
--- a lost deal reached the furthest open stage its history shows.
+-- a lost deal reached the furthest open stage its history shows. (fct_funnel_conversion adds lost
+-- counts and time in stage, by funnel rank.)
 with opportunities as (
     select * from {{ ref('fct_opportunities') }}
 ),
@@ -16,7 +17,7 @@ open_stages as (
 furthest as (
     select
         opportunities.opportunity_id,
-        {{ dbt.date_trunc("month", "opportunities.created_date") }} as cohort_month,
+        {{ month_start('opportunities.created_date') }} as cohort_month,
         coalesce(opportunities.segment, 'Unknown') as segment,
         opportunities.outcome,
         case
@@ -45,15 +46,15 @@ reached as (
 )
 
 select
-    {{ dbt.concat(["cast(cohort_month as " ~ dbt.type_string() ~ ")", "'|'", "segment", "'|'", "stage"]) }} as funnel_key,
+    {{ key(['cohort_month', 'segment', 'stage']) }} as funnel_key,
     cast(cohort_month as date) as cohort_month,
-    segment,
-    stage,
-    sort_order,
-    reached,
-    advanced,
-    won,
-    lost_here,
-    cast(advanced as {{ dbt.type_float() }}) / reached as conversion_to_next,
-    cast(won as {{ dbt.type_float() }}) / reached as conversion_to_won
+    cast(segment as {{ dbt.type_string() }}) as segment,
+    cast(stage as {{ dbt.type_string() }}) as stage,
+    cast(sort_order as bigint) as sort_order,
+    cast(reached as bigint) as reached,
+    cast(advanced as bigint) as advanced,
+    cast(won as bigint) as won,
+    cast(lost_here as bigint) as lost_here,
+    {{ safe_divide('advanced', 'reached') }} as conversion_to_next,
+    {{ safe_divide('won', 'reached') }} as conversion_to_won
 from reached

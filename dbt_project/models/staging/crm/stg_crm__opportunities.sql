@@ -21,5 +21,7 @@ select
     type as opportunity_type,
     product_id,
     last_modified_at,
-    _export_date as export_date
+    _export_date as export_date,
+    -- the export date as a timestamp: the opportunities snapshot dates its versions with it
+    cast(_export_date as timestamp) as exported_at
 from source

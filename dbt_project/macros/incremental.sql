@@ -1,0 +1,25 @@
+{#- Helpers of the incremental models (int_opportunity_changes_classified,
+    fct_opportunity_stage_transitions, fct_pipeline_daily). -#}
+
+{#- Incremental models recompute every opportunity with a change later than this: the newest
+    change already processed, less var('incremental_lookback_days') for changes that arrive late. -#}
+{% macro changed_since(relation, column='opportunity_last_changed_at') -%}
+    (
+        select coalesce(
+            {{ dbt.dateadd('day', -1 * (var('incremental_lookback_days', 3) | int), 'max(' ~ column ~ ')') }},
+            cast('1900-01-01' as timestamp)
+        )
+        from {{ relation }}
+    )
+{%- endmacro %}
+
+{#- A post-hook for the incremental models: delete the rows of opportunities that are no longer in
+    `source` (deleted or merged in the CRM), as a full refresh would not have them. NOT EXISTS, not
+    NOT IN: PostgreSQL plans it as an anti-join at any size. -#}
+{% macro delete_vanished_opportunities(source) -%}
+    delete from {{ this }} as target
+    where not exists (
+        select 1 from {{ source }} as current_rows
+        where current_rows.opportunity_id = target.opportunity_id
+    )
+{%- endmacro %}

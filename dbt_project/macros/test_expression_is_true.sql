@@ -1,0 +1,6 @@
+{#- A generic test: every row satisfies a SQL boolean expression (no package download needed). -#}
+{% test expression_is_true(model, expression) %}
+select *
+from {{ model }}
+where not ({{ expression }})
+{% endtest %}
