@@ -18,5 +18,5 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def load_export(settings: Settings) -> LoadExport:
-    """``load_export(rows, export_date=..., stages=..., drop_columns=...)`` into this warehouse."""
+    """``load_export(export, export_date=..., drop_columns=...)`` into this warehouse."""
     return partial(_load_export, settings)

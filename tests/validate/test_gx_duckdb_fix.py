@@ -68,6 +68,7 @@ def validate_deals(url: str, engine_kwargs: dict[str, Any]) -> ExpectationSuiteV
         return batch.get_batch().validate(suite)
     finally:
         datasource.get_execution_engine().close()
+        datasource.get_engine().dispose()
 
 
 def raised_messages(result: ExpectationSuiteValidationResult) -> str:
@@ -109,6 +110,52 @@ def test_pins_duckdb_dropping_rows_of_a_released_connection(duckdb_url: str) -> 
     engine.dispose()
 
     assert rows == [], UPSTREAM_FIXED
+
+
+def test_buffer_is_bounded_and_reading_past_it_fails_loudly(duckdb_url: str) -> None:
+    engine = sa.create_engine(duckdb_url)
+    with engine.connect() as connection:
+        result = connection.execute(sa.text("SELECT id, amount FROM deals ORDER BY amount, id"))
+        copy = gx_duckdb_fix.buffered(result, 10)
+        assert result.closed
+    engine.dispose()
+
+    assert list(copy.keys()) == ["id", "amount"]
+    head = copy.fetchmany(10)
+    assert [row.id for row in head[:3]] == ["D0", "D105", "D112"]
+    with pytest.raises(GxDuckDBFixError, match="more than the 10 rows"):
+        copy.fetchone()
+
+
+def test_a_result_within_the_buffer_replays_whole(duckdb_url: str) -> None:
+    engine = sa.create_engine(duckdb_url)
+    with engine.connect() as connection:
+        copy = gx_duckdb_fix.buffered(connection.execute(sa.text("SELECT count(*) AS n FROM deals")), 10)
+    engine.dispose()
+
+    assert copy.mappings().all() == [{"n": 1000}]
+
+
+def test_unexpected_rows_beyond_the_buffer_are_counted_not_read(
+    duckdb_url: str, fix_applied: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GX reads at most 200 rows of an unexpected-rows query: a 1000-row result needs no more."""
+    monkeypatch.setattr(gx_duckdb_fix, "BUFFERED_ROWS", 250)
+    context = gx.get_context(mode="ephemeral")
+    datasource = context.data_sources.add_sql(name="duck", connection_string=duckdb_url)
+    asset = datasource.add_table_asset(name="deals", table_name="deals")
+    suite = gx.ExpectationSuite(
+        name="rows",
+        expectations=[gxe.UnexpectedRowsExpectation(unexpected_rows_query="SELECT * FROM {batch}")],
+    )
+    try:
+        result = asset.add_batch_definition_whole_table("all").get_batch().validate(suite)
+    finally:
+        datasource.get_execution_engine().close()
+        datasource.get_engine().dispose()
+
+    assert not result.success
+    assert result.results[0].result["observed_value"] == 1000, raised_messages(result)
 
 
 def test_apply_is_idempotent(fix_applied: None) -> None:

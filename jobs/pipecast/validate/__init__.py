@@ -1,10 +1,16 @@
 """The validation stage: Great Expectations suites run in the warehouse, results audited.
 
-- ``runner``: ``validate_raw`` and the general ``run_checkpoint`` later stages reuse.
-- ``severity``: how a suite marks each expectation as an error (blocks) or a warning.
+- ``runner``: the public API (``validate_raw``, ``validate_marts``, ``validate_predictions``,
+  ``run_checkpoint``), one checkpoint per stage.
+- ``raw``, ``marts``, ``predictions``: what each stage validates and against what context.
+- ``checkpoint``: runs a stage's suites as one GX checkpoint, builds Data Docs, audits results.
+- ``expect``: builders for the expectations the suites in ``expectations/`` share.
 - ``suites``: loads the suite modules that live in ``expectations/`` as reviewable code.
+- ``severity``: how a suite marks each expectation as an error (blocks) or a warning.
 - ``audit``: writes every expectation result into ``audit.validation_results``.
+- ``target``: the warehouse as SQLAlchemy sees it (DuckDB or PostgreSQL).
 - ``gx_duckdb_fix``: the one patch that makes GX's SQL datasource work on DuckDB.
+- ``memory_probe``: time and peak memory of the raw checkpoint at any table size.
 
 Nothing is imported here: Great Expectations takes seconds to import, so callers (DAG tasks,
 the CLI) import ``pipecast.validate.runner`` where they run it, never at DAG parse time.

@@ -1,20 +1,30 @@
 """Expectation results as rows of ``audit.validation_results``, and writing them.
 
-One row per expectation per run; re-running a (run_id, stage, suite) replaces its rows.
+One row per expectation per run; re-running a (run_id, stage, suite) replaces its rows. Rows are
+written through SQLAlchemy on the warehouse URL (``pipecast.validate.target``), so the same table is
+kept on DuckDB and on PostgreSQL. A suite or check that could not run is recorded too, as one
+failed row (``SKIPPED``, a warning unless the missing data is itself an error) whose observed value
+says why, so BI sees what went unchecked.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import astuple, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from pipecast.config import Settings
-from pipecast.validate.severity import Severity, severity_of
-from pipecast.warehouse import connect
+import sqlalchemy as sa
 
-TABLE = "audit.validation_results"
+from pipecast.config import Settings
+from pipecast.validate import target
+from pipecast.validate.severity import WARNING, Severity, severity_of
+
+SCHEMA = "audit"
+TABLE = f"{SCHEMA}.validation_results"
+# expectation_type of the row recording a suite or check that could not run.
+SKIPPED = "pipecast_skipped"
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -53,6 +63,8 @@ class ResultRow:
     def describe(self) -> str:
         """Short human-readable line naming the expectation, its column and why it failed."""
         details = json.loads(self.details)
+        if self.expectation_type == SKIPPED:
+            return f"{self.severity}: {details.get('description')}: {self.observed_value}"
         label = f"{self.severity}: {self.expectation_type}"
         if self.column_name:
             label += f"({self.column_name})"
@@ -105,25 +117,54 @@ def result_row(
     )
 
 
+def skipped_row(
+    reason: str,
+    *,
+    run_id: str,
+    validated_at: datetime,
+    stage: str,
+    suite: str,
+    check: str | None = None,
+    columns: Iterable[str] = (),
+    severity: Severity = WARNING,
+) -> ResultRow:
+    """The failed row recording that a suite (or one ``check`` of it) did not run, and why."""
+    return ResultRow(
+        run_id=run_id,
+        validated_at=validated_at,
+        stage=stage,
+        suite=suite,
+        expectation_type=SKIPPED,
+        column_name=",".join(columns) or None,
+        severity=severity,
+        success=False,
+        observed_value=reason,
+        unexpected_count=None,
+        details=json.dumps({"description": f"skipped: {check or 'suite'}", "kwargs": {}}),
+    )
+
+
 def write(rows: list[ResultRow], *, run_id: str, stage: str, suite: str, settings: Settings) -> None:
     """Replace the rows of (run_id, stage, suite) with ``rows``, in one transaction."""
-    with connect(settings) as con:
-        con.execute(DDL)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(
-                f"DELETE FROM {TABLE} WHERE run_id = ? AND stage = ? AND suite = ?",
-                [run_id, stage, suite],
-            )
-            if rows:
-                con.executemany(
-                    f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [list(astuple(r)) for r in rows],
-                )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+    replace(rows, run_id=run_id, stage=stage, suites=[suite], settings=settings)
+
+
+def replace(
+    rows: list[ResultRow], *, run_id: str, stage: str, suites: Iterable[str], settings: Settings
+) -> None:
+    """Replace the rows of every (run_id, stage, suite) in ``suites`` with ``rows``, atomically."""
+    columns = [f.name for f in fields(ResultRow)]
+    insert = sa.text(
+        f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+    )
+    delete = sa.text(f"DELETE FROM {TABLE} WHERE run_id = :run_id AND stage = :stage AND suite = :suite")
+    with target.engine(settings) as engine, engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+        conn.execute(sa.text(DDL))
+        for suite in dict.fromkeys(suites):
+            conn.execute(delete, {"run_id": run_id, "stage": stage, "suite": suite})
+        if rows:
+            conn.execute(insert, [asdict(r) for r in rows])
 
 
 def _column_name(kwargs: dict[str, Any], meta: dict[str, Any]) -> str | None:

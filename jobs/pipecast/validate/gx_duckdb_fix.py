@@ -9,9 +9,16 @@ PostgreSQL's driver fetches every row at execute time, which is why the fault ne
 
 The fix: wrap ``SqlAlchemyExecutionEngine._execute_query_with_recovery`` (the one place through
 which ``execute_query`` and ``execute_query_in_transaction`` run a query while the connection is
-still open) so that, on the ``duckdb`` dialect only, a row-returning result is buffered with
-SQLAlchemy's ``Result.freeze()`` before the connection closes. That is what PostgreSQL's driver
-does anyway; results of other dialects are returned untouched.
+still open) so that, on the ``duckdb`` dialect only, a row-returning result is read into a buffer
+before the connection closes. That is what PostgreSQL's driver does anyway; results of other
+dialects are returned untouched.
+
+The buffer is bounded (``BUFFERED_ROWS``), so memory never grows with table size: GX's aggregate
+metrics return a handful of rows, its value samples are LIMITed in SQL, and the one open-ended query
+(``UnexpectedRowsExpectation``'s rows, read with ``fetchmany(MAX_RESULT_RECORDS)``) only ever reads
+its first rows; DuckDB streams, so the rows past the buffer are never produced. A caller that reads
+past the buffer of a longer result gets ``GxDuckDBFixError``, never a silently truncated result.
+(``Result.freeze()``, the first version of this fix, copied every row: 5 GB for a 20M-row query.)
 
 ``apply()`` is idempotent and fails loudly (``GxDuckDBFixError``) if the installed GX version is not
 one this was verified against, or if the function it wraps is missing, changed signature or is no
@@ -29,13 +36,20 @@ from contextlib import contextmanager
 from typing import Any
 
 import great_expectations
+from great_expectations.constants import MAX_RESULT_RECORDS
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
 
 log = logging.getLogger(__name__)
 
 DIALECT = "duckdb"
 # Versions on which the fault was reproduced and this fix verified (tests/validate/...).
 VERIFIED_GX_VERSIONS: frozenset[str] = frozenset({"1.24.1"})
+
+# Rows of one result kept while its connection is open: far above what GX reads of any result
+# (MAX_RESULT_RECORDS), small enough to bound memory whatever the table size.
+BUFFERED_ROWS = 10_000
+assert BUFFERED_ROWS >= MAX_RESULT_RECORDS
 
 _TARGET = "_execute_query_with_recovery"
 _TARGET_PARAMETERS = ("connection", "query")
@@ -125,8 +139,32 @@ def _buffering(original: _ExecuteFn) -> _ExecuteFn:
         result = original(connection, query)
         if connection.dialect.name != DIALECT or not result.returns_rows:
             return result
-        # Fetch every row while the connection is still open; the frozen copy replays them.
-        return result.freeze()()
+        # Read the rows while the connection is still open; the copy replays them afterwards.
+        return buffered(result, BUFFERED_ROWS)
 
     setattr(execute_buffered, _MARKER, True)
     return execute_buffered
+
+
+def buffered(result: Any, limit: int) -> IteratorResult:
+    """A detached copy of ``result``'s first ``limit`` rows; reading past them raises.
+
+    Only ``limit + 1`` rows are fetched, whatever the query would return, and ``result`` is closed.
+    """
+    keys = list(result.keys())
+    head = [tuple(row) for row in result.fetchmany(limit + 1)]
+    result.close()
+    truncated = len(head) > limit
+    del head[limit:]
+
+    def replay() -> Iterator[tuple[Any, ...]]:
+        yield from head
+        if truncated:
+            raise GxDuckDBFixError(
+                f"a query returned more than the {limit} rows gx_duckdb_fix buffers per DuckDB result "
+                "and its caller read past them; GX reads at most "
+                f"{MAX_RESULT_RECORDS} rows of a result, so a GX change reads whole results now. "
+                "Re-verify the fix (tests/validate/test_gx_duckdb_fix.py)."
+            )
+
+    return IteratorResult(SimpleResultMetaData(keys), replay())

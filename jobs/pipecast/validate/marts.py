@@ -1,0 +1,65 @@
+"""The marts stage: every mart BI reads, validated by one checkpoint after the dbt build.
+
+A mart that does not exist (yet) is skipped with a warning in the audit, as is a check whose
+columns the mart does not have (see expectations/mart_suites.py). An error means the marts are
+wrong: the forecast and the report must not run on them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from sqlalchemy.engine import Connection
+
+from pipecast.config import Settings, get_settings
+from pipecast.validate import suites, target
+from pipecast.validate.checkpoint import Skipped, SqlBatch, StageOutcome, SuiteRun, TableBatch, run_stage
+from pipecast.validate.expect import q
+
+log = logging.getLogger(__name__)
+
+STAGE = "marts"
+
+
+def validate_marts(settings: Settings | None = None, *, run_id: str | None = None) -> StageOutcome:
+    """Validate every mart in mart_suites.SPECS that exists; ``run_id`` defaults to
+    ``marts-<newest export date>``, so validating the marts of one export again replaces its rows."""
+    settings = settings or get_settings()
+    mart_suites = suites.load("mart_suites", settings)
+    runs: list[SuiteRun] = []
+    skipped: list[Skipped] = []
+    with target.connection(settings) as conn:
+        for spec in mart_suites.SPECS:
+            columns = target.table_columns(conn, mart_suites.SCHEMA, spec.table)
+            if not columns:
+                skipped.append(Skipped(spec.suite_name, f"{mart_suites.SCHEMA}.{spec.table} does not exist"))
+                continue
+            built = mart_suites.mart_suite(spec, columns)
+            for check, missing in built.skipped:
+                reason = f"{spec.table} has no column for {', '.join(missing)}"
+                if built.suite is None:
+                    skipped.append(Skipped(spec.suite_name, reason, columns=missing))
+                else:
+                    skipped.append(Skipped(spec.suite_name, reason, check=check, columns=missing))
+            if built.suite is None:
+                continue
+            if built.latest_column:
+                column = q(built.latest_column)
+                table = f"{mart_suites.SCHEMA}.{spec.table}"
+                batch: SqlBatch | TableBatch = SqlBatch(
+                    mart_suites.SCHEMA, spec.table, where=f"{column} = (SELECT max({column}) FROM {table})"
+                )
+            else:
+                batch = TableBatch(mart_suites.SCHEMA, spec.table)
+            runs.append(SuiteRun(built.suite, batch))
+        run_id = run_id or f"marts-{_newest_export(conn) or 'unknown'}"
+    for s in skipped:
+        log.warning("%s: %s skipped: %s", s.suite, s.check or "suite", s.reason)
+    return run_stage(STAGE, runs, run_id=run_id, settings=settings, skipped=skipped)
+
+
+def _newest_export(conn: Connection) -> date | None:
+    if not target.table_exists(conn, "raw", "opportunities"):
+        return None
+    return target.scalar(conn, "SELECT max(_export_date) FROM raw.opportunities")

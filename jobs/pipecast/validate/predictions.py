@@ -1,0 +1,82 @@
+"""The predictions stage: one night of ml.* as the forecast job wrote it, by one checkpoint.
+
+A prediction table that does not exist, or has no rows for the night, is skipped with a warning.
+
+The deals a night's scores are checked against are that night's rows of marts.fct_opportunities
+(``as_of_date``); when the marts hold another night (a backfill), the raw export of that date
+stands in, and without either the coverage checks are skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from types import ModuleType
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from pipecast.config import Settings, get_settings
+from pipecast.validate import suites, target
+from pipecast.validate.checkpoint import Skipped, StageOutcome, SuiteRun, TableBatch, run_stage
+
+log = logging.getLogger(__name__)
+
+STAGE = "predictions"
+# (table, its column dating the deals' state), in order of preference.
+DEAL_SOURCES = (("marts", "fct_opportunities", "as_of_date"), ("raw", "opportunities", "_export_date"))
+
+
+def validate_predictions(
+    as_of: date, settings: Settings | None = None, *, run_id: str | None = None
+) -> StageOutcome:
+    """Validate the night ``as_of`` of ml.opportunity_scores and ml.revenue_forecast.
+
+    ``run_id`` defaults to ``predictions-<as_of>``: re-validating a night replaces its audit rows.
+    """
+    settings = settings or get_settings()
+    prediction_suites = suites.load("prediction_suites", settings)
+    schema, day = prediction_suites.SCHEMA, prediction_suites.DAY_COLUMN
+    runs: list[SuiteRun] = []
+    skipped: list[Skipped] = []
+    with target.connection(settings) as conn:
+        deals = _open_deals(conn, as_of, prediction_suites)
+        for table in prediction_suites.TABLES:
+            name = prediction_suites.suite_name(table)
+            columns = target.table_columns(conn, schema, table)
+            if not columns:
+                skipped.append(Skipped(name, f"{schema}.{table} does not exist"))
+                continue
+            if not target.scalar(
+                conn, f"SELECT count(*) FROM {schema}.{table} WHERE {day} = :d", {"d": as_of}
+            ):
+                # GX selects a night among the dates a table holds: none here, nothing to validate
+                skipped.append(Skipped(name, f"{schema}.{table} has no rows for {as_of}"))
+                continue
+            suite = prediction_suites.prediction_suite(table, columns, deals)
+            if table == prediction_suites.SCORES and deals is None:
+                reason = f"no deals dated {as_of} in " + " or ".join(f"{s}.{t}" for s, t, _ in DEAL_SOURCES)
+                skipped.append(Skipped(name, reason, check="one score per open deal"))
+            runs.append(SuiteRun(suite, TableBatch(schema, table, day)))
+    for s in skipped:
+        log.warning("%s: %s skipped: %s", s.suite, s.check or "suite", s.reason)
+    return run_stage(
+        STAGE,
+        runs,
+        run_id=run_id or f"predictions-{as_of.isoformat()}",
+        settings=settings,
+        day=as_of,
+        skipped=skipped,
+    )
+
+
+def _open_deals(conn: Connection, as_of: date, prediction_suites: ModuleType) -> Any:
+    for schema, table, day_column in DEAL_SOURCES:
+        if not target.table_exists(conn, schema, table):
+            continue
+        rows = target.scalar(
+            conn, f"SELECT count(*) FROM {schema}.{table} WHERE {day_column} = :d", {"d": as_of}
+        )
+        if rows:
+            return prediction_suites.OpenDeals(f"{schema}.{table}", day_column, as_of)
+    return None

@@ -1,0 +1,103 @@
+"""The warehouse as SQLAlchemy sees it, for DuckDB and PostgreSQL alike.
+
+Great Expectations, the audit writes and the few context queries of the validation stage (which
+tables exist, the previous export's row count) all go through one SQLAlchemy URL, so validation
+runs unchanged on either target. Engines use no pool and are disposed after each use: DuckDB has a
+single writer, and a connection left open would block the next step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import NullPool
+
+from pipecast.config import Settings
+from pipecast.warehouse import sqlalchemy_url
+
+# dbt's profiles.yml reads the same variables, with the same defaults.
+_PG_DEFAULTS = {
+    "HOST": "localhost",
+    "PORT": "5432",
+    "USER": "pipecast",
+    "PASSWORD": "",
+    "DATABASE": "pipecast",
+}
+
+
+def warehouse_url(settings: Settings) -> str:
+    """SQLAlchemy URL of the warehouse the validation stage reads and audits into."""
+    if settings.validation_warehouse_url:
+        return settings.validation_warehouse_url
+    if settings.target == "duckdb":
+        return sqlalchemy_url(settings)
+    return postgres_url(settings).render_as_string(hide_password=False)
+
+
+def postgres_url(settings: Settings) -> URL:
+    """The PostgreSQL warehouse from ``pg_*`` settings when Settings has them, else PIPECAST_PG_*."""
+
+    def value(name: str) -> str:
+        configured = getattr(settings, f"pg_{name.lower()}", None)
+        return str(configured) if configured else os.environ.get(f"PIPECAST_PG_{name}", _PG_DEFAULTS[name])
+
+    return URL.create(
+        "postgresql+psycopg2",
+        username=value("USER"),
+        password=value("PASSWORD") or None,
+        host=value("HOST"),
+        port=int(value("PORT")),
+        database=value("DATABASE"),
+    )
+
+
+def dialect(url: str) -> str:
+    return make_url(url).get_backend_name()
+
+
+@contextmanager
+def engine(settings: Settings) -> Iterator[Engine]:
+    """A pool-less engine on the warehouse, disposed on exit."""
+    created = sa.create_engine(warehouse_url(settings), poolclass=NullPool)
+    try:
+        yield created
+    finally:
+        created.dispose()
+
+
+@contextmanager
+def connection(settings: Settings) -> Iterator[Connection]:
+    """One read connection (its transaction is rolled back on exit)."""
+    with engine(settings) as created, created.connect() as conn:
+        yield conn
+
+
+def scalar(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+    return conn.execute(sa.text(sql), dict(params or {})).scalar()
+
+
+def table_exists(conn: Connection, schema: str, table: str) -> bool:
+    return bool(
+        scalar(
+            conn,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s AND table_name = :t",
+            {"s": schema, "t": table},
+        )
+    )
+
+
+def table_columns(conn: Connection, schema: str, table: str) -> dict[str, str]:
+    """Column name -> SQL type (as the database spells it), in table order; empty: no such table."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position"
+        ),
+        {"s": schema, "t": table},
+    )
+    return {r[0]: str(r[1]) for r in rows}
