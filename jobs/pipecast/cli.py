@@ -29,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--date", type=_date, help="export date (default: every pending export in order)")
     ing.add_argument("--no-validate", action="store_true", help="load only; run `validate` after")
 
-    val = sub.add_parser("validate", help="run the raw checkpoint on an export")
-    val.add_argument("--date", type=_date, required=True)
+    val = sub.add_parser("validate", help="run a stage's checkpoint (raw export, marts or predictions)")
+    val.add_argument("--stage", choices=["raw", "marts", "predictions"], default="raw")
+    val.add_argument("--date", type=_date, help="raw: the export date (required); predictions: as_of")
 
     bld = sub.add_parser("build", help="dbt build: staging, intermediate and marts, with tests")
     bld.add_argument("--full-refresh", action="store_true")
@@ -63,7 +64,14 @@ def main(argv: list[str] | None = None) -> int:
             for r in pipeline.ingest(args.date, settings, validate=not args.no_validate):
                 print(f"{r.export_date}: " + ", ".join(f"{k}={v:,}" for k, v in r.rows.items()))
         elif args.command == "validate":
-            outcome = pipeline.validate_raw(args.date, settings)
+            if args.stage == "raw":
+                if args.date is None:
+                    raise SystemExit("pipecast validate --stage raw needs --date")
+                outcome = pipeline.validate_raw(args.date, settings)
+            elif args.stage == "marts":
+                outcome = pipeline.validate_marts(settings)
+            else:
+                outcome = pipeline.validate_predictions(args.date, settings)
             print(
                 f"{outcome.suite}: {outcome.n_expectations} expectations, "
                 f"{outcome.n_failed_errors} errors, {outcome.n_failed_warnings} warnings"

@@ -123,6 +123,31 @@ def validate_raw(export_date: date, settings: Settings | None = None):
     return outcome
 
 
+def _stop_on_errors(outcome, stage: str):
+    """Warnings are recorded and reported; an error stops the steps downstream."""
+    if not outcome.passed_errors:
+        raise ValidationFailed(f"{stage} validation failed: " + "; ".join(outcome.failures))
+    return outcome
+
+
+def validate_marts(settings: Settings | None = None):
+    """The marts checkpoint (after dbt build): keys, rates, funnel and waterfall rules."""
+    from pipecast.validate.runner import validate_marts as run_marts_checkpoint
+
+    return _stop_on_errors(run_marts_checkpoint(settings or get_settings()), "marts")
+
+
+def validate_predictions(as_of: date | None = None, settings: Settings | None = None):
+    """The predictions checkpoint (after forecast) for the night as_of (default: the newest)."""
+    from pipecast.validate.runner import validate_predictions as run_predictions_checkpoint
+
+    settings = settings or get_settings()
+    if as_of is None:
+        with connect(settings) as con:
+            as_of = con.execute("select max(as_of) from ml.opportunity_scores").fetchone()[0]
+    return _stop_on_errors(run_predictions_checkpoint(as_of, settings), "predictions")
+
+
 def build(settings: Settings | None = None, full_refresh: bool = False):
     from pipecast.transform import dbt_build
 
@@ -148,5 +173,7 @@ def run_all(settings: Settings | None = None, generate_demo: bool = True):
         generate(settings)
     ingest(settings=settings)
     build(settings)
-    forecast(settings=settings)
+    validate_marts(settings)
+    result = forecast(settings=settings)
+    validate_predictions(result.as_of, settings)
     return report(settings)
