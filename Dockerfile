@@ -1,7 +1,20 @@
-# The pipecast image for the multi-service deployment (docker-compose.yml): Airflow with the
-# pipecast package, the dbt project and the expectations baked in.
+# The pipecast image for the multi-service deployment (docker-compose.yml): Airflow 3 with the
+# pipecast package, its DAGs, the dbt project, the expectations and the source mappings, installed
+# from the same lock file as the development environment.
 FROM python:3.11-slim
-ENV PIP_NO_CACHE_DIR=1 AIRFLOW_HOME=/opt/airflow PIPECAST_STATE_DIR=/opt/pipecast/state
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PYTHONUNBUFFERED=1 \
+    AIRFLOW_HOME=/opt/airflow \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/pipecast/dags \
+    PIPECAST_STATE_DIR=/opt/pipecast/state \
+    PIPECAST_LANDING_DIR=/opt/pipecast/landing
+
+# curl for the compose healthchecks (the PostgreSQL drivers come as wheels).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /opt/pipecast
 COPY requirements.lock pyproject.toml README.md ./
 RUN pip install uv==0.13.9 && uv pip install --system -r requirements.lock
@@ -9,5 +22,15 @@ COPY jobs/ jobs/
 COPY dags/ dags/
 COPY dbt_project/ dbt_project/
 COPY expectations/ expectations/
+COPY mappings/ mappings/
 RUN uv pip install --system --no-deps -e .
-ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/pipecast/dags
+
+# Run as an unprivileged user (compose sets user: ${AIRFLOW_UID}:0, as Airflow's own image expects):
+# the group 0 owns what the services write.
+RUN useradd --uid 50000 --gid 0 --home-dir /opt/airflow --create-home airflow \
+    && mkdir -p /opt/airflow/logs /opt/pipecast/state /opt/pipecast/landing \
+    && chown -R 50000:0 /opt/airflow /opt/pipecast \
+    && chmod -R g+rwX /opt/airflow /opt/pipecast
+USER 50000
+EXPOSE 8080
+CMD ["airflow", "--help"]

@@ -18,8 +18,13 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export NO_PROXY := *
 
 RUN_DATE ?= $(shell date -u +%Y-%m-%d)
+AIRFLOW := $(VENV)/bin/airflow
+# Backfill window (inclusive) and what to do with dates that already have a run: none, failed, completed.
+FROM ?=
+TO ?=
+REPROCESS ?= failed
 
-.PHONY: install run test bench docs lint clean
+.PHONY: install run test bench docs lint clean airflow-db scheduler backfill trigger
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +38,8 @@ $(STAMP): requirements.lock pyproject.toml | $(PY)
 install: $(STAMP)
 
 # The nightly pipeline through the real Airflow DAG (airflow dags test, SQLite metadata in .state/).
+# No run deadline here: Airflow 3.3.2's `dags test` fails after a successful run of a DAG with one.
+run: export PIPECAST_RUN_DEADLINE_MINUTES := 0
 run: install
 	$(VENV)/bin/pipecast generate
 	$(VENV)/bin/airflow db migrate > $(STATE)/airflow-migrate.log 2>&1 || (cat $(STATE)/airflow-migrate.log; exit 1)
@@ -56,3 +63,26 @@ lint: install
 
 clean:
 	rm -rf $(STATE)
+
+# Scheduled on this machine: the metadata database and the DuckDB writers' pool, then Airflow's own
+# one-machine mode (api-server on http://localhost:8080, scheduler, dag-processor, triggerer; SQLite,
+# LocalExecutor). The nightly runs on PIPECAST_NIGHTLY_SCHEDULE; the admin password is printed and
+# kept in $(STATE)/airflow/simple_auth_manager_passwords.json.generated.
+airflow-db: install
+	@mkdir -p $(STATE)
+	$(AIRFLOW) db migrate > $(STATE)/airflow-migrate.log 2>&1 || (cat $(STATE)/airflow-migrate.log; exit 1)
+	$(AIRFLOW) pools set duckdb_writer 1 "single writer of the DuckDB warehouse" > /dev/null
+
+scheduler: airflow-db
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(AIRFLOW) standalone
+
+# Replay history night by night, oldest first, one run at a time (needs `make scheduler` running):
+#   make backfill FROM=2026-10-01 TO=2026-11-28
+backfill: airflow-db
+	@test -n "$(FROM)" -a -n "$(TO)" || (echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [REPROCESS=none|failed|completed]"; exit 2)
+	$(AIRFLOW) backfill create --dag-id pipecast_nightly --from-date $(FROM) --to-date $(TO) \
+		--max-active-runs 1 --reprocess-behavior $(REPROCESS)
+
+# One nightly run now, on the running scheduler.
+trigger: airflow-db
+	$(AIRFLOW) dags trigger pipecast_nightly
