@@ -80,7 +80,28 @@ def dbt_invoke(args: list[str], settings: Settings | None = None):
     ]
     log.info("dbt %s", " ".join(args))
     with _environment(dbt_env(settings)):
-        return dbtRunner().invoke(full_args)
+        try:
+            return dbtRunner().invoke(full_args)
+        finally:
+            if settings.target == "duckdb":
+                release_duckdb_file()
+
+
+def release_duckdb_file() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open after an in-process run.
+
+    dbt-duckdb caches one environment (and its open database) per process. Left open, the next
+    step in the same process (Great Expectations through SQLAlchemy, or a read-only report) cannot
+    open the file: DuckDB refuses a second handle with another configuration. Its own
+    close_all_connections() only forgets the environment without closing it.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        if environment is not None:
+            environment.close()
+            DuckDBConnectionManager._ENV = None
 
 
 def dbt_build(
