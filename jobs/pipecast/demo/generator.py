@@ -50,39 +50,6 @@ from pipecast.demo.reference import Company, build_company, build_targets
 from pipecast.demo.rendering import RenderedChunk, truth_lines
 from pipecast.demo.simulation import Chunk, expected_won_amount_by_segment, simulate_chunk
 from pipecast.demo.timeline import DAY, Window, quarter_starts, to_day
-from pipecast.demo.world import (  # re-exported: the names the generated files use
-    CLOSED_LOST,
-    CLOSED_STAGES,
-    CLOSED_WON,
-    LEAD_SOURCES,
-    OPEN_STAGES,
-    OPPORTUNITY_TYPES,
-    PIPELINE,
-    SEGMENTS,
-    STAGE_FORECAST_CATEGORY,
-    STAGE_NAMES,
-    STAGE_PROBABILITY,
-    STAGE_SORT_ORDER,
-    TRUTH_COLUMNS,
-)
-
-__all__ = [
-    "CLOSED_LOST",
-    "CLOSED_STAGES",
-    "CLOSED_WON",
-    "LEAD_SOURCES",
-    "OPEN_STAGES",
-    "OPPORTUNITY_TYPES",
-    "PIPELINE",
-    "SEGMENTS",
-    "STAGE_FORECAST_CATEGORY",
-    "STAGE_NAMES",
-    "STAGE_PROBABILITY",
-    "STAGE_SORT_ORDER",
-    "TRUTH_COLUMNS",
-    "GenerationSummary",
-    "generate_demo_exports",
-]
 
 log = logging.getLogger("pipecast.demo")
 
