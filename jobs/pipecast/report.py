@@ -121,6 +121,9 @@ def write_report(settings: Settings | None = None) -> Report:
             if len(revenue):
                 charts.append(_revenue_chart(revenue, out / "revenue_forecast.png"))
         if table_exists(con, "ml", "backtests"):
+            from pipecast.forecast.charts import write_forecast_charts
+
+            charts += write_forecast_charts(con, out)
             bt = _query(
                 con,
                 "select forecaster, metric, value from ml.backtests "

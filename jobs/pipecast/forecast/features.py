@@ -1,127 +1,349 @@
-"""Point-in-time features: each open deal as it stood at the end of a cut-off date.
+"""Point-in-time features, built in SQL in the warehouse from the change history.
 
-Built in SQL in the warehouse from the classified change history (dbt's
-int_opportunity_changes_classified): a history row is the deal's state from its changed_at until
-the next change, so a deal's state at a cut-off is the one row whose interval contains it. Nothing
-after the cut-off enters a feature; the outcome (label) comes only from the final state.
+Two views of the history feed the models:
+
+* **snapshots**: every deal open at the end of a cut-off date, with its features as they stood
+  then: stage, days in stage, age, amount and its changes, close-date pushes, days to the close
+  date, the deal's attributes (segment, industry, source, type, product, region, company size,
+  discount off list price) and the owner's and account's record up to that date;
+* **stage exits**: every time a deal left an open stage, forwards (advanced or won) or out (lost),
+  with the deal's attributes and the owner's and account's record as they stood when it entered
+  that stage.
+
+A history row is the deal's state from its changed_at until the next change, so the state at a
+cut-off is the one row whose interval contains the cut-off's end. Running aggregates look only
+backwards. The owner's and account's "record" is an ordered statistic: the sum of their past
+stage exits' surprises (advanced minus the stage's advance rate over the exits before it), over
+the count plus a prior, as of a moment; everything in it happened before that moment. Outcomes
+(the final stage, amount and close date) are returned beside the features as labels, never in
+them. tests/forecast/test_point_in_time.py proves it: features at a cut-off are identical
+whether or not the warehouse holds the history after it.
+
+Deal attributes (segment, source, type, product, line-item prices) are taken from the newest
+export: the canonical model keeps no history of them, and CRMs set them when the deal is created.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import logging
+from datetime import date, datetime
 
 import duckdb
+import numpy as np
 import pandas as pd
 
-CATEGORICAL_FEATURES = [
-    "stage",
+from pipecast.forecast import sources
+
+log = logging.getLogger(__name__)
+
+# Priors (in stage exits) that shrink an owner's or account's record towards zero.
+OWNER_PRIOR_EXITS = 20.0
+ACCOUNT_PRIOR_EXITS = 10.0
+# Deals are sampled by a hash of their id into this many buckets.
+SAMPLE_BUCKETS = 10_000
+
+ATTRIBUTE_CATEGORIES = [
+    "pipeline",
     "segment",
     "industry",
     "lead_source",
     "opportunity_type",
     "product_id",
-    "team",
+    "product_family",
+    "region",
 ]
-NUMERIC_FEATURES = [
-    "stage_sort_order",
+ATTRIBUTE_NUMBERS = ["log_employees", "price_ratio", "owner_lift", "account_lift"]
+SNAPSHOT_CATEGORIES = ["stage", "forecast_category", *ATTRIBUTE_CATEGORIES]
+SNAPSHOT_NUMBERS = [
+    "stage_rank",
     "days_in_stage",
     "age_days",
     "log_amount",
     "amount_change_ratio",
+    "amount_changes",
     "close_date_pushes",
+    "close_date_slip_days",
     "days_to_close_date",
-    "owner_win_rate",
-    "owner_closed_deals",
+    "stage_changes",
+    "crm_probability",
+    *ATTRIBUTE_NUMBERS,
 ]
-FEATURES = CATEGORICAL_FEATURES + NUMERIC_FEATURES
+LABEL_COLUMNS = ["final_is_closed", "final_is_won", "final_close_date", "final_amount"]
 
-POINT_IN_TIME_SQL = """
-with cutoffs as (
+
+def _common_ctes(con: duckdb.DuckDBPyConnection) -> str:
+    """Deal attributes, stage ranks, the change history and the stage exits with their surprise."""
+    accounts = sources.relation(con, "accounts")
+    owners = sources.relation(con, "owners")
+    products = sources.relation(con, "products")
+    line_items = sources.relation(con, "line_items")
+    return f"""
+stage_ranks as (
+    select coalesce(pipeline, 'default') as pipeline, stage, is_closed, is_won,
+           case when not is_closed then dense_rank() over (
+               partition by coalesce(pipeline, 'default'), is_closed order by sort_order) end as stage_rank
+    from staging.stg_crm__stages
+),
+open_stage_counts as (
+    select pipeline, max(stage_rank) as open_stages from stage_ranks group by pipeline
+),
+line_prices as (
+    select li.opportunity_id,
+           sum(li.quantity * li.unit_price) / nullif(sum(li.quantity * p.list_price), 0) as price_ratio
+    from {line_items} li join {products} p on li.product_id = p.product_id
+    group by li.opportunity_id
+),
+deal_attributes as (
+    select o.opportunity_id, o.account_id, o.owner_id, coalesce(o.pipeline, 'default') as pipeline,
+           o.lead_source, o.opportunity_type, o.product_id, p.product_family,
+           a.segment, a.industry, ln(1 + greatest(coalesce(a.employees, 0), 0)) as log_employees,
+           w.region, lp.price_ratio,
+           o.is_closed as final_is_closed, o.is_won as final_is_won,
+           case when o.is_closed then o.close_date end as final_close_date, o.amount as final_amount
+    from staging.stg_crm__opportunities o
+    left join {accounts} a on o.account_id = a.account_id
+    left join {owners} w on o.owner_id = w.owner_id
+    left join {products} p on o.product_id = p.product_id
+    left join line_prices lp on o.opportunity_id = lp.opportunity_id
+),
+changes as (
+    select h.opportunity_id, h.changed_at, h.stage, h.amount, h.close_date, h.crm_probability,
+           h.forecast_category, s.stage_rank,
+           coalesce(s.is_closed, false) as is_closed, coalesce(s.is_won, false) as is_won,
+           coalesce(h.is_stage_entry, false) as is_stage_entry,
+           lead(h.changed_at) over w as valid_to,
+           sum(case when h.is_close_date_push then 1 else 0 end) over (w rows unbounded preceding) as pushes,
+           sum(case when h.is_amount_change then 1 else 0 end) over (w rows unbounded preceding)
+               as amount_changes,
+           sum(case when h.is_stage_entry then 1 else 0 end) over (w rows unbounded preceding)
+               as stage_entries,
+           max(case when h.is_stage_entry then h.changed_at end) over (w rows unbounded preceding)
+               as stage_entered_at,
+           first_value(h.amount) over (w rows unbounded preceding) as first_amount,
+           first_value(h.close_date) over (w rows unbounded preceding) as first_close_date,
+           first_value(h.changed_at) over (w rows unbounded preceding) as created_at
+    from intermediate.int_opportunity_changes_classified h
+    join deal_attributes d on h.opportunity_id = d.opportunity_id
+    left join stage_ranks s on s.pipeline = d.pipeline and s.stage = h.stage
+    window w as (partition by h.opportunity_id order by h.changed_at)
+),
+visits as (
+    select opportunity_id, stage_rank, is_closed, changed_at as entered_at, amount as entry_amount,
+           lead(changed_at) over v as exited_at,
+           lead(is_closed) over v as next_closed,
+           lead(is_won) over v as next_won,
+           lead(stage_rank) over v as next_rank
+    from changes
+    where is_stage_entry
+    window v as (partition by opportunity_id order by changed_at)
+),
+exits as (
+    -- a stage left forwards (a later open stage, or won) or out (lost); moves back are not exits
+    select v.opportunity_id, v.stage_rank, v.entered_at, v.exited_at, v.entry_amount,
+           v.next_won or (not v.next_closed and v.next_rank > v.stage_rank) as advanced
+    from visits v
+    where not v.is_closed and v.stage_rank is not null and v.exited_at is not null
+      and (v.next_closed or v.next_rank > v.stage_rank)
+),
+exit_surprises as (
+    select e.*, d.owner_id, d.account_id,
+           case when e.advanced then 1.0 else 0.0 end
+           - coalesce(avg(case when e.advanced then 1.0 else 0.0 end)
+               over (partition by e.stage_rank order by e.exited_at, e.opportunity_id
+                     rows between unbounded preceding and 1 preceding), 0.5) as surprise
+    from exits e join deal_attributes d on e.opportunity_id = d.opportunity_id
+),
+owner_record as (
+    select owner_id, t,
+           sum(s) over (partition by owner_id order by t rows unbounded preceding) as s,
+           sum(n) over (partition by owner_id order by t rows unbounded preceding) as n
+    from (select owner_id, exited_at as t, sum(surprise) as s, count(*) as n
+          from exit_surprises where owner_id is not null group by owner_id, exited_at)
+),
+account_record as (
+    select account_id, t,
+           sum(s) over (partition by account_id order by t rows unbounded preceding) as s,
+           sum(n) over (partition by account_id order by t rows unbounded preceding) as n
+    from (select account_id, exited_at as t, sum(surprise) as s, count(*) as n
+          from exit_surprises where account_id is not null group by account_id, exited_at)
+)"""
+
+
+def _record_joins(alias: str, time_column: str) -> tuple[str, str]:
+    """ASOF joins adding owner_lift and account_lift as of ``alias.time_column`` (strictly before)."""
+    columns = (
+        f"coalesce(orec.s, 0) / (coalesce(orec.n, 0) + {OWNER_PRIOR_EXITS}) as owner_lift, "
+        f"coalesce(arec.s, 0) / (coalesce(arec.n, 0) + {ACCOUNT_PRIOR_EXITS}) as account_lift"
+    )
+    joins = (
+        f"asof left join owner_record orec "
+        f"on {alias}.owner_id = orec.owner_id and {alias}.{time_column} > orec.t "
+        f"asof left join account_record arec "
+        f"on {alias}.account_id = arec.account_id and {alias}.{time_column} > arec.t"
+    )
+    return columns, joins
+
+
+def _sample_clause(column: str, fraction: float) -> str:
+    if fraction >= 1:
+        return "true"
+    keep = max(1, int(round(fraction * SAMPLE_BUCKETS)))
+    return f"(hash({column}) % {SAMPLE_BUCKETS}) < {keep}"
+
+
+def snapshots(
+    con: duckdb.DuckDBPyConnection,
+    cutoffs: list[date],
+    sample_fraction: float = 1.0,
+    full_cutoffs: list[date] | None = None,
+) -> pd.DataFrame:
+    """Deals open at the end of each cut-off, with features as of then and their outcome labels.
+
+    ``sample_fraction`` keeps a deterministic share of deals (by id hash) at ``cutoffs``; every
+    deal is kept at ``full_cutoffs`` (scoring and test cut-offs).
+    """
+    full = sorted(set(full_cutoffs or []))
+    sampled = sorted(set(cutoffs) - set(full))
+    if not full and not sampled:
+        return _typed_empty_snapshots(con)
+    record_columns, record_joins = _record_joins("snap", "cutoff_end")
+    sql = f"""
+with {_common_ctes(con)},
+full_cutoffs as (
     select cast(c as date) as cutoff, cast(c as date) + interval 1 day as cutoff_end
     from unnest(cast(? as date[])) as t(c)
 ),
-changes as (
-    select
-        opportunity_id, changed_at, stage, amount, close_date, crm_probability,
-        stage_sort_order, stage_is_closed, stage_is_won,
-        lead(changed_at) over w as valid_to,
-        sum(case when is_close_date_push then 1 else 0 end) over (w rows unbounded preceding) as pushes,
-        max(case when is_stage_entry then changed_at end)
-            over (w rows unbounded preceding) as stage_entered_at,
-        first_value(amount) over w as first_amount,
-        min(changed_at) over (partition by opportunity_id) as created_at
-    from intermediate.int_opportunity_changes_classified
-    window w as (partition by opportunity_id order by changed_at)
+sampled_cutoffs as (
+    select cast(c as date) as cutoff, cast(c as date) + interval 1 day as cutoff_end
+    from unnest(cast(? as date[])) as t(c)
 ),
-opportunities as (
-    select o.opportunity_id, o.owner_id, o.lead_source, o.opportunity_type, o.product_id,
-           o.is_closed as final_is_closed, o.is_won as final_is_won, o.close_date as final_close_date,
-           o.amount as final_amount,
-           a.segment, a.industry, w.team
-    from staging.stg_crm__opportunities o
-    left join staging.stg_crm__accounts a on o.account_id = a.account_id
-    left join staging.stg_crm__owners w on o.owner_id = w.owner_id
+sampled_changes as (
+    select * from changes where {_sample_clause("opportunity_id", sample_fraction)}
 ),
-closings as (
-    select o.owner_id, c.changed_at as closed_at, c.stage_is_won as won
-    from changes c join opportunities o using (opportunity_id)
-    where c.stage_is_closed and c.valid_to is null
+-- two range joins, the sample taken before its join: a filter on the joined rows (or an OR of
+-- the two cases) makes DuckDB give up its range-join plan and crawl
+snap_rows as (
+    select k.cutoff, k.cutoff_end, c.*
+    from full_cutoffs k
+    join changes c on c.changed_at < k.cutoff_end and (c.valid_to is null or c.valid_to >= k.cutoff_end)
+    where not c.is_closed
+    union all
+    select k.cutoff, k.cutoff_end, c.*
+    from sampled_cutoffs k
+    join sampled_changes c
+        on c.changed_at < k.cutoff_end and (c.valid_to is null or c.valid_to >= k.cutoff_end)
+    where not c.is_closed
 ),
-owner_records as (
-    select cutoffs.cutoff, closings.owner_id,
-           count(*) as closed_deals, sum(case when won then 1 else 0 end) as won_deals
-    from cutoffs join closings on closings.closed_at < cutoffs.cutoff_end
-    group by cutoffs.cutoff, closings.owner_id
+snap as (
+    select snap_rows.*, d.owner_id, d.account_id
+    from snap_rows join deal_attributes d on snap_rows.opportunity_id = d.opportunity_id
 )
 select
-    cutoffs.cutoff,
-    changes.opportunity_id,
-    changes.stage,
-    changes.stage_sort_order,
-    opportunities.segment,
-    opportunities.industry,
-    opportunities.lead_source,
-    opportunities.opportunity_type,
-    opportunities.product_id,
-    opportunities.team,
-    date_diff('day', cast(changes.stage_entered_at as date), cutoffs.cutoff) as days_in_stage,
-    date_diff('day', cast(changes.created_at as date), cutoffs.cutoff) as age_days,
-    changes.amount,
-    ln(1 + greatest(coalesce(changes.amount, 0), 0)) as log_amount,
-    case when changes.first_amount > 0 then changes.amount / changes.first_amount end as amount_change_ratio,
-    changes.pushes as close_date_pushes,
-    changes.close_date,
-    date_diff('day', cutoffs.cutoff, changes.close_date) as days_to_close_date,
-    -- smoothed towards 25% while a rep has few closed deals
-    (coalesce(owner_records.won_deals, 0) + 1.0)
-        / (coalesce(owner_records.closed_deals, 0) + 4.0) as owner_win_rate,
-    coalesce(owner_records.closed_deals, 0) as owner_closed_deals,
-    changes.crm_probability,
-    opportunities.final_is_closed,
-    opportunities.final_is_won,
-    opportunities.final_close_date,
-    opportunities.final_amount
-from cutoffs
-join changes
-    on changes.changed_at < cutoffs.cutoff_end
-    and (changes.valid_to is null or changes.valid_to >= cutoffs.cutoff_end)
-join opportunities on changes.opportunity_id = opportunities.opportunity_id
-left join owner_records
-    on owner_records.cutoff = cutoffs.cutoff and owner_records.owner_id = opportunities.owner_id
-where not changes.stage_is_closed
-order by cutoffs.cutoff, changes.opportunity_id
+    snap.cutoff, snap.opportunity_id, snap.owner_id, snap.account_id,
+    snap.stage, snap.stage_rank, coalesce(osc.open_stages, snap.stage_rank) as open_stages,
+    snap.forecast_category,
+    d.pipeline, d.segment, d.industry, d.lead_source, d.opportunity_type, d.product_id, d.product_family,
+    d.region, d.log_employees, d.price_ratio,
+    date_diff('day', cast(snap.stage_entered_at as date), snap.cutoff) as days_in_stage,
+    date_diff('day', cast(snap.created_at as date), snap.cutoff) as age_days,
+    snap.amount,
+    ln(1 + greatest(coalesce(snap.amount, 0), 0)) as log_amount,
+    case when snap.first_amount > 0 then snap.amount / snap.first_amount end as amount_change_ratio,
+    snap.amount_changes,
+    snap.pushes as close_date_pushes,
+    date_diff('day', snap.first_close_date, snap.close_date) as close_date_slip_days,
+    snap.stage_entries - 1 as stage_changes,
+    snap.close_date,
+    date_diff('day', snap.cutoff, snap.close_date) as days_to_close_date,
+    snap.crm_probability,
+    {record_columns},
+    d.final_is_closed, d.final_is_won, d.final_close_date, d.final_amount
+from snap
+join deal_attributes d on snap.opportunity_id = d.opportunity_id
+left join open_stage_counts osc on osc.pipeline = d.pipeline
+{record_joins}
+order by snap.cutoff, snap.opportunity_id
 """
+    frame = con.execute(sql, [full, sampled]).df()
+    return _tidy(frame)
 
 
-def open_deals_at(con: duckdb.DuckDBPyConnection, cutoffs: list[date]) -> pd.DataFrame:
-    """Every deal open at the end of each cut-off date, with its features as of then."""
-    frame = con.execute(POINT_IN_TIME_SQL, [cutoffs]).df()
-    for column in CATEGORICAL_FEATURES:
-        frame[column] = frame[column].astype("string").fillna("Unknown")
+def stage_exits(con: duckdb.DuckDBPyConnection, known_at: date, sample_fraction: float = 1.0) -> pd.DataFrame:
+    """Stage exits that happened by the end of ``known_at``, with the deal's attributes and its
+    owner's and account's record as they stood when it entered the stage; label ``advanced``."""
+    record_columns, record_joins = _record_joins("x", "entered_at")
+    sql = f"""
+with {_common_ctes(con)}
+select x.opportunity_id, x.stage_rank, coalesce(osc.open_stages, x.stage_rank) as open_stages,
+       x.entered_at, x.exited_at, x.advanced,
+       ln(1 + greatest(coalesce(x.entry_amount, 0), 0)) as log_amount,
+       d.pipeline, d.segment, d.industry, d.lead_source, d.opportunity_type, d.product_id, d.product_family,
+       d.region, d.log_employees, d.price_ratio,
+       {record_columns}
+from (select * from exit_surprises
+      where exited_at < cast(? as date) + interval 1 day
+        and {_sample_clause("opportunity_id", sample_fraction)}
+     ) x
+join deal_attributes d on x.opportunity_id = d.opportunity_id
+left join open_stage_counts osc on osc.pipeline = d.pipeline
+{record_joins}
+order by x.exited_at, x.opportunity_id
+"""
+    frame = con.execute(sql, [known_at]).df()
+    return _tidy(frame)
+
+
+def count_stage_exits(con: duckdb.DuckDBPyConnection, known_at: date) -> int:
+    sql = (
+        f"with {_common_ctes(con)} select count(*) from exits "
+        "where exited_at < cast(? as date) + interval 1 day"
+    )
+    return int(con.execute(sql, [known_at]).fetchone()[0])
+
+
+def count_open_deals(con: duckdb.DuckDBPyConnection, cutoffs: list[date]) -> int:
+    """Deal-snapshots open at the cut-offs: sizes a sample before it is drawn."""
+    if not cutoffs:
+        return 0
+    sql = f"""
+with {_common_ctes(con)}
+select count(*) from unnest(cast(? as date[])) as t(c)
+join changes ch on ch.changed_at < cast(t.c as date) + interval 1 day
+    and (ch.valid_to is null or ch.valid_to >= cast(t.c as date) + interval 1 day)
+where not ch.is_closed
+"""
+    return int(con.execute(sql, [cutoffs]).fetchone()[0])
+
+
+def _typed_empty_snapshots(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return snapshots(con, [], full_cutoffs=[date(1900, 1, 1)]).iloc[0:0]
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categories as strings with 'Unknown' for missing; numbers as float; dates as Timestamps."""
+    for column in SNAPSHOT_CATEGORIES:
+        if column in frame:
+            frame[column] = frame[column].astype("string").fillna("Unknown").astype(object)
+    for column in [*SNAPSHOT_NUMBERS, "amount", "open_stages", "final_amount"]:
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    for column in ("cutoff", "close_date", "final_close_date", "entered_at", "exited_at"):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column])
+    for column in ("final_is_closed", "final_is_won", "advanced"):
+        if column in frame:
+            frame[column] = frame[column].fillna(False).astype(bool)
     return frame
 
 
-def monthly_cutoffs(first: date, last: date) -> list[date]:
-    """Month-end cut-offs from first to last (inclusive)."""
-    ends = pd.date_range(first, last, freq="ME")
-    return [d.date() for d in ends]
+def sample_fraction_for(rows: int, limit: int) -> float:
+    """The share of deals to keep so about ``limit`` rows remain."""
+    return 1.0 if rows <= limit or rows == 0 else max(limit / rows, 1.0 / SAMPLE_BUCKETS)
+
+
+def as_timestamp(day: date | datetime) -> pd.Timestamp:
+    return pd.Timestamp(day).normalize()
+
+
+def finite(values: pd.Series | np.ndarray) -> np.ndarray:
+    return np.nan_to_num(np.asarray(values, dtype=float))

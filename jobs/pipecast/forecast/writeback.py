@@ -1,4 +1,9 @@
-"""Write forecasts to ml.* : re-running a night replaces that night's rows, never duplicates."""
+"""Write forecasts to ml.*: every row carries as_of, run_id and model_version; re-running a night
+replaces that night's rows (one transaction per table), never duplicates.
+
+Tables grow new columns in place (ALTER TABLE ADD COLUMN), so a warehouse written by an older
+version keeps its history.
+"""
 
 from __future__ import annotations
 
@@ -9,39 +14,81 @@ import pandas as pd
 
 ML_TABLES: dict[str, str] = {
     "opportunity_scores": """
-        opportunity_id VARCHAR, as_of DATE, stage VARCHAR, amount DOUBLE, close_date DATE,
+        opportunity_id VARCHAR, as_of DATE, segment VARCHAR, owner_id VARCHAR, account_id VARCHAR,
+        stage VARCHAR, forecast_category VARCHAR, amount DOUBLE, close_date DATE,
         win_probability DOUBLE, crm_probability DOUBLE, expected_amount DOUBLE,
+        p_close_this_period_if_won DOUBLE, p_close_next_period_if_won DOUBLE,
+        p_won_this_period DOUBLE, p_won_next_period DOUBLE, this_period VARCHAR, next_period VARCHAR,
+        driver_1 VARCHAR, driver_1_effect DOUBLE, driver_2 VARCHAR, driver_2_effect DOUBLE,
+        driver_3 VARCHAR, driver_3_effect DOUBLE, drivers VARCHAR,
         model_version VARCHAR, run_id VARCHAR, scored_at TIMESTAMP""",
     "revenue_forecast": """
-        as_of DATE, period VARCHAR, period_start DATE, period_end DATE, method VARCHAR,
-        closed_won_to_date DOUBLE, open_deals BIGINT, expected DOUBLE, p10 DOUBLE, p50 DOUBLE,
-        p90 DOUBLE, model_version VARCHAR, run_id VARCHAR""",
+        as_of DATE, period VARCHAR, period_start DATE, period_end DATE, horizon VARCHAR, method VARCHAR,
+        closed_won_to_date DOUBLE, open_deals BIGINT, open_pipeline_expected DOUBLE,
+        new_business_expected DOUBLE, expected DOUBLE, p10 DOUBLE, p50 DOUBLE, p90 DOUBLE,
+        target DOUBLE, model_version VARCHAR, run_id VARCHAR""",
+    "revenue_forecast_segments": """
+        as_of DATE, period VARCHAR, period_start DATE, period_end DATE, horizon VARCHAR, segment VARCHAR,
+        closed_won_to_date DOUBLE, open_deals BIGINT, open_pipeline_expected DOUBLE,
+        new_business_expected DOUBLE, expected DOUBLE, p10 DOUBLE, p50 DOUBLE, p90 DOUBLE,
+        stage_weighted DOUBLE, commit DOUBLE, best_case DOUBLE, target DOUBLE,
+        model_version VARCHAR, run_id VARCHAR""",
+    "product_propensity": """
+        as_of DATE, account_id VARCHAR, product_id VARCHAR, product_family VARCHAR, propensity DOUBLE,
+        propensity_rank INTEGER, segment_baseline DOUBLE, model_version VARCHAR, run_id VARCHAR""",
+    "lead_scores": """
+        as_of DATE, lead_id VARCHAR, lead_source VARCHAR, campaign VARCHAR, owner_id VARCHAR,
+        created_at TIMESTAMP, age_days INTEGER, conversion_probability DOUBLE, source_baseline DOUBLE,
+        model_version VARCHAR, run_id VARCHAR""",
     "model_runs": """
-        run_id VARCHAR, as_of DATE, model_name VARCHAR, model_version VARCHAR, trained_at TIMESTAMP,
-        train_rows BIGINT, first_cutoff DATE, last_cutoff DATE, features VARCHAR, model_path VARCHAR,
-        is_current BOOLEAN""",
+        run_id VARCHAR, as_of DATE, model_name VARCHAR, model_version VARCHAR, recipe_id VARCHAR,
+        recipe VARCHAR, trained_at TIMESTAMP, train_rows BIGINT, first_cutoff DATE, last_cutoff DATE,
+        features VARCHAR, metrics VARCHAR, score DOUBLE, decision VARCHAR, current_version VARCHAR,
+        model_path VARCHAR, mlflow_run_id VARCHAR, is_current BOOLEAN""",
     "backtests": """
-        run_id VARCHAR, as_of DATE, model_version VARCHAR, cutoff DATE, scope VARCHAR,
+        run_id VARCHAR, as_of DATE, model_version VARCHAR, cutoff DATE, period VARCHAR, scope VARCHAR,
         forecaster VARCHAR, metric VARCHAR, value DOUBLE, n BIGINT""",
+    "forecast_ledger": """
+        run_id VARCHAR, as_of DATE, model_version VARCHAR, cutoff DATE, period VARCHAR,
+        period_start DATE, period_end DATE, horizon VARCHAR, segment VARCHAR, forecaster VARCHAR,
+        expected DOUBLE, p10 DOUBLE, p50 DOUBLE, p90 DOUBLE, closed_won_to_date DOUBLE, actual DOUBLE,
+        abs_error DOUBLE, within_p10_p90 BOOLEAN""",
 }
+
+
+def columns_of(table: str) -> list[tuple[str, str]]:
+    return [tuple(c.split()[:2]) for c in (part.strip() for part in ML_TABLES[table].split(",")) if c]
 
 
 def ensure_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS ml")
     for name, ddl in ML_TABLES.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS ml.{name} ({ddl})")
+        existing = {
+            r[0]
+            for r in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'ml' and table_name = ?",
+                [name],
+            ).fetchall()
+        }
+        for column, sql_type in columns_of(name):
+            if column not in existing:
+                con.execute(f"ALTER TABLE ml.{name} ADD COLUMN {column} {sql_type}")
 
 
 def replace_night(con: duckdb.DuckDBPyConnection, table: str, as_of: date, frame: pd.DataFrame) -> int:
-    """Delete the night's rows of ml.<table> and insert frame, in one transaction."""
-    columns = [c.strip().split()[0] for c in ML_TABLES[table].split(",")]
-    frame = frame[columns]
+    """Delete the night's rows of ml.<table> and insert ``frame`` (its columns of the table; the
+    others NULL), in one transaction."""
+    columns = [c for c, _ in columns_of(table) if c in frame.columns]
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"DELETE FROM ml.{table} WHERE as_of = ?", [as_of])
-        con.register("_frame", frame)
-        con.execute(f"INSERT INTO ml.{table} SELECT * FROM _frame")
-        con.unregister("_frame")
+        if len(frame):
+            con.register("_frame", frame[columns])
+            names = ", ".join(columns)
+            con.execute(f"INSERT INTO ml.{table} ({names}) SELECT {names} FROM _frame")
+            con.unregister("_frame")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -1,0 +1,38 @@
+{#- Every model version trained: its recipe, features, data window, backtest scores, the
+    champion/challenger decision and which version was current after that night. -#}
+{%- set ml = source('ml', 'model_runs') -%}
+{%- set columns = {
+    'model_version': dbt.type_string(),
+    'model_name': dbt.type_string(),
+    'as_of': 'date',
+    'run_id': dbt.type_string(),
+    'recipe_id': dbt.type_string(),
+    'recipe': dbt.type_string(),
+    'trained_at': dbt.type_timestamp(),
+    'train_rows': 'bigint',
+    'first_cutoff': 'date',
+    'last_cutoff': 'date',
+    'features': dbt.type_string(),
+    'metrics': dbt.type_string(),
+    'score': type_double(),
+    'decision': dbt.type_string(),
+    'current_version': dbt.type_string(),
+    'is_current': 'boolean',
+    'mlflow_run_id': dbt.type_string(),
+} -%}
+{%- set ready = execute and load_relation(ml) is not none -%}
+
+with runs as (
+    {%- if ready %}
+    select * from {{ ml }}
+    {%- else %}
+    select {% for name, type in columns.items() %}cast(null as {{ type }}) as {{ name }}{{ ", " if not loop.last }}{% endfor %}
+    where 1 = 0
+    {%- endif %}
+)
+
+select
+    {%- for name, type in columns.items() %}
+    cast({{ name }} as {{ type }}) as {{ name }}{{ "," if not loop.last }}
+    {%- endfor %}
+from runs

@@ -1,0 +1,347 @@
+"""Backtests: at past cut-offs, models trained only on what was known then, against the CRM's
+stage-weighted baseline (and, on generated data, the generator's true probabilities).
+
+Deal level: the deals open at the last ``forecast_backtest_cutoffs`` period-ends that are at least
+``label_maturity_days`` old, scored by every win-probability recipe trained at that period-end,
+pooled: Brier score, log loss, AUC and expected calibration error per forecaster, over the deals
+whose outcome is known now. These scores pick the champion (registry).
+
+Period revenue: for each of the last ``forecast_backtest_periods`` complete periods, models
+trained at the day before it starts forecast it then ("at the period's start") and at each
+month-end inside it, exactly as the nightly job does; each forecast and the baselines' (stage-
+weighted, commit, best case) go into the forecast ledger beside the actual. WAPE and bias per
+forecaster, and the share of actuals inside the model's P10-P90 range, summarise it.
+
+Nothing here looks past a cut-off except the labels: the features at a cut-off are point-in-time
+(features), models are fit on stage exits up to the cut-off and on snapshot rows whose outcome
+was known by then.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from pipecast.forecast import new_business, win_models
+from pipecast.forecast.metrics import probability_metrics, wape
+from pipecast.forecast.periods import Period, month_ends, period_ends, period_of
+from pipecast.forecast.scoring import (
+    ALL_SEGMENTS,
+    ForecastContext,
+    fit_models,
+    load_exits,
+    open_deals,
+    period_forecast,
+    period_shock,
+    score_deals,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL = "model"
+STAGE_WEIGHTED = "stage_weighted"
+TRUTH = "true_probability"
+REVENUE_FORECASTERS = ("model", "stage_weighted", "commit", "best_case")
+METRIC_COLUMNS = ["cutoff", "period", "scope", "forecaster", "metric", "value", "n"]
+
+
+@dataclass
+class DealBacktest:
+    """Deal-level results: the pooled test rows with every forecaster's probability."""
+
+    scored: pd.DataFrame
+    recipe_brier: dict[str, float]
+    models: dict[tuple[date, str], win_models.WinModel] = field(default_factory=dict)
+
+
+@dataclass
+class RevenueBacktest:
+    ledger: pd.DataFrame  # one row per cut-off x period x forecaster (segment All)
+    timing_scored: pd.DataFrame  # deals open at each period's start: won in it, with probabilities
+
+
+def deal_cutoffs(as_of: date, first_day: date, ctx: ForecastContext, count: int) -> list[date]:
+    """The last ``count`` period-ends old enough for their outcomes to be mostly known."""
+    mature = as_of - timedelta(days=ctx.maturity_days)
+    ends = period_ends(first_day + timedelta(days=180), mature, ctx.grain, ctx.fiscal_start_month)
+    return ends[-count:]
+
+
+def revenue_periods(as_of: date, first_day: date, ctx: ForecastContext, count: int) -> list[Period]:
+    """The last ``count`` complete periods that start at least six months after the history does."""
+    ends = period_ends(first_day + timedelta(days=180), as_of, ctx.grain, ctx.fiscal_start_month)
+    periods = [period_of(end, 0, ctx.grain, ctx.fiscal_start_month) for end in ends]
+    periods = [p for p in periods if p.start - timedelta(days=1) >= first_day + timedelta(days=180)]
+    return periods[-count:]
+
+
+def run_deal_backtest(
+    con: duckdb.DuckDBPyConnection,
+    ctx: ForecastContext,
+    cutoffs: list[date],
+    recipes: dict[str, win_models.Recipe],
+    training_snapshots: pd.DataFrame,
+    truth: pd.DataFrame | None,
+) -> DealBacktest:
+    """Each recipe (by name) trained at each cut-off and scored on the deals open then."""
+    pooled: list[pd.DataFrame] = []
+    models: dict[tuple[date, str], win_models.WinModel] = {}  # (cut-off, recipe name)
+    for cutoff in cutoffs:
+        test = open_deals(con, ctx, cutoff)
+        test = test[test["final_is_closed"]]
+        if test.empty:
+            log.warning("deal backtest at %s: no deal open then has closed since: skipped", cutoff)
+            continue
+        exits = load_exits(con, ctx, cutoff)
+        known = training_snapshots[training_snapshots["cutoff"] <= pd.Timestamp(cutoff)]
+        data = win_models.WinTrainingData(cutoff, exits, known, ctx.maturity_days)
+        columns = {}
+        for name, rec in recipes.items():
+            model = win_models.fit(rec, data, ctx.seed)
+            models[(cutoff, name)] = model
+            columns[f"p_{name}"] = model.predict(test)
+        pooled.append(test.assign(**columns))
+        log.info("deal backtest at %s: %d deals, %d stage exits to learn from", cutoff, len(test), len(exits))
+    if not pooled:
+        return DealBacktest(pd.DataFrame(), {}, models)
+    scored = pd.concat(pooled, ignore_index=True)
+    if truth is not None:
+        scored = attach_truth(scored, truth)
+    y = scored["final_is_won"].astype(int)
+    recipe_brier = {name: probability_metrics(y, scored[f"p_{name}"])["brier"] for name in recipes}
+    return DealBacktest(scored, recipe_brier, models)
+
+
+def deal_metrics(backtest: DealBacktest, champion: str) -> pd.DataFrame:
+    """Pooled and per-cut-off scores of the champion ("model"), the other candidates, the
+    stage-weighted baseline and (on generated data) the true probabilities."""
+    scored = backtest.scored
+    if scored.empty:
+        return pd.DataFrame(columns=METRIC_COLUMNS)
+    forecasters = {MODEL: f"p_{champion}", STAGE_WEIGHTED: "crm_probability"}
+    forecasters |= {
+        f"candidate_{c.removeprefix('p_')}": c
+        for c in scored.columns
+        if c.startswith("p_")
+        and c not in (f"p_{champion}", "p_true")
+        and c.removeprefix("p_") in win_models.RECIPES
+    }
+    if "p_true" in scored:
+        forecasters[TRUTH] = "p_true"
+    rows = []
+    for name, column in forecasters.items():
+        for cutoff, group in [(None, scored), *scored.groupby(scored["cutoff"].dt.date)]:
+            valid = group[column].notna()
+            if not valid.any():
+                continue
+            values = probability_metrics(
+                group.loc[valid, "final_is_won"].astype(int), group.loc[valid, column]
+            )
+            scope = "deals_pooled" if cutoff is None else "deals"
+            rows += [
+                {
+                    "cutoff": cutoff,
+                    "period": None,
+                    "scope": scope,
+                    "forecaster": name,
+                    "metric": metric,
+                    "value": value,
+                    "n": int(valid.sum()),
+                }
+                for metric, value in values.items()
+                if metric != "n"
+            ]
+        valid = scored[column].notna()
+        bins = reliability_bins(scored.loc[valid, "final_is_won"].astype(int), scored.loc[valid, column])
+        for b, row in bins.iterrows():
+            rows += [
+                {
+                    "cutoff": None,
+                    "period": None,
+                    "scope": "deals_reliability",
+                    "forecaster": name,
+                    "metric": f"bin{b:02d}_{part}",
+                    "value": float(row[part]),
+                    "n": int(row["n"]),
+                }
+                for part in ("predicted", "observed")
+            ]
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+def reliability_bins(y: pd.Series, p: pd.Series, bins: int = 10) -> pd.DataFrame:
+    """Per equal-width probability bin: mean predicted, observed rate, count (reliability curve)."""
+    frame = pd.DataFrame({"y": np.asarray(y, dtype=float), "p": np.asarray(p, dtype=float)})
+    frame["bin"] = np.clip((frame["p"] * bins).astype(int), 0, bins - 1)
+    return frame.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
+
+
+def run_revenue_backtest(
+    con: duckdb.DuckDBPyConnection,
+    ctx: ForecastContext,
+    periods: list[Period],
+    recipe: win_models.Recipe,
+    training_snapshots: pd.DataFrame,
+    fitted: dict[tuple[date, str], win_models.WinModel],
+    recipe_name: str,
+    progress: Callable[[str], None] | None = None,
+) -> RevenueBacktest:
+    rows: list[pd.DataFrame] = []
+    timing_rows: list[pd.DataFrame] = []
+    rng = np.random.default_rng(ctx.seed)
+    for period in periods:
+        known_at = period.start - timedelta(days=1)
+        at_start = open_deals(con, ctx, known_at)
+        models = fit_models(
+            con,
+            ctx,
+            known_at,
+            recipe,
+            training_snapshots,
+            at_start,
+            win=fitted.get((known_at, recipe.family)),
+        )
+        actual = _actual(con, period)
+        for cutoff in [known_at, *[d for d in month_ends(period.start, period.end) if d < period.end]]:
+            horizon = "next" if cutoff == known_at else "current"
+            deals = at_start if cutoff == known_at else open_deals(con, ctx, cutoff)
+            scored = score_deals(deals, models)
+            if cutoff == known_at:
+                timing_rows.append(_won_in_period(scored, period))
+            new = new_business.forecast_new_business(con, cutoff, ctx.horizons(cutoff), ctx.seed)
+            # the period-wide spread as the nightly job would have learnt it then: from periods
+            # that had ended by the cut-off
+            done = [r for r in rows if (r["period_end"] <= cutoff).all()]
+            shock = period_shock(pd.concat(done, ignore_index=True)) if done else 0.0
+            forecast = period_forecast(con, ctx, scored, cutoff, horizon, period, new, rng, shock)
+            rows.append(_ledger_rows(forecast[forecast["segment"] == ALL_SEGMENTS], actual))
+        log.info("revenue backtest %s: actual %.0f", period.label, actual)
+        if progress:
+            progress(period.label)
+    ledger = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    timing = pd.concat(timing_rows, ignore_index=True) if timing_rows else pd.DataFrame()
+    return RevenueBacktest(ledger, timing)
+
+
+def _actual(con: duckdb.DuckDBPyConnection, period: Period) -> float:
+    value = con.execute(
+        "select coalesce(sum(amount), 0) from staging.stg_crm__opportunities "
+        "where is_won and close_date between ? and ?",
+        [period.start, period.end],
+    ).fetchone()[0]
+    return float(value)
+
+
+def _won_in_period(scored: pd.DataFrame, period: Period) -> pd.DataFrame:
+    """Deals open the day before the period: were they won in it? Model vs the CRM's view."""
+    close = scored["final_close_date"]
+    won = scored["final_is_won"] & (close >= pd.Timestamp(period.start)) & (close <= pd.Timestamp(period.end))
+    crm_close = scored["close_date"]
+    crm_in = (crm_close >= pd.Timestamp(period.start)) & (crm_close <= pd.Timestamp(period.end))
+    return pd.DataFrame(
+        {
+            "cutoff": scored["cutoff"],
+            "period": period.label,
+            "won_in_period": won.astype(int),
+            MODEL: scored["p_won_next_period"],
+            STAGE_WEIGHTED: scored["crm_probability"].fillna(0) * crm_in.fillna(False),
+        }
+    )
+
+
+def _ledger_rows(forecast: pd.DataFrame, actual: float) -> pd.DataFrame:
+    rows = []
+    for f in forecast.itertuples():
+        for name in REVENUE_FORECASTERS:
+            expected = f.expected if name == MODEL else getattr(f, name)
+            rows.append(
+                {
+                    "cutoff": f.cutoff,
+                    "period": f.period,
+                    "period_start": f.period_start,
+                    "period_end": f.period_end,
+                    "horizon": f.horizon,
+                    "segment": f.segment,
+                    "forecaster": name,
+                    "expected": expected,
+                    "p10": f.p10 if name == MODEL else None,
+                    "p50": f.p50 if name == MODEL else None,
+                    "p90": f.p90 if name == MODEL else None,
+                    "closed_won_to_date": f.closed_won_to_date,
+                    "actual": actual,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    frame["abs_error"] = (frame["expected"] - frame["actual"]).abs()
+    frame["within_p10_p90"] = np.where(
+        frame["p10"].notna(), (frame["actual"] >= frame["p10"]) & (frame["actual"] <= frame["p90"]), None
+    )
+    return frame
+
+
+def revenue_metrics(backtest: RevenueBacktest) -> pd.DataFrame:
+    """WAPE, bias and P10-P90 coverage per forecaster: at the period's start, within the period,
+    and per period (for charts over time); and won-in-period deal scores."""
+    ledger = backtest.ledger
+    rows: list[dict] = []
+    if not ledger.empty:
+        scopes = {
+            "revenue_at_period_start": ledger["horizon"] == "next",
+            "revenue_in_period": ledger["horizon"] == "current",
+            "revenue_all_cutoffs": ledger["horizon"].notna(),
+        }
+        for scope, mask in scopes.items():
+            for name, group in ledger[mask].groupby("forecaster"):
+                rows += _revenue_summary(group, None, None, scope, name)
+        for (period, name), group in ledger[ledger["horizon"] == "next"].groupby(["period", "forecaster"]):
+            rows += _revenue_summary(group, group["cutoff"].iloc[0], period, "revenue_at_period_start", name)
+    timing = backtest.timing_scored
+    if not timing.empty:
+        for name in (MODEL, STAGE_WEIGHTED):
+            values = probability_metrics(timing["won_in_period"], timing[name])
+            rows += [
+                {
+                    "cutoff": None,
+                    "period": None,
+                    "scope": "deals_won_next_period",
+                    "forecaster": name,
+                    "metric": metric,
+                    "value": value,
+                    "n": len(timing),
+                }
+                for metric, value in values.items()
+                if metric != "n"
+            ]
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+def _revenue_summary(group: pd.DataFrame, cutoff, period, scope: str, name: str) -> list[dict]:
+    actual = group["actual"].to_numpy(dtype=float)
+    expected = group["expected"].to_numpy(dtype=float)
+    base = {"cutoff": cutoff, "period": period, "scope": scope, "forecaster": name, "n": len(group)}
+    values = {
+        "wape": wape(actual, expected),
+        "bias": float((expected - actual).sum() / actual.sum()) if actual.sum() else float("nan"),
+        "forecast": float(expected.sum()),
+        "actual": float(actual.sum()),
+    }
+    if name == MODEL:
+        values["coverage_p10_p90"] = float(group["within_p10_p90"].astype(float).mean())
+        values["p50_wape"] = wape(actual, group["p50"].to_numpy(dtype=float))
+    return [{**base, "metric": metric, "value": value} for metric, value in values.items()]
+
+
+def attach_truth(scored: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """The generator's true win probability of each deal at its stage at the cut-off."""
+    stage_columns = [c for c in truth.columns if c.startswith("p_win_")]
+    long = truth.melt(
+        id_vars=["opportunity_id"], value_vars=stage_columns, var_name="stage_key", value_name="p_true"
+    )
+    keyed = scored.assign(stage_key="p_win_" + scored["stage"].astype(str).str.lower().str.replace(" ", "_"))
+    return keyed.merge(long, on=["opportunity_id", "stage_key"], how="left").drop(columns="stage_key")

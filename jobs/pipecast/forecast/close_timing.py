@@ -1,0 +1,152 @@
+"""Close timing: if an open deal is won, does it close this period, next period, or later?
+
+A deal's probability of being won within a period is then P(win) x P(close in that period | won)
+(win x timing), which the revenue simulation draws from.
+
+Training rows are deals open at past cut-offs whose next period had ended by the training date,
+so "this period" and "next period" are settled for every deal that was won. Label censoring is
+handled here: a deal still open at the training date is certainly "later" *if* it is won, but it
+may never be; it enters as a "later" row weighted by its win probability at the training date.
+Lost deals say nothing about when a won deal closes and are left out. Without that, the deals
+still open (the slow ones) would be missing and timing would come out too early.
+
+Features: the deal's stage, time in stage, age, size, close date and its pushes and slips, days
+to the close date and to the period's end, the length of the next period, segment, type, source,
+product family and region.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from pipecast.forecast.estimators import ProbabilityModel, fit_classifier
+from pipecast.forecast.periods import Grain, horizons
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "close_timing"
+CLASSES = [0, 1, 2]  # closes in the current period, in the next one, later
+CATEGORIES = [
+    "stage",
+    "forecast_category",
+    "pipeline",
+    "segment",
+    "opportunity_type",
+    "lead_source",
+    "product_family",
+    "region",
+]
+NUMBERS = [
+    "stage_rank",
+    "days_in_stage",
+    "age_days",
+    "log_amount",
+    "close_date_pushes",
+    "close_date_slip_days",
+    "days_to_close_date",
+    "days_left_in_period",
+    "close_date_vs_period_end",
+    "next_period_days",
+    "crm_probability",
+    "stage_changes",
+    "amount_changes",
+]
+FEATURES = [*CATEGORIES, *NUMBERS]
+
+
+def with_periods(frame: pd.DataFrame, grain: Grain, fiscal_start_month: int) -> pd.DataFrame:
+    """Add each row's current and next period (from its cut-off) and the timing features."""
+    if frame.empty:
+        return frame.assign(
+            current_start=pd.Series(dtype="datetime64[us]"),
+            current_end=pd.Series(dtype="datetime64[us]"),
+            next_start=pd.Series(dtype="datetime64[us]"),
+            next_end=pd.Series(dtype="datetime64[us]"),
+            days_left_in_period=pd.Series(dtype=float),
+            next_period_days=pd.Series(dtype=float),
+            close_date_vs_period_end=pd.Series(dtype=float),
+        )
+    bounds = {}
+    for cutoff in frame["cutoff"].dropna().unique():
+        h = horizons(pd.Timestamp(cutoff).date(), grain, fiscal_start_month)
+        bounds[pd.Timestamp(cutoff)] = (h["current"].start, h["current"].end, h["next"].start, h["next"].end)
+    table = pd.DataFrame.from_dict(
+        bounds, orient="index", columns=["current_start", "current_end", "next_start", "next_end"]
+    ).apply(pd.to_datetime)
+    out = frame.join(table, on="cutoff")
+    out["days_left_in_period"] = (out["current_end"] - out["cutoff"]).dt.days.astype(float)
+    out["next_period_days"] = ((out["next_end"] - out["next_start"]).dt.days + 1).astype(float)
+    out["close_date_vs_period_end"] = (out["close_date"] - out["current_end"]).dt.days.astype(float)
+    return out
+
+
+def timing_class(close_date: pd.Series, current_end: pd.Series, next_end: pd.Series) -> np.ndarray:
+    return np.where(close_date <= current_end, 0, np.where(close_date <= next_end, 1, 2))
+
+
+def crm_timing(deals: pd.DataFrame) -> np.ndarray:
+    """The CRM's view: the deal closes on its close date (overdue ones this period)."""
+    cls = timing_class(deals["close_date"], deals["current_end"], deals["next_end"])
+    return np.eye(3)[cls]
+
+
+def training_rows(
+    snapshots: pd.DataFrame, known_at: date, open_win_probability: pd.Series
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Rows, labels and weights for a model trained at ``known_at`` (see the module docstring).
+
+    ``open_win_probability``: P(win) at known_at of the deals open then, by opportunity_id.
+    """
+    known = pd.Timestamp(known_at)
+    rows = snapshots[snapshots["next_end"] <= known]
+    closed_by = rows["final_is_closed"] & (rows["final_close_date"] <= known)
+    won = rows[closed_by & rows["final_is_won"]]
+    still_open = rows[~closed_by]
+    weights_open = still_open["opportunity_id"].map(open_win_probability)
+    weights_open = weights_open.fillna(open_win_probability.mean() if len(open_win_probability) else 0.3)
+    frame = pd.concat([won, still_open], ignore_index=True)
+    labels = np.concatenate(
+        [
+            timing_class(won["final_close_date"], won["current_end"], won["next_end"]),
+            np.full(len(still_open), 2),
+        ]
+    )
+    weights = np.concatenate([np.ones(len(won)), weights_open.to_numpy(dtype=float)])
+    return frame, labels, weights
+
+
+@dataclass
+class CloseTimingModel:
+    classifier: ProbabilityModel
+    train_rows: int
+
+    def predict(self, deals: pd.DataFrame) -> np.ndarray:
+        """(n, 3): P(closes this period / next period / later | won)."""
+        if len(deals) == 0:
+            return np.empty((0, 3))
+        p = self.classifier.predict_proba(deals)
+        return p / np.clip(p.sum(axis=1, keepdims=True), 1e-12, None)
+
+
+def fit(
+    snapshots: pd.DataFrame, known_at: date, open_win_probability: pd.Series, seed: int = 0
+) -> CloseTimingModel:
+    frame, labels, weights = training_rows(snapshots, known_at, open_win_probability)
+    keep = weights > 0
+    classifier = fit_classifier(
+        frame[keep],
+        labels[keep],
+        CATEGORIES,
+        NUMBERS,
+        CLASSES,
+        sample_weight=weights[keep],
+        seed=seed,
+        name="close_timing",
+        groups=frame[keep]["opportunity_id"],
+    )
+    return CloseTimingModel(classifier, int(keep.sum()))

@@ -1,0 +1,149 @@
+"""Lead scores: how likely an unconverted lead is to become an opportunity within 90 days.
+
+Training rows are the leads not converted at past month-ends (created in the 180 days before), with
+features as of then: source, campaign (its year suffix removed, so "Webinar Series 2026" learns
+from "Webinar Series 2025"), age, the weekday and month it came in, and ordered statistics of
+the conversion record of its source, campaign and owner over the leads created at least 90 days
+before the cut-off (whose 90-day outcome was known then). The label: converted within the next
+90 days, so a month-end is used only once 90 days have passed.
+
+Limitation: the canonical model dates a conversion (converted_at) but not a disqualification, so
+a past lead's status at a cut-off is not known; leads disqualified before a cut-off are training
+rows as if still open there, which lowers scores for every lead alike (ranking is unaffected). The
+nightly run scores the leads whose status is still open (neither converted nor closed).
+
+The baseline is the source's conversion rate over the same known leads.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from pipecast.forecast import sources
+from pipecast.forecast.estimators import ProbabilityModel, fit_classifier
+from pipecast.forecast.features import SAMPLE_BUCKETS
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "lead_conversion"
+HORIZON_DAYS = 90
+LOOKBACK_DAYS = 180
+PRIOR_LEADS = 30.0
+CATEGORIES = ["lead_source", "campaign_family"]
+NUMBERS = ["age_days", "created_weekday", "created_month", "source_rate", "campaign_rate", "owner_rate"]
+FEATURES = [*CATEGORIES, *NUMBERS]
+# Statuses that mean a lead is no longer worked (case-insensitive).
+CLOSED_STATUSES = ("converted", "disqualified", "unqualified", "closed", "lost", "junk", "recycled")
+
+
+def _sql(con: duckdb.DuckDBPyConnection, sample_permille: int, open_only: bool) -> str:
+    leads = sources.relation(con, "leads")
+    closed = ", ".join(f"'{s}'" for s in CLOSED_STATUSES)
+    status_filter = f"and lower(coalesce(l.status, 'open')) not in ({closed})" if open_only else ""
+    return f"""
+with cutoffs as (select cast(c as date) as cutoff from unnest(cast(? as date[])) as t(c)),
+base as (
+    select lead_id, created_at, cast(created_at as date) as created,
+           coalesce(lead_source, 'Unknown') as lead_source,
+           coalesce(regexp_replace(campaign, '\\s*\\d{{4}}$', ''), 'Unknown') as campaign_family,
+           coalesce(owner_id, 'Unknown') as owner_id, cast(converted_at as date) as converted,
+           status, campaign
+    from {leads}
+    where created_at is not null
+),
+rows as (
+    select c.cutoff, l.*
+    from cutoffs c join base l
+      on l.created <= c.cutoff and l.created > c.cutoff - interval {LOOKBACK_DAYS} day
+     and (l.converted is null or l.converted > c.cutoff)
+     {status_filter}
+    where (hash(l.lead_id) % {SAMPLE_BUCKETS}) < {sample_permille}
+),
+-- conversion records from leads whose 90-day outcome was known at the cut-off
+known as (
+    select c.cutoff, l.lead_source, l.campaign_family, l.owner_id,
+           case when l.converted is not null and l.converted <= l.created + interval {HORIZON_DAYS} day
+                then 1.0 else 0.0 end as converted_in_time
+    from cutoffs c join base l on l.created <= c.cutoff - interval {HORIZON_DAYS} day
+),
+overall as (select cutoff, avg(converted_in_time) as rate from known group by cutoff),
+by_source as (
+    select cutoff, lead_source, sum(converted_in_time) as s, count(*) as n from known group by 1, 2
+),
+by_campaign as (
+    select cutoff, campaign_family, sum(converted_in_time) as s, count(*) as n from known group by 1, 2
+),
+by_owner as (select cutoff, owner_id, sum(converted_in_time) as s, count(*) as n from known group by 1, 2)
+select r.cutoff, r.lead_id, r.lead_source, r.campaign, r.campaign_family, r.owner_id, r.created_at, r.status,
+       date_diff('day', r.created, r.cutoff) as age_days,
+       dayofweek(r.created_at) as created_weekday, month(r.created_at) as created_month,
+       (coalesce(s.s, 0) + {PRIOR_LEADS} * coalesce(o.rate, 0)) / (coalesce(s.n, 0) + {PRIOR_LEADS})
+           as source_rate,
+       (coalesce(cp.s, 0) + {PRIOR_LEADS} * coalesce(o.rate, 0)) / (coalesce(cp.n, 0) + {PRIOR_LEADS})
+           as campaign_rate,
+       (coalesce(w.s, 0) + {PRIOR_LEADS} * coalesce(o.rate, 0)) / (coalesce(w.n, 0) + {PRIOR_LEADS})
+           as owner_rate,
+       case when r.converted is not null and r.converted <= r.cutoff + interval {HORIZON_DAYS} day
+            then 1 else 0 end as converted_within
+from rows r
+left join overall o on o.cutoff = r.cutoff
+left join by_source s on s.cutoff = r.cutoff and s.lead_source = r.lead_source
+left join by_campaign cp on cp.cutoff = r.cutoff and cp.campaign_family = r.campaign_family
+left join by_owner w on w.cutoff = r.cutoff and w.owner_id = r.owner_id
+order by r.cutoff, r.lead_id
+"""
+
+
+def lead_rows(
+    con: duckdb.DuckDBPyConnection, cutoffs: list[date], max_rows: int | None = None, open_only: bool = False
+) -> pd.DataFrame:
+    """Unconverted leads at each cut-off with features as of then and ``converted_within``."""
+    permille = SAMPLE_BUCKETS
+    if max_rows is not None and cutoffs:
+        total = con.execute(f"select count(*) from {sources.relation(con, 'leads')}").fetchone()[0]
+        rows = max(total * len(cutoffs) // 4, 1)  # about a quarter of the leads are in a window
+        permille = max(1, min(SAMPLE_BUCKETS, int(SAMPLE_BUCKETS * max_rows / rows)))
+    frame = con.execute(_sql(con, permille, open_only), [cutoffs]).df()
+    for column in CATEGORIES:
+        frame[column] = frame[column].astype("string").fillna("Unknown").astype(object)
+    for column in NUMBERS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    frame["cutoff"] = pd.to_datetime(frame["cutoff"])
+    return frame
+
+
+@dataclass
+class LeadModel:
+    classifier: ProbabilityModel
+    train_rows: int
+
+    def predict(self, leads: pd.DataFrame) -> np.ndarray:
+        return self.classifier.predict_positive(leads) if len(leads) else np.array([])
+
+
+def fit(train: pd.DataFrame, seed: int = 0) -> LeadModel:
+    classifier = fit_classifier(
+        train,
+        train["converted_within"].to_numpy(dtype=int),
+        CATEGORIES,
+        NUMBERS,
+        [0, 1],
+        seed=seed,
+        name=MODEL_NAME,
+        groups=train["lead_id"],
+    )
+    return LeadModel(classifier, len(train))
+
+
+def training_cutoffs(month_ends: list[date], first_day: date, known_at: date) -> list[date]:
+    return [
+        c
+        for c in month_ends
+        if c >= first_day + timedelta(days=HORIZON_DAYS) and c + timedelta(days=HORIZON_DAYS) <= known_at
+    ]

@@ -1,0 +1,91 @@
+"""Forecast periods: the current and the next quarter (or month) of a date, fiscal-year aware.
+
+The fiscal year's first month is the dbt project's var ``fiscal_year_start_month`` (read from
+dbt_project.yml), so the forecast's quarters are the marts' quarters.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import yaml
+
+log = logging.getLogger(__name__)
+
+Grain = Literal["quarter", "month"]
+HORIZONS = ("current", "next")
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    start: date
+    end: date  # inclusive
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+@lru_cache(maxsize=8)
+def fiscal_year_start_month(dbt_project_dir: Path | None) -> int:
+    """The dbt var fiscal_year_start_month (1 when the project or the var is missing)."""
+    if dbt_project_dir is None:
+        return 1
+    try:
+        config = yaml.safe_load((dbt_project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
+        month = int((config.get("vars") or {}).get("fiscal_year_start_month", 1))
+    except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+        log.warning("fiscal_year_start_month not readable from %s (%s): calendar year", dbt_project_dir, exc)
+        return 1
+    return month if 1 <= month <= 12 else 1
+
+
+def period_of(day: date, offset: int = 0, grain: Grain = "quarter", fiscal_start_month: int = 1) -> Period:
+    """The period containing ``day``, moved by ``offset`` periods. Quarters start on the fiscal
+    year's first month; a fiscal year is named by the calendar year it ends in (as the marts do)."""
+    months = 3 if grain == "quarter" else 1
+    shift = (fiscal_start_month - 1) % months if grain == "quarter" else 0
+    index = (day.year * 12 + day.month - 1 - shift) // months + offset
+    first_month = index * months + shift
+    start = date(first_month // 12, first_month % 12 + 1, 1)
+    end = (pd.Timestamp(start) + pd.DateOffset(months=months)).date() - timedelta(days=1)
+    return Period(_label(start, grain, fiscal_start_month), start, end)
+
+
+def _label(start: date, grain: Grain, fiscal_start_month: int) -> str:
+    if grain == "month":
+        return f"{start:%Y-%m}"
+    months_into_year = (start.month - fiscal_start_month) % 12
+    fiscal_year = start.year + (1 if fiscal_start_month > 1 and start.month >= fiscal_start_month else 0)
+    return f"{'FY' if fiscal_start_month > 1 else ''}{fiscal_year}-Q{months_into_year // 3 + 1}"
+
+
+def horizons(day: date, grain: Grain = "quarter", fiscal_start_month: int = 1) -> dict[str, Period]:
+    """The current and the next period seen from ``day``."""
+    return {name: period_of(day, offset, grain, fiscal_start_month) for offset, name in enumerate(HORIZONS)}
+
+
+def period_ends(first: date, last: date, grain: Grain = "quarter", fiscal_start_month: int = 1) -> list[date]:
+    """Last days of the periods ending within [first, last], in order."""
+    ends: list[date] = []
+    period = period_of(first, 0, grain, fiscal_start_month)
+    while period.end <= last:
+        if period.end >= first:
+            ends.append(period.end)
+        period = period_of(period.end + timedelta(days=1), 0, grain, fiscal_start_month)
+    return ends
+
+
+def month_ends(first: date, last: date) -> list[date]:
+    """Month-end dates from first to last (inclusive)."""
+    return [d.date() for d in pd.date_range(first, last, freq="ME")]

@@ -1,0 +1,121 @@
+"""Where the forecast reads each entity: the dbt staging view if it is there, else the newest raw
+export, else nothing (optional entities: a CRM without line items, leads or targets).
+
+The forecast's SQL uses the staging column names below; a raw fallback renames to them, so a
+warehouse built before a staging model existed still feeds the same features.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+
+from pipecast.warehouse import table_exists
+
+log = logging.getLogger(__name__)
+
+# entity -> (staging view, {staging column: raw column}, empty-relation column types)
+OPTIONAL_ENTITIES: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
+    "accounts": (
+        "stg_crm__accounts",
+        {
+            "account_id": "account_id",
+            "industry": "industry",
+            "segment": "segment",
+            "employees": "employees",
+            "annual_revenue": "annual_revenue",
+            "created_at": "created_at",
+        },
+        {
+            "account_id": "VARCHAR",
+            "industry": "VARCHAR",
+            "segment": "VARCHAR",
+            "employees": "INTEGER",
+            "annual_revenue": "DOUBLE",
+            "created_at": "TIMESTAMP",
+        },
+    ),
+    "owners": (
+        "stg_crm__owners",
+        {"owner_id": "owner_id", "team": "team", "region": "region"},
+        {"owner_id": "VARCHAR", "team": "VARCHAR", "region": "VARCHAR"},
+    ),
+    "products": (
+        "stg_crm__products",
+        {"product_id": "product_id", "product_family": "family", "list_price": "list_price"},
+        {"product_id": "VARCHAR", "product_family": "VARCHAR", "list_price": "DOUBLE"},
+    ),
+    "line_items": (
+        "stg_crm__line_items",
+        {
+            "opportunity_id": "opportunity_id",
+            "product_id": "product_id",
+            "quantity": "quantity",
+            "unit_price": "unit_price",
+        },
+        {"opportunity_id": "VARCHAR", "product_id": "VARCHAR", "quantity": "DOUBLE", "unit_price": "DOUBLE"},
+    ),
+    "leads": (
+        "stg_crm__leads",
+        {
+            "lead_id": "lead_id",
+            "created_at": "created_at",
+            "lead_source": "source",
+            "campaign": "campaign",
+            "status": "status",
+            "converted_at": "converted_at",
+            "converted_opportunity_id": "converted_opportunity_id",
+            "owner_id": "owner_id",
+        },
+        {
+            "lead_id": "VARCHAR",
+            "created_at": "TIMESTAMP",
+            "lead_source": "VARCHAR",
+            "campaign": "VARCHAR",
+            "status": "VARCHAR",
+            "converted_at": "TIMESTAMP",
+            "converted_opportunity_id": "VARCHAR",
+            "owner_id": "VARCHAR",
+        },
+    ),
+    "targets": (
+        "stg_crm__targets",
+        {
+            "period_start": "period_start",
+            "period_end": "period_end",
+            "owner_id": "owner_id",
+            "target_amount": "amount",
+        },
+        {"period_start": "DATE", "period_end": "DATE", "owner_id": "VARCHAR", "target_amount": "DOUBLE"},
+    ),
+}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    rows = con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def relation(con: duckdb.DuckDBPyConnection, entity: str) -> str:
+    """A SQL relation (in parentheses) with the entity's staging columns; empty when absent."""
+    view, mapping, types = OPTIONAL_ENTITIES[entity]
+    wanted = list(mapping)
+    if table_exists(con, "staging", view) and set(wanted) <= _columns(con, "staging", view):
+        return f"(select {', '.join(wanted)} from staging.{view})"
+    if table_exists(con, "raw", entity) and set(mapping.values()) <= _columns(con, "raw", entity):
+        select = ", ".join(f"{raw} as {name}" for name, raw in mapping.items())
+        return (
+            f"(select {select} from raw.{entity} "
+            f"where _export_date = (select max(_export_date) from raw.{entity}))"
+        )
+    log.info("no %s in the warehouse: features that need them are left empty", entity)
+    empty = ", ".join(f"cast(null as {t}) as {c}" for c, t in types.items())
+    return f"(select {empty} where false)"
+
+
+def has_rows(con: duckdb.DuckDBPyConnection, entity: str) -> bool:
+    return bool(con.execute(f"select count(*) from {relation(con, entity)}").fetchone()[0])

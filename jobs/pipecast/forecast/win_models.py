@@ -1,0 +1,195 @@
+"""Win probability of an open deal: two recipes that compete on the backtest.
+
+``stage_chain`` (the default) learns, from every stage exit in the history, how likely a deal is to
+move forward out of each open stage, given who and what it is (segment, industry, source, type,
+product, region, company size, deal size, discount, the owner's and the account's record), and
+multiplies: P(win | open in stage k) = P(advance from k) x P(advance from k+1) x ... x P(win from
+the last open stage). Why: every exit is a labelled example as soon as it happens, so deals still
+open contribute the stages they have already left, and recent months are not lost to the wait for
+final outcomes. A model trained on final outcomes can only use deals that have closed, and the
+quick closers among recent deals are mostly losses: its probabilities come out too low (censoring).
+The chain assumes a stage's exit does not depend on the time already spent in it; it conditions on
+the deal's attributes, not on its dynamics.
+
+``snapshot`` learns directly from deals open at past month-ends whose outcome is known, with the
+dynamics too (days in stage, age, close-date pushes and slips, days to the close date, amount
+changes). It only uses month-ends at least ``label_maturity_days`` old, so that censoring is small.
+
+Both are calibrated gradient boosting (see estimators). The nightly backtest scores each recipe on
+the same past cut-offs; the best one becomes (or stays) the champion (see registry).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from pipecast.forecast.estimators import ProbabilityModel, fit_classifier
+from pipecast.forecast.features import (
+    ATTRIBUTE_CATEGORIES,
+    ATTRIBUTE_NUMBERS,
+    SNAPSHOT_CATEGORIES,
+    SNAPSHOT_NUMBERS,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "win_probability"
+
+
+@dataclass
+class WinTrainingData:
+    """What a model trained at ``known_at`` may learn from."""
+
+    known_at: date
+    exits: pd.DataFrame  # stage exits up to known_at (features.stage_exits)
+    snapshots: pd.DataFrame  # deals open at past cut-offs with labels (features.snapshots)
+    label_maturity_days: int = 180
+
+
+@dataclass
+class Recipe:
+    """A model family with its parameters and features: what competes on the backtest."""
+
+    family: str
+    categories: list[str]
+    numbers: list[str]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.categories, *self.numbers]
+
+    @property
+    def recipe_id(self) -> str:
+        text = json.dumps(
+            {"family": self.family, "features": self.features, "params": self.params}, sort_keys=True
+        )
+        return f"{self.family}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "categories": self.categories,
+            "numbers": self.numbers,
+            "params": self.params,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Recipe:
+        return cls(
+            values["family"],
+            list(values["categories"]),
+            list(values["numbers"]),
+            dict(values.get("params", {})),
+        )
+
+
+class WinModel(Protocol):
+    recipe: Recipe
+    train_rows: int
+
+    def predict(self, deals: pd.DataFrame) -> np.ndarray: ...
+
+
+@dataclass
+class StageChainModel:
+    """P(win) as the product of calibrated P(advance) over the deal's remaining open stages."""
+
+    recipe: Recipe
+    advance: ProbabilityModel
+    train_rows: int
+
+    def predict(self, deals: pd.DataFrame) -> np.ndarray:
+        if len(deals) == 0:
+            return np.array([])
+        rank = deals["stage_rank"].to_numpy(dtype=float)
+        last = deals["open_stages"].to_numpy(dtype=float)
+        known = ~np.isnan(rank)
+        p = np.ones(len(deals))
+        top = int(np.nanmax(last[known])) if known.any() else 0
+        for stage in range(1, top + 1):
+            ahead = known & (rank <= stage) & (stage <= last)
+            if ahead.any():
+                rows = deals.loc[ahead].assign(stage_rank=float(stage))
+                p[ahead] *= self.advance.predict_positive(rows)
+        fallback = deals["crm_probability"].to_numpy(dtype=float) if "crm_probability" in deals else None
+        p[~known] = np.nan_to_num(fallback[~known], nan=0.0) if fallback is not None else 0.0
+        return np.clip(p, 0.0, 1.0)
+
+
+@dataclass
+class SnapshotModel:
+    recipe: Recipe
+    classifier: ProbabilityModel
+    train_rows: int
+
+    def predict(self, deals: pd.DataFrame) -> np.ndarray:
+        if len(deals) == 0:
+            return np.array([])
+        return np.clip(self.classifier.predict_positive(deals), 0.0, 1.0)
+
+
+CHAIN_CATEGORIES = [c for c in ATTRIBUTE_CATEGORIES]
+CHAIN_NUMBERS = ["stage_rank", "log_amount", *ATTRIBUTE_NUMBERS]
+
+RECIPES: dict[str, Recipe] = {
+    "stage_chain": Recipe("stage_chain", CHAIN_CATEGORIES, CHAIN_NUMBERS),
+    "snapshot": Recipe("snapshot", list(SNAPSHOT_CATEGORIES), list(SNAPSHOT_NUMBERS)),
+}
+
+
+def recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown win-probability recipe {name!r}: one of {sorted(RECIPES)}")
+    return RECIPES[name]
+
+
+def snapshot_training_rows(data: WinTrainingData) -> pd.DataFrame:
+    """Deals open at cut-offs old enough (maturity) whose outcome was known at known_at."""
+    frame = data.snapshots
+    if frame.empty:
+        return frame
+    known_at = pd.Timestamp(data.known_at)
+    mature = frame["cutoff"] <= known_at - pd.Timedelta(days=data.label_maturity_days)
+    closed = frame["final_is_closed"] & (frame["final_close_date"] <= known_at)
+    return frame[mature & closed]
+
+
+def fit(rec: Recipe, data: WinTrainingData, seed: int = 0) -> WinModel:
+    if rec.family == "stage_chain":
+        exits = data.exits
+        advance = fit_classifier(
+            exits,
+            exits["advanced"].astype(int).to_numpy(),
+            rec.categories,
+            rec.numbers,
+            [0, 1],
+            rec.params,
+            seed=seed,
+            name="stage_chain",
+            groups=exits["opportunity_id"],
+        )
+        return StageChainModel(rec, advance, len(exits))
+    if rec.family == "snapshot":
+        rows = snapshot_training_rows(data)
+        classifier = fit_classifier(
+            rows,
+            rows["final_is_won"].astype(int).to_numpy(),
+            rec.categories,
+            rec.numbers,
+            [0, 1],
+            rec.params,
+            seed=seed,
+            name="snapshot",
+            groups=rows["opportunity_id"],
+        )
+        return SnapshotModel(rec, classifier, len(rows))
+    raise ValueError(f"unknown recipe family {rec.family!r}")

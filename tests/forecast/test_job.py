@@ -1,0 +1,235 @@
+"""The nightly forecast job on a small demo warehouse: what it writes to ml.* and the marts, that a
+re-run replaces the night, champion/challenger, and a young warehouse that cannot backtest yet."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+from pipecast.forecast import win_models
+from pipecast.forecast.job import run_forecast
+from pipecast.forecast.writeback import ML_TABLES
+from pipecast.warehouse import connect
+
+from tests.forecast.conftest import AS_OF, build_warehouse, make_settings
+from tests.forecast.test_point_in_time import REWIND
+
+NIGHTLY_TABLES = [t for t in ML_TABLES if t != "model_runs"]
+
+
+def query(settings, sql: str, params: list | None = None) -> pd.DataFrame:
+    with connect(settings) as con:
+        return con.execute(sql, params or []).df()
+
+
+@pytest.fixture(scope="module")
+def night(demo_warehouse, tmp_path_factory):
+    """One night with MLflow tracking and the dbt forecast marts, as the pipeline runs it."""
+    settings = demo_warehouse.copy(
+        tmp_path_factory.mktemp("night") / "state",
+        forecast_mlflow=True,
+        forecast_build_marts=True,
+        forecast_win_candidates=["stage_chain", "snapshot"],
+    )
+    result = run_forecast(AS_OF, settings)
+    return settings, result
+
+
+def test_every_open_deal_is_scored_once_with_timing_and_drivers(night):
+    settings, result = night
+    open_deals = query(settings, "select opportunity_id from marts.fct_opportunities where not is_closed")
+    scores = query(settings, "select * from ml.opportunity_scores where as_of = ?", [AS_OF])
+    assert result.open_deals_scored == len(scores) == len(open_deals) > 50
+    assert set(scores["opportunity_id"]) == set(open_deals["opportunity_id"])
+    assert scores["win_probability"].between(0, 1).all()
+    assert (
+        scores["p_won_this_period"] + scores["p_won_next_period"] <= scores["win_probability"] + 1e-9
+    ).all()
+    assert scores["driver_1"].notna().all() and scores["drivers"].str.startswith("{").all()
+    # the model separates deals: Commit deals are likelier to win than Prospecting ones
+    by_stage = scores.groupby("stage")["win_probability"].mean()
+    assert by_stage["Commit"] > by_stage["Prospecting"] + 0.3
+
+
+def test_revenue_ranges_for_this_and_next_period_beside_the_baselines(night):
+    settings, _ = night
+    revenue = query(
+        settings, "select * from ml.revenue_forecast where as_of = ? order by period, method", [AS_OF]
+    )
+    assert sorted(revenue["method"].unique()) == ["model", "stage_weighted"]
+    assert revenue["period"].nunique() == 2
+    model = revenue[revenue["method"] == "model"]
+    assert (model["p10"] <= model["p50"]).all() and (model["p50"] <= model["p90"]).all()
+    assert (model["closed_won_to_date"] <= model["p10"]).all()
+    assert (model["new_business_expected"] > 0).all()
+    segments = query(settings, "select * from ml.revenue_forecast_segments where as_of = ?", [AS_OF])
+    for period, group in segments.groupby("period"):
+        total = group[group["segment"] == "All"].iloc[0]
+        parts = group[group["segment"] != "All"]
+        assert total["expected"] == pytest.approx(parts["expected"].sum())
+        assert total["stage_weighted"] == pytest.approx(parts["stage_weighted"].sum())
+        assert total["commit"] <= total["best_case"]
+        assert total["target"] > 0, period
+
+
+def test_backtests_score_model_baseline_and_truth(night):
+    settings, _ = night
+    bt = query(settings, "select * from ml.backtests where as_of = ? and cutoff is null", [AS_OF])
+    deals = bt[bt["scope"] == "deals_pooled"].pivot(index="forecaster", columns="metric", values="value")
+    assert {"model", "stage_weighted", "true_probability", "candidate_snapshot"} <= set(deals.index)
+    assert {"brier", "log_loss", "auc", "ece"} <= set(deals.columns)
+    assert deals.loc["model", "brier"] < deals.loc["stage_weighted", "brier"]
+    revenue = bt[bt["scope"] == "revenue_at_period_start"].pivot(
+        index="forecaster", columns="metric", values="value"
+    )
+    assert {"model", "stage_weighted", "commit", "best_case"} <= set(revenue.index)
+    assert 0 <= revenue.loc["model", "coverage_p10_p90"] <= 1
+    assert revenue["wape"].notna().all()
+    ledger = query(settings, "select * from ml.forecast_ledger where as_of = ?", [AS_OF])
+    assert ledger["period"].nunique() == 2 and (ledger["actual"] > 0).all()
+    assert set(ledger["horizon"]) == {"next", "current"}
+
+
+def test_model_versions_are_tracked_and_current(night):
+    settings, result = night
+    runs = query(settings, "select * from ml.model_runs where as_of = ?", [AS_OF])
+    assert set(runs["model_name"]) == {
+        "win_probability",
+        "close_timing",
+        "product_propensity",
+        "lead_conversion",
+    }
+    assert runs["is_current"].all() and runs["mlflow_run_id"].notna().all()
+    win = runs[runs["model_name"] == "win_probability"].iloc[0]
+    assert win["model_version"] == result.model_version and win["decision"] == "first model"
+    assert "owner_lift" in win["features"] and win["first_cutoff"] < win["last_cutoff"]
+
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{settings.state_dir / 'mlflow' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    champion = client.get_model_version_by_alias("win_probability", "champion")
+    assert champion.run_id == win["mlflow_run_id"]
+    assert "backtest_brier" in client.get_run(champion.run_id).data.metrics
+
+
+def test_every_row_carries_as_of_run_and_model_version(night):
+    settings, result = night
+    for table in NIGHTLY_TABLES:
+        rows = query(settings, f"select run_id, model_version from ml.{table} where as_of = ?", [AS_OF])
+        assert len(rows) > 0, table
+        assert (rows["run_id"] == result.run_id).all(), table
+        assert rows["model_version"].notna().all(), table
+
+
+def test_forecast_marts_are_built_for_bi(night):
+    settings, _ = night
+    forecast = query(settings, "select * from marts.fct_forecast")
+    assert len(forecast) == len(query(settings, "select * from ml.revenue_forecast_segments"))
+    assert (forecast["as_of"] == pd.Timestamp(AS_OF)).all()
+    scores = query(settings, "select count(*) as n from marts.fct_opportunity_scores")["n"].iloc[0]
+    assert scores == query(settings, "select count(*) as n from ml.opportunity_scores")["n"].iloc[0]
+    for mart in (
+        "fct_forecast_accuracy",
+        "fct_model_backtests",
+        "dim_model_versions",
+        "fct_account_product_propensity",
+        "fct_lead_scores",
+    ):
+        assert query(settings, f"select count(*) as n from marts.{mart}")["n"].iloc[0] > 0, mart
+
+
+@pytest.fixture
+def blind_recipe(monkeypatch):
+    """A deliberately weak recipe: the stage chain knowing only the stage."""
+    blind = win_models.Recipe("stage_chain", ["pipeline"], ["stage_rank"])
+    monkeypatch.setitem(win_models.RECIPES, "stage_blind", blind)
+    return blind
+
+
+def test_a_challenger_replaces_the_champion_only_when_it_beats_it(demo_warehouse, tmp_path, blind_recipe):
+    state = tmp_path / "state"
+    demo_warehouse.copy(state)
+    nights = [AS_OF - timedelta(days=2), AS_OF - timedelta(days=1), AS_OF]
+
+    def night(day, candidates):
+        return run_forecast(
+            day, make_settings(state, forecast_win_candidates=candidates, forecast_backtest_periods=1)
+        )
+
+    night(nights[0], ["stage_blind"])  # the weak recipe is the first champion
+    promoted = night(nights[1], ["stage_chain"])
+    assert "beats the champion" in promoted.decisions["win_probability"]
+    assert win_models.recipe("stage_chain").recipe_id in promoted.model_version
+    rejected = night(nights[2], ["stage_blind"])
+    assert "does not beat" in rejected.decisions["win_probability"]
+    assert (
+        win_models.recipe("stage_chain").recipe_id in rejected.model_version
+    )  # the champion's recipe scores
+    settings = make_settings(state)
+    scores = query(
+        settings, "select distinct model_version from ml.opportunity_scores where as_of = ?", [AS_OF]
+    )
+    assert list(scores["model_version"]) == [rejected.model_version]
+    current = query(
+        settings,
+        "select model_version from ml.model_runs where is_current and model_name = 'win_probability'",
+    )
+    assert list(current["model_version"]) == [rejected.model_version]
+
+    # re-running the last night replaces its rows and is compared with the night before's champion
+    counts = {t: len(query(settings, f"select * from ml.{t}")) for t in ML_TABLES}
+    rerun = night(nights[2], ["stage_blind"])
+    assert {t: len(query(settings, f"select * from ml.{t}")) for t in ML_TABLES} == counts
+    assert rerun.decisions == rejected.decisions and rerun.run_id != rejected.run_id
+    night_rows = query(settings, "select distinct run_id from ml.opportunity_scores where as_of = ?", [AS_OF])
+    assert list(night_rows["run_id"]) == [rerun.run_id]
+    assert len(query(settings, "select distinct run_id from ml.opportunity_scores")) == 3
+
+
+def test_a_young_warehouse_forecasts_without_backtests(demo_warehouse, tmp_path):
+    """Four months of history: no cut-off is old enough to backtest, few deals have closed; the
+    night still scores every open deal (with warnings), it does not fail."""
+    settings = demo_warehouse.copy(tmp_path / "state")
+    first_day = query(settings, "select min(created_at)::date as d from staging.stg_crm__opportunities")[
+        "d"
+    ].iloc[0]
+    as_of = (pd.Timestamp(first_day) + pd.Timedelta(days=120)).date()
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    with connect(settings) as con:
+        for statement in REWIND.split(";"):
+            if statement.strip():
+                con.execute(statement.replace("$end", f"timestamp '{end}'"))
+    build_warehouse(settings, "--full-refresh")
+    result = run_forecast(as_of, settings)
+    open_now = query(settings, "select count(*) as n from marts.fct_opportunities where not is_closed")[
+        "n"
+    ].iloc[0]
+    assert result.open_deals_scored == open_now > 0
+    assert (
+        query(settings, "select count(*) as n from ml.backtests where scope = 'deals_pooled'")["n"].iloc[0]
+        == 0
+    )
+    revenue = query(settings, "select * from ml.revenue_forecast where method = 'model'")
+    assert len(revenue) == 2 and revenue["p50"].notna().all()
+
+
+def test_report_charts_are_drawn_from_ml(night, tmp_path):
+    from pipecast.forecast.charts import write_forecast_charts
+
+    settings, _ = night
+    with connect(settings) as con:
+        charts = write_forecast_charts(con, tmp_path / "reports")
+    assert {c.name for c in charts} == {"calibration.png", "forecast_accuracy.png"}  # one night: no trend yet
+    assert all(c.stat().st_size > 10_000 for c in charts)
+    bins = query(
+        settings, "select * from ml.backtests where scope = 'deals_reliability' and forecaster = 'model'"
+    )
+    pooled = query(
+        settings,
+        "select n from ml.backtests where scope = 'deals_pooled' and forecaster = 'model' "
+        "and metric = 'brier' and cutoff is null",
+    )
+    # every pooled deal falls in one bin; each bin has a predicted and an observed row
+    assert bins[bins["metric"].str.endswith("_observed")]["n"].sum() == pooled["n"].iloc[0]

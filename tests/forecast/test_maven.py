@@ -1,0 +1,46 @@
+"""The forecast on real CRM data: the Maven sample (../shared/datasets/maven_crm_pipeline).
+
+It has no stage history (derived from engage and close dates), no dates at all for Prospecting
+deals, no amount on lost or open deals, no leads, line items or targets: the night must still
+score every open deal, beat the CRM's stage probabilities on the backtest (they are not
+calibrated: 40% for Engaging deals that win about 63% of the time), and forecast revenue from the
+products' typical won amounts where a deal has none.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pipecast.forecast.job import run_forecast
+from pipecast.pipeline import ingest
+from pipecast.warehouse import connect
+
+from tests.dbt.maven import EXPORT_DATE, unavailable_reason, write_maven_export
+from tests.forecast.conftest import build_warehouse, make_settings
+
+pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
+
+
+def test_maven_open_deals_are_scored_and_beat_the_stage_probabilities(tmp_path):
+    settings = make_settings(tmp_path / "state", forecast_win_candidates=["stage_chain", "snapshot"])
+    write_maven_export(settings.resolved_landing_dir)
+    ingest(settings=settings, validate=False)
+    build_warehouse(settings)
+    result = run_forecast(EXPORT_DATE, settings)
+    with connect(settings) as con:
+        open_deals = con.execute(
+            "select count(*) from staging.stg_crm__opportunities where not is_closed"
+        ).fetchone()[0]
+        pooled = dict(
+            con.execute(
+                "select forecaster, value from ml.backtests where scope = 'deals_pooled' "
+                "and metric = 'brier' "
+                "and cutoff is null"
+            ).fetchall()
+        )
+        next_quarter = con.execute(
+            "select open_pipeline_expected, p10, p90 from ml.revenue_forecast where method = 'model' "
+            "and horizon = 'next'"
+        ).fetchone()
+    assert result.open_deals_scored == open_deals == 2089
+    assert pooled["model"] < 0.9 * pooled["stage_weighted"]
+    assert next_quarter[0] > 0 and next_quarter[1] < next_quarter[2]  # open deals without amounts count

@@ -1,0 +1,94 @@
+"""Units of the win model, champion/challenger, explanations and the ml.* writeback."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from pipecast.forecast import explain, registry, win_models
+from pipecast.forecast.estimators import ProbabilityModel
+from pipecast.forecast.writeback import ensure_ml_tables, replace_night
+
+
+class _ConstantAdvance(ProbabilityModel):
+    """P(advance) depends only on the stage: 0.5 from stage 1, 0.8 from 2, 0.9 from 3."""
+
+    def __init__(self):
+        super().__init__([0, 1], [], ["stage_rank"])
+
+    def predict_positive(self, frame):
+        return frame["stage_rank"].map({1.0: 0.5, 2.0: 0.8, 3.0: 0.9}).to_numpy()
+
+
+def test_the_stage_chain_multiplies_the_remaining_stages():
+    model = win_models.StageChainModel(win_models.recipe("stage_chain"), _ConstantAdvance(), 0)
+    deals = pd.DataFrame({"stage_rank": [1.0, 2.0, 3.0, np.nan], "open_stages": 3.0, "crm_probability": 0.4})
+    assert np.allclose(model.predict(deals), [0.5 * 0.8 * 0.9, 0.8 * 0.9, 0.9, 0.4])
+
+
+def test_recipes_have_stable_ids_and_round_trip():
+    chain = win_models.recipe("stage_chain")
+    assert chain.recipe_id == win_models.Recipe.from_dict(chain.as_dict()).recipe_id
+    assert chain.recipe_id != win_models.recipe("snapshot").recipe_id
+    with pytest.raises(ValueError):
+        win_models.recipe("nope")
+
+
+def _champion(recipe_id: str, score: float | None) -> registry.Champion:
+    return registry.Champion("win_probability", "v1", {"recipe_id": recipe_id}, score, "/x", date(2026, 1, 1))
+
+
+def test_champion_challenger_rules():
+    assert registry.decide("a", 0.2, None, None).promote
+    assert registry.decide("a", 0.3, _champion("a", 0.1), 0.1).promote  # same recipe: a refresh
+    assert registry.decide("b", 0.19, _champion("a", 0.5), 0.2).promote  # beats tonight's score
+    assert not registry.decide("b", 0.21, _champion("a", 0.1), 0.2).promote
+    assert not registry.decide("b", 0.2, _champion("a", 0.1), 0.2).promote  # a tie does not beat
+    assert registry.decide("b", 0.15, _champion("a", 0.1), None).promote is False  # recorded score
+
+
+def test_drivers_name_the_trait_that_moves_the_probability():
+    rng = np.random.default_rng(0)
+    deals = pd.DataFrame(
+        {
+            "log_amount": rng.normal(10, 1, 200),
+            "segment": rng.choice(["SMB", "Enterprise"], 200),
+            "amount": 1000.0,
+            "industry": "Retail",
+        }
+    )
+
+    def predict(frame):
+        return 1 / (1 + np.exp(-(frame["segment"].eq("SMB") * 2.0 - 1.0)))
+
+    effects = explain.driver_effects(predict, deals, ["log_amount", "segment", "industry"], background=5)
+    assert np.allclose(effects["deal size"], 0) and np.allclose(effects["industry"], 0)
+    smb = deals["segment"] == "SMB"
+    assert (effects.loc[smb, "segment"] >= 0).all() and (effects.loc[~smb, "segment"] <= 0).all()
+    top = explain.top_drivers(deals, effects)
+    assert top.loc[smb.idxmax(), "driver_1"] == "segment = SMB"
+
+
+def test_ml_tables_gain_new_columns_and_a_night_is_replaced():
+    con = duckdb.connect()
+    con.execute("create schema ml")
+    con.execute("create table ml.backtests (run_id varchar, as_of date, metric varchar, value double)")
+    con.execute("insert into ml.backtests values ('old', '2026-01-01', 'brier', 0.2)")
+    ensure_ml_tables(con)
+    columns = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_name = 'backtests'"
+        ).fetchall()
+    }
+    assert {"scope", "forecaster", "period", "n"} <= columns
+    night = pd.DataFrame(
+        {"run_id": ["new"], "as_of": [date(2026, 1, 2)], "metric": ["brier"], "value": [0.1]}
+    )
+    replace_night(con, "backtests", date(2026, 1, 2), night)
+    replace_night(con, "backtests", date(2026, 1, 2), night.assign(run_id="newer"))
+    rows = con.execute("select run_id from ml.backtests order by as_of").fetchall()
+    assert rows == [("old",), ("newer",)]
