@@ -22,7 +22,15 @@ class Settings(BaseSettings):
     landing_dir: Path | None = None
     # DuckDB warehouse file (embedded default target).
     warehouse_path: Path | None = None
+    # The warehouse of record: "duckdb" (the file above) or "postgres" (the server below). This one
+    # setting moves the whole night: ingest, dbt, validation, forecast and report.
     target: Literal["duckdb", "postgres"] = "duckdb"
+    # The PostgreSQL warehouse (target postgres); dbt's profiles.yml reads the same PIPECAST_PG_*.
+    pg_host: str = "localhost"
+    pg_port: int = 5432
+    pg_user: str = "pipecast"
+    pg_password: str = ""
+    pg_database: str = "pipecast"
 
     dbt_project_dir: Path = Field(default=PROJECT_ROOT / "dbt_project")
     expectations_dir: Path = Field(default=PROJECT_ROOT / "expectations")

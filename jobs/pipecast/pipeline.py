@@ -14,7 +14,7 @@ from pipecast.canonical import ENTITIES
 from pipecast.config import Settings, get_settings
 from pipecast.ingest import IngestResult, find_exports, ingest_export
 from pipecast.ingest.landing import get_export, quarantine_export
-from pipecast.warehouse import connect, table_exists
+from pipecast.warehouse import execute_on_target, query_on_target
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +97,13 @@ def ingest(
 
 
 def _unload_export(settings: Settings, export_date: date) -> None:
-    """Take a bad export back out of raw.*: the previous good export serves again."""
-    with connect(settings) as con:
-        con.execute("BEGIN TRANSACTION")
-        for entity in ENTITIES:
-            if table_exists(con, "raw", entity):
-                con.execute(f"delete from raw.{entity} where _export_date = ?", [export_date])
-        con.execute("delete from audit.loads where export_date = ?", [export_date])
-        con.execute("COMMIT")
+    """Take a bad export back out of raw.* (ingest created every raw table): the previous good
+    export serves again."""
+    statements: list[tuple[str, list]] = [
+        (f"delete from raw.{entity} where _export_date = $1", [export_date]) for entity in ENTITIES
+    ]
+    statements.append(("delete from audit.loads where export_date = $1", [export_date]))
+    execute_on_target(settings, statements)
 
 
 def validate_raw(export_date: date, settings: Settings | None = None):
@@ -143,8 +142,7 @@ def validate_predictions(as_of: date | None = None, settings: Settings | None = 
 
     settings = settings or get_settings()
     if as_of is None:
-        with connect(settings) as con:
-            as_of = con.execute("select max(as_of) from ml.opportunity_scores").fetchone()[0]
+        [(as_of,)] = query_on_target(settings, "select max(as_of) from ml.opportunity_scores")
     return _stop_on_errors(run_predictions_checkpoint(as_of, settings), "predictions")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipecast.config import Settings, get_settings
-from pipecast.warehouse import connect, table_exists
+from pipecast.warehouse import TableRows, table_exists, workspace
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,18 @@ class Report:
     summary_text: str
     markdown_path: Path
     charts: list[Path]
+
+
+# What the report reads (pulled into its DuckDB workspace when the warehouse is PostgreSQL).
+REPORT_SOURCES = (
+    TableRows("audit", "loads", "where export_date = (select max(export_date) from audit.loads)"),
+    TableRows(
+        "audit",
+        "validation_results",
+        "where validated_at::date = (select max(validated_at)::date from audit.validation_results)",
+    ),
+    *(TableRows("ml", table) for table in ("revenue_forecast", "backtests", "forecast_ledger")),
+)
 
 
 def _query(con, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -62,13 +74,21 @@ def _revenue_chart(revenue: pd.DataFrame, path: Path) -> Path:
     ax.bar(x, model["closed_won_to_date"], width=0.5, color="#31a354", alpha=0.6, label="closed won to date")
     ax.set_xticks(list(x), model["period"])
     ax.set_ylabel("revenue")
-    ax.set_title(f"Revenue forecast as of {model['as_of'].iloc[0]}")
+    ax.set_title(f"Revenue forecast as of {pd.Timestamp(model['as_of'].iloc[0]).date()}")
     ax.legend(loc="upper left", fontsize=8)
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1e6:.1f}M"))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _warehouse_name(settings: Settings) -> str:
+    if settings.target == "postgres":
+        from pipecast.validate.target import postgres_url
+
+        return postgres_url(settings).set(drivername="postgresql").render_as_string(hide_password=True)
+    return str(settings.resolved_warehouse_path)
 
 
 def write_report(settings: Settings | None = None) -> Report:
@@ -79,7 +99,8 @@ def write_report(settings: Settings | None = None) -> Report:
     charts: list[Path] = []
     # Not read-only: in one process (airflow dags test) dbt-duckdb keeps the file open read-write,
     # and DuckDB refuses a second handle on the same file with another configuration.
-    with connect(settings) as con:
+    with workspace(settings, pulls=REPORT_SOURCES) as ws:
+        con = ws.con
         if table_exists(con, "audit", "loads"):
             loads = _query(
                 con,
@@ -138,7 +159,7 @@ def write_report(settings: Settings | None = None) -> Report:
                         for name, row in table.iterrows()
                     )
                 )
-    lines.append(f"warehouse: {settings.resolved_warehouse_path}")
+    lines.append(f"warehouse: {_warehouse_name(settings)}")
     lines.append(f"dbt docs: `make docs` writes {settings.state_dir / 'dbt' / 'target' / 'index.html'}")
     lines.append(f"report: {out / 'report.md'}")
     summary = "\n".join(lines)

@@ -1,11 +1,20 @@
-"""Connections to the warehouse (DuckDB file by default)."""
+"""Connections to the warehouse: a DuckDB file (the embedded default) or PostgreSQL.
+
+``PIPECAST_TARGET`` picks the warehouse of record. dbt and Great Expectations talk to either
+directly. The Python steps (ingest, forecast, report) compute in DuckDB either way: on DuckDB they
+open the file itself; on PostgreSQL they work in a DuckDB workspace that holds the tables they
+read, pulled from PostgreSQL, and push the rows they wrote back in one PostgreSQL transaction
+(``workspace``; the copies are pipecast.pg_transfer's).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -48,3 +57,99 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
         [schema, table],
     ).fetchone()
     return bool(row and row[0])
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """A table, or the rows of it that match ``where`` (``$1``-style parameters)."""
+
+    schema: str
+    table: str
+    where: str = ""
+    params: tuple[Any, ...] = ()
+
+
+@dataclass
+class Workspace:
+    """A DuckDB connection to work in, and what to publish to the warehouse when done."""
+
+    con: duckdb.DuckDBPyConnection
+    target: str
+    published: list[TableRows] = field(default_factory=list)
+
+    def publish(self, schema: str, table: str, where: str = "", params: Sequence[Any] = ()) -> None:
+        """Mark rows written in the workspace (and already committed there) for the warehouse.
+
+        On DuckDB the workspace is the warehouse: nothing to do. On PostgreSQL the marked rows
+        replace the warehouse's rows matching the same ``where`` when the workspace closes, all in
+        one transaction, also when the block then raises (what was marked was committed).
+        """
+        if self.target == "postgres":
+            self.published.append(TableRows(schema, table, where, tuple(params)))
+
+
+@contextmanager
+def workspace(settings: Settings | None = None, pulls: Sequence[TableRows] = ()) -> Iterator[Workspace]:
+    """Where a Python step computes: the DuckDB warehouse itself, or (target postgres) an
+    in-memory DuckDB holding ``pulls`` (relations PostgreSQL lacks are left out), whose
+    published rows go to PostgreSQL on exit."""
+    settings = settings or get_settings()
+    if settings.target == "duckdb":
+        with connect(settings) as con:
+            yield Workspace(con, "duckdb")
+        return
+    from pipecast.pg_transfer import pg_connect, pull, push
+
+    temp = settings.state_dir / "tmp"
+    temp.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:", config={"temp_directory": str(temp)})
+    work = Workspace(con, "postgres")
+    try:
+        for schema in SCHEMAS:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        if pulls:
+            with pg_connect(settings) as pg, pg.cursor() as cursor:
+                for rows in pulls:
+                    pull(con, cursor, rows.schema, rows.table, rows.where, rows.params)
+        try:
+            yield work
+        finally:
+            if work.published:
+                with pg_connect(settings) as pg, pg.cursor() as cursor:
+                    for rows in work.published:
+                        push(con, cursor, rows.schema, rows.table, rows.where, rows.params)
+                log.info("published %d table(s) to PostgreSQL", len(work.published))
+    finally:
+        con.close()
+
+
+def execute_on_target(settings: Settings, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    """Run statements (``$1``-style parameters) on the warehouse in one transaction."""
+    if settings.target == "duckdb":
+        with connect(settings) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for sql, params in statements:
+                    con.execute(sql, list(params))
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        return
+    from pipecast.pg_transfer import pg_connect
+
+    with pg_connect(settings) as pg, pg.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, tuple(params))
+
+
+def query_on_target(settings: Settings, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    """Rows of one query (``$1``-style parameters) on the warehouse."""
+    if settings.target == "duckdb":
+        with connect(settings) as con:
+            return con.execute(sql, list(params)).fetchall()
+    from pipecast.pg_transfer import pg_connect
+
+    with pg_connect(settings) as pg, pg.cursor() as cursor:
+        cursor.execute(sql, tuple(params))
+        return [tuple(r) for r in cursor.fetchall()]

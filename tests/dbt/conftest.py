@@ -122,7 +122,9 @@ def postgres_nightly(
 ) -> PostgresWarehouse:
     """The nightly warehouse's two nights on PostgreSQL: raw.* copied from the DuckDB raw export
     by export, dbt building after each (the second with every test)."""
-    settings = _settings(tmp_path_factory.mktemp("postgres"), nightly.demo, target="postgres")
+    settings = _settings(
+        tmp_path_factory.mktemp("postgres"), nightly.demo, target="postgres", **postgres.settings_fields
+    )
     saved = {k: os.environ.get(k) for k in postgres.env}
     os.environ.update(postgres.env)  # profiles.yml reads PIPECAST_PG_* while dbt runs
     try:

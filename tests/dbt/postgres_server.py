@@ -43,6 +43,17 @@ class PostgresServer:
             "PIPECAST_PG_DATABASE": self.database,
         }
 
+    @property
+    def settings_fields(self) -> dict[str, str | int]:
+        """The same warehouse as pipecast Settings fields."""
+        return {
+            "pg_host": self.host,
+            "pg_port": self.port,
+            "pg_user": self.user,
+            "pg_password": "",
+            "pg_database": self.database,
+        }
+
     def connect(self):
         import psycopg
 

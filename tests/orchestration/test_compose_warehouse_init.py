@@ -4,34 +4,10 @@ including tables created later, and nothing else."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
 import psycopg
 import pytest
-import yaml
 
 pytestmark = pytest.mark.postgres
-
-COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
-
-
-def run_init_script(server) -> None:
-    spec = yaml.safe_load(COMPOSE.read_text())
-    script = spec["configs"]["warehouse-init"]["content"].replace("$$", "$")  # compose's unescaping
-    postgres_env = spec["services"]["postgres"]["environment"]
-    env = {
-        **os.environ,
-        "PGHOST": server.host,
-        "PGPORT": str(server.port),
-        "POSTGRES_USER": server.user,  # the superuser, as POSTGRES_USER is in the image
-        "POSTGRES_DB": "postgres",
-        **{k: f"{k.lower()}-secret" for k in postgres_env if k.endswith("_PASSWORD")},
-    }
-    assert shutil.which("psql"), "psql (PostgreSQL client) is needed to run the init script"
-    subprocess.run(["bash", "-c", script], env=env, check=True, capture_output=True, text=True)
 
 
 def connect(server, user: str, dbname: str = "warehouse") -> psycopg.Connection:
@@ -39,8 +15,7 @@ def connect(server, user: str, dbname: str = "warehouse") -> psycopg.Connection:
     return psycopg.connect(host=server.host, port=server.port, user=user, dbname=dbname, autocommit=True)
 
 
-def test_bi_reader_reads_marts_and_nothing_else(postgres_server):
-    run_init_script(postgres_server)
+def test_bi_reader_reads_marts_and_nothing_else(postgres_server, compose_warehouse):
     with connect(postgres_server, "pipecast") as owner:
         for schema in ("raw", "marts", "ml", "audit"):
             owner.execute(f"create table {schema}.t as select 1 as x")

@@ -1,6 +1,7 @@
-"""The real scheduler in server mode: Airflow's metadata on a throwaway PostgreSQL server, the
+"""The real scheduler in server mode: a throwaway PostgreSQL server holds Airflow's metadata and
+the warehouse (PIPECAST_TARGET=postgres: ingest, dbt, validation and forecast all land there), the
 LocalExecutor, the nightly on its cron schedule in a configured timezone (the scheduler creates the
-run by itself), the warehouse still DuckDB; a backfill over the past nights is planned oldest first.
+run by itself); a backfill over the past nights is planned oldest first.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import duckdb
 import pytest
 
 from tests.orchestration.airflow_services import (
@@ -28,6 +28,7 @@ TIMEZONE = "Europe/Berlin"
 
 def test_scheduler_on_postgres_runs_the_scheduled_night(tmp_path, postgres_server):
     metadata_db = postgres_server.create_database("airflow")
+    warehouse_db = postgres_server.create_database("warehouse_scheduled")
     state = tmp_path / "state"
     port = free_port()
     # The newest export is local yesterday: the run the scheduler creates for its latest 03:00
@@ -35,7 +36,15 @@ def test_scheduler_on_postgres_runs_the_scheduled_night(tmp_path, postgres_serve
     as_of = datetime.now(ZoneInfo(TIMEZONE)).date() - timedelta(days=1)
     with webhook_receiver() as hook:
         extra = pipecast_env(
-            state, nightly_schedule="0 3 * * *", schedule_timezone=TIMEZONE, alert_webhook_url=hook.url
+            state,
+            nightly_schedule="0 3 * * *",
+            schedule_timezone=TIMEZONE,
+            alert_webhook_url=hook.url,
+            target="postgres",
+            pg_host=postgres_server.host,
+            pg_port=str(postgres_server.port),
+            pg_user=postgres_server.user,
+            pg_database=warehouse_db,
         )
         env = airflow_env(tmp_path / "airflow", port, postgres_server.url(metadata_db), **extra)
         services = AirflowServices(tmp_path / "airflow", env, port)
@@ -75,11 +84,17 @@ def test_scheduler_on_postgres_runs_the_scheduled_night(tmp_path, postgres_serve
     assert planned == sorted(planned) and len(planned) >= 3
     assert {p.astimezone(ZoneInfo(TIMEZONE)).hour for p in planned} == {3}
 
-    with duckdb.connect(str(state / "warehouse.duckdb"), read_only=True) as con:
-        loaded = con.execute("select max(export_date) from audit.loads").fetchone()[0]
-        assert loaded == logical.date() - timedelta(days=1)  # the run's own export, no later one
-        assert con.execute("select count(*) from marts.fct_opportunities").fetchone()[0] > 1000
-        assert (
-            con.execute(f"select count(*) from ml.revenue_forecast where as_of = '{loaded}'").fetchone()[0]
-            == 4
-        )
+    # The warehouse is PostgreSQL: no DuckDB file was written.
+    assert not (state / "warehouse.duckdb").exists()
+    [(loaded,)] = postgres_server.query(warehouse_db, "select max(export_date) from audit.loads")
+    assert loaded == logical.date() - timedelta(days=1)  # the run's own export, no later one
+    [(opportunities,)] = postgres_server.query(warehouse_db, "select count(*) from marts.fct_opportunities")
+    assert opportunities > 1000
+    [(revenue_rows,)] = postgres_server.query(
+        warehouse_db, f"select count(*) from ml.revenue_forecast where as_of = '{loaded}'"
+    )
+    assert revenue_rows == 4
+    [(stages,)] = postgres_server.query(
+        warehouse_db, "select count(distinct stage) from audit.validation_results"
+    )
+    assert stages == 3  # raw, marts and predictions checkpoints ran against PostgreSQL

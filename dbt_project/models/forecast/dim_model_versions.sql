@@ -20,19 +20,11 @@
     'is_current': 'boolean',
     'mlflow_run_id': dbt.type_string(),
 } -%}
-{%- set ready = execute and load_relation(ml) is not none -%}
 
 with runs as (
-    {%- if ready %}
-    select * from {{ ml }}
-    {%- else %}
-    select {% for name, type in columns.items() %}cast(null as {{ type }}) as {{ name }}{{ ", " if not loop.last }}{% endfor %}
-    where 1 = 0
-    {%- endif %}
+    {{ ml_rows(ml, columns, newest_night=false) }}
 )
 
 select
-    {%- for name, type in columns.items() %}
-    cast({{ name }} as {{ type }}) as {{ name }}{{ "," if not loop.last }}
-    {%- endfor %}
+    {{- typed_columns(columns) }}
 from runs

@@ -24,21 +24,13 @@
     'model_version': dbt.type_string(),
     'run_id': dbt.type_string(),
 } -%}
-{%- set ready = execute and load_relation(ml) is not none -%}
 
 with forecast as (
-    {%- if ready %}
-    select * from {{ ml }} where as_of = (select max(as_of) from {{ ml }})
-    {%- else %}
-    select {% for name, type in columns.items() %}cast(null as {{ type }}) as {{ name }}{{ ", " if not loop.last }}{% endfor %}
-    where 1 = 0
-    {%- endif %}
+    {{ ml_rows(ml, columns) }}
 )
 
 select
     {{ dbt.concat(["period", "'|'", "segment"]) }} as forecast_key,
-    {%- for name, type in columns.items() %}
-    cast({{ name }} as {{ type }}) as {{ name }},
-    {%- endfor %}
+    {{- typed_columns(columns, trailing_comma=true) }}
     cast(case when target > 0 then p50 / target end as {{ type_double() }}) as p50_attainment
 from forecast

@@ -23,22 +23,14 @@
     'model_version': dbt.type_string(),
     'run_id': dbt.type_string(),
 } -%}
-{%- set ready = execute and load_relation(ml) is not none -%}
 
 with ledger as (
-    {%- if ready %}
-    select * from {{ ml }} where as_of = (select max(as_of) from {{ ml }})
-    {%- else %}
-    select {% for name, type in columns.items() %}cast(null as {{ type }}) as {{ name }}{{ ", " if not loop.last }}{% endfor %}
-    where 1 = 0
-    {%- endif %}
+    {{ ml_rows(ml, columns) }}
 )
 
 select
     {{ dbt.concat(["cast(cutoff as " ~ dbt.type_string() ~ ")", "'|'", "period", "'|'", "segment", "'|'", "forecaster"]) }}
         as ledger_key,
-    {%- for name, type in columns.items() %}
-    cast({{ name }} as {{ type }}) as {{ name }},
-    {%- endfor %}
+    {{- typed_columns(columns, trailing_comma=true) }}
     cast(case when actual <> 0 then (expected - actual) / actual end as {{ type_double() }}) as pct_error
 from ledger

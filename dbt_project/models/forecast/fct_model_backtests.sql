@@ -15,15 +15,9 @@
     'model_version': dbt.type_string(),
     'run_id': dbt.type_string(),
 } -%}
-{%- set ready = execute and load_relation(ml) is not none -%}
 
 with backtests as (
-    {%- if ready %}
-    select * from {{ ml }}
-    {%- else %}
-    select {% for name, type in columns.items() %}cast(null as {{ type }}) as {{ name }}{{ ", " if not loop.last }}{% endfor %}
-    where 1 = 0
-    {%- endif %}
+    {{ ml_rows(ml, columns, newest_night=false) }}
 )
 
 select
@@ -31,7 +25,5 @@ select
         "cast(as_of as " ~ dbt.type_string() ~ ")", "'|'",
         "coalesce(cast(cutoff as " ~ dbt.type_string() ~ "), '')", "'|'", "coalesce(period, '')", "'|'",
         "scope", "'|'", "forecaster", "'|'", "metric"]) }} as backtest_key,
-    {%- for name, type in columns.items() %}
-    cast({{ name }} as {{ type }}) as {{ name }}{{ "," if not loop.last }}
-    {%- endfor %}
+    {{- typed_columns(columns) }}
 from backtests

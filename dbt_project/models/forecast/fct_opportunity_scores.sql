@@ -31,19 +31,11 @@
     'model_version': dbt.type_string(),
     'run_id': dbt.type_string(),
 } -%}
-{%- set ready = execute and load_relation(ml) is not none -%}
 
 with scores as (
-    {%- if ready %}
-    select * from {{ ml }} where as_of = (select max(as_of) from {{ ml }})
-    {%- else %}
-    select {% for name, type in columns.items() %}cast(null as {{ type }}) as {{ name }}{{ ", " if not loop.last }}{% endfor %}
-    where 1 = 0
-    {%- endif %}
+    {{ ml_rows(ml, columns) }}
 )
 
 select
-    {%- for name, type in columns.items() %}
-    cast({{ name }} as {{ type }}) as {{ name }}{{ "," if not loop.last }}
-    {%- endfor %}
+    {{- typed_columns(columns) }}
 from scores

@@ -2,36 +2,10 @@
 -- bookings (won amount), attainment of the target (when targets are given), open and
 -- stage-weighted pipeline closing in the period, and its coverage of what is left of the target.
 -- One row per owner x period (month, fiscal quarter, fiscal year) with activity or a target.
-with measures as (
-    select
-        period_type,
-        period_start,
-        owner_id,
-        sum(created_count) as created_count,
-        sum(created_amount) as created_amount,
-        sum(won_count) as won_count,
-        sum(won_amount) as won_amount,
-        sum(lost_count) as lost_count,
-        sum(won_cycle_days) as won_cycle_days,
-        sum(open_count) as open_count,
-        sum(open_amount) as open_amount,
-        sum(weighted_open_amount) as weighted_open_amount,
-        sum(open_amount_at_start) as open_amount_at_start,
-        sum(target_amount) as target_amount,
-        sum(target_count) as target_count
-    from {{ ref('int_owner_periods_aggregated') }}
-    group by period_type, period_start, owner_id
-),
-
-targeted as (
-    select
-        measures.*,
-        case when target_count > 0 then target_amount end as target,
-        case when target_count > 0
-            then case when target_amount > won_amount then target_amount - won_amount else 0 end
-        end as remaining_target
-    from measures
-)
+with {{ rolled_up_against_target('owner_id', [
+    'created_count', 'created_amount', 'won_count', 'won_amount', 'lost_count', 'won_cycle_days',
+    'open_count', 'open_amount', 'weighted_open_amount', 'open_amount_at_start'
+]) }}
 
 select
     {{ key(['targeted.owner_id', 'targeted.period_type', 'targeted.period_start']) }} as owner_performance_key,

@@ -2,32 +2,9 @@
 -- won, and the pipeline closing in the period against what is left to win, both the open
 -- pipeline now (as of the newest export) and the pipeline the period started with (from the
 -- history). One row per period (month, fiscal quarter, fiscal year) x team with activity or a target.
-with measures as (
-    select
-        period_type,
-        period_start,
-        team,
-        sum(won_count) as won_count,
-        sum(won_amount) as won_amount,
-        sum(open_count) as open_count,
-        sum(open_amount) as open_amount,
-        sum(weighted_open_amount) as weighted_open_amount,
-        sum(open_amount_at_start) as open_amount_at_start,
-        sum(target_amount) as target_amount,
-        sum(target_count) as target_count
-    from {{ ref('int_owner_periods_aggregated') }}
-    group by period_type, period_start, team
-),
-
-targeted as (
-    select
-        measures.*,
-        case when target_count > 0 then target_amount end as target,
-        case when target_count > 0
-            then case when target_amount > won_amount then target_amount - won_amount else 0 end
-        end as remaining_target
-    from measures
-)
+with {{ rolled_up_against_target('team', [
+    'won_count', 'won_amount', 'open_count', 'open_amount', 'weighted_open_amount', 'open_amount_at_start'
+]) }}
 
 select
     {{ key(['targeted.period_type', 'targeted.period_start', 'targeted.team']) }} as coverage_key,

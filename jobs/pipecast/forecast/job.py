@@ -54,8 +54,9 @@ from pipecast.forecast.scoring import (
     period_shock,
     score_deals,
 )
-from pipecast.forecast.writeback import ensure_ml_tables, replace_night
-from pipecast.warehouse import connect
+from pipecast.forecast.sources import SOURCES
+from pipecast.forecast.writeback import ML_TABLES, ensure_ml_tables, replace_night
+from pipecast.warehouse import workspace
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +111,18 @@ def training_cutoffs(first_day: date, as_of: date) -> list[date]:
 def run_forecast(as_of: date | None = None, settings: Settings | None = None) -> ForecastResult:
     settings = settings or get_settings()
     run_id = uuid.uuid4().hex
-    with threadpool_limits(settings.forecast_threads), connect(settings) as con:
+    with threadpool_limits(settings.forecast_threads), workspace(settings, pulls=SOURCES) as ws:
+        con = ws.con
         ensure_ml_tables(con)
         if as_of is None:
             as_of = con.execute("select max(export_date) from staging.stg_crm__opportunities").fetchone()[0]
         if as_of is None:
             raise RuntimeError("no opportunities in the warehouse: ingest and build first")
         result = _run(con, as_of, settings, run_id)
+        for table in ML_TABLES:
+            if table != "model_runs":
+                ws.publish("ml", table, "where as_of = $1", [as_of])
+        ws.publish("ml", "model_runs")  # all nights: is_current moves to the newest champion
     if settings.forecast_build_marts:
         from pipecast.forecast.marts import build_forecast_marts
 

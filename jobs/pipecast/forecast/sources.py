@@ -11,7 +11,7 @@ import logging
 
 import duckdb
 
-from pipecast.warehouse import table_exists
+from pipecast.warehouse import TableRows, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,18 @@ OPTIONAL_ENTITIES: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
         {"period_start": "DATE", "period_end": "DATE", "owner_id": "VARCHAR", "target_amount": "DOUBLE"},
     ),
 }
+
+
+# What the forecast job reads from the warehouse (pulled into its DuckDB workspace when the
+# warehouse is PostgreSQL): the staging views, the classified change history, and the model
+# registry's rows. The job's other ml.* tables are written, not read.
+SOURCES: tuple[TableRows, ...] = (
+    TableRows("staging", "stg_crm__opportunities"),
+    TableRows("staging", "stg_crm__stages"),
+    *(TableRows("staging", view) for view, _, _ in OPTIONAL_ENTITIES.values()),
+    TableRows("intermediate", "int_opportunity_changes_classified"),
+    TableRows("ml", "model_runs"),
+)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:

@@ -45,7 +45,7 @@ from pipecast.ingest.layouts import detect_layout
 from pipecast.ingest.mapping import EntitySpec, Layout, MappingError
 from pipecast.ingest.plan import ExportPlan, plan_export, readers
 from pipecast.ingest.sql import ident
-from pipecast.warehouse import connect
+from pipecast.warehouse import TableRows, Workspace, workspace
 
 log = logging.getLogger(__name__)
 
@@ -448,7 +448,8 @@ def ingest_export(export_date: date, settings: Settings | None = None) -> Ingest
         raise IngestError(f"no export for {export_date} in the landing zone", file=export.location)
     if not export.is_complete:
         raise IngestError("export is incomplete (no completion marker)", file=export.location)
-    with connect(settings) as con:
+    with workspace(settings, pulls=[TableRows("audit", "schema_drift")]) as ws:
+        con = ws.con
         if not zone.is_local:
             con.register_filesystem(zone.fs)
         ensure_raw_tables(con)
@@ -457,16 +458,28 @@ def ingest_export(export_date: date, settings: Settings | None = None) -> Ingest
             result = load_export(con, export, layout, fingerprint=export.fingerprint())
         except MappingError as exc:
             log.error("mapping error, export %s left in place: %s", export_date, exc)
+            failed_at = _now()
             audit.record_failure(
-                con, export_date, exc, original=export.location, quarantined_to=None, at=_now()
+                con, export_date, exc, original=export.location, quarantined_to=None, at=failed_at
             )
+            _publish_failure(ws, export_date, failed_at)
             raise
         except IngestError as exc:
             target = quarantine_export(export, settings.quarantine_dir, str(exc))
+            failed_at = _now()
             audit.record_failure(
-                con, export_date, exc, original=export.location, quarantined_to=str(target), at=_now()
+                con, export_date, exc, original=export.location, quarantined_to=str(target), at=failed_at
             )
+            _publish_failure(ws, export_date, failed_at)
             raise
+        # Target postgres: tonight's rows of every raw table (an entity absent tonight still gets
+        # its table, which dbt's sources need) and of ingest's audit tables.
+        night = [export_date]
+        for entity_name in ENTITIES:
+            ws.publish("raw", entity_name, "where _export_date = $1", night)
+        ws.publish("audit", "loads", "where export_date = $1", night)
+        ws.publish("audit", "missing_exports", "where export_date = $1", night)
+        ws.publish("audit", "schema_drift", "where first_export_date = $1", night)
         archive_export(export, settings.archive_dir)
     result.seconds = time.perf_counter() - started
     for warning in result.warnings:
@@ -482,6 +495,12 @@ def ingest_export(export_date: date, settings: Settings | None = None) -> Ingest
         result.rows,
     )
     return result
+
+
+def _publish_failure(ws: Workspace, export_date: date, failed_at: datetime) -> None:
+    when = "where export_date = $1 and {column} = $2"
+    ws.publish("audit", "ingest_errors", when.format(column="failed_at"), [export_date, failed_at])
+    ws.publish("audit", "quarantined_exports", when.format(column="quarantined_at"), [export_date, failed_at])
 
 
 def _now() -> datetime:

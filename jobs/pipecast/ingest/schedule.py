@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from pipecast.config import Settings
 from pipecast.ingest import audit
 from pipecast.ingest.landing import LandingZone, expected_dates
-from pipecast.warehouse import connect, table_exists
+from pipecast.warehouse import TableRows, table_exists, workspace
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ class MissingExport:
 
 def loaded_fingerprints(settings: Settings) -> dict[date, str | None]:
     """Export dates in audit.loads, with the fingerprint of the files they were loaded from."""
-    with connect(settings) as con:
+    with workspace(settings, pulls=[TableRows("audit", "loads")]) as ws:
+        con = ws.con
         if not table_exists(con, "audit", "loads"):
             return {}
         columns = {r[0] for r in con.execute("SELECT * FROM audit.loads LIMIT 0").description}
@@ -64,11 +65,13 @@ def missing(settings: Settings, through: date | None = None, record: bool = True
     present = {e.export_date: e for e in zone.exports(include_incomplete=True)}
     loaded = set(loaded_fingerprints(settings))
     quarantined: set[date] = set()
-    with connect(settings) as con:
-        if table_exists(con, "audit", "quarantined_exports"):
+    with workspace(settings, pulls=[TableRows("audit", "quarantined_exports")]) as ws:
+        if table_exists(ws.con, "audit", "quarantined_exports"):
             quarantined = {
                 r[0]
-                for r in con.execute("SELECT DISTINCT export_date FROM audit.quarantined_exports").fetchall()
+                for r in ws.con.execute(
+                    "SELECT DISTINCT export_date FROM audit.quarantined_exports"
+                ).fetchall()
             }
     known = set(present) | loaded
     if not known:
@@ -89,9 +92,10 @@ def missing(settings: Settings, through: date | None = None, record: bool = True
             "export %s is %s: the days after it load, this one is reported until it arrives", day, status
         )
     if record:
-        with connect(settings) as con:
-            audit.ensure_tables(con)
+        with workspace(settings) as ws:
+            audit.ensure_tables(ws.con)
             audit.replace_missing(
-                con, [(g.export_date, g.status) for g in gaps], datetime.now(UTC).replace(tzinfo=None)
+                ws.con, [(g.export_date, g.status) for g in gaps], datetime.now(UTC).replace(tzinfo=None)
             )
+            ws.publish("audit", "missing_exports")
     return gaps

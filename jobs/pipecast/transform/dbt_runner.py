@@ -39,9 +39,16 @@ class DbtBuildResult:
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
+    """The variables profiles.yml reads, from the settings (so a Settings object alone picks the
+    warehouse, as it does for the Python steps)."""
     return {
         "PIPECAST_TARGET": settings.target,
         "PIPECAST_WAREHOUSE_PATH": str(settings.resolved_warehouse_path),
+        "PIPECAST_PG_HOST": settings.pg_host,
+        "PIPECAST_PG_PORT": str(settings.pg_port),
+        "PIPECAST_PG_USER": settings.pg_user,
+        "PIPECAST_PG_PASSWORD": settings.pg_password,
+        "PIPECAST_PG_DATABASE": settings.pg_database,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 

@@ -8,7 +8,6 @@ single writer, and a connection left open would block the next step.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -19,15 +18,6 @@ from sqlalchemy.pool import NullPool
 
 from pipecast.config import Settings
 from pipecast.warehouse import sqlalchemy_url
-
-# dbt's profiles.yml reads the same variables, with the same defaults.
-_PG_DEFAULTS = {
-    "HOST": "localhost",
-    "PORT": "5432",
-    "USER": "pipecast",
-    "PASSWORD": "",
-    "DATABASE": "pipecast",
-}
 
 
 def warehouse_url(settings: Settings) -> str:
@@ -40,19 +30,14 @@ def warehouse_url(settings: Settings) -> str:
 
 
 def postgres_url(settings: Settings) -> URL:
-    """The PostgreSQL warehouse from ``pg_*`` settings when Settings has them, else PIPECAST_PG_*."""
-
-    def value(name: str) -> str:
-        configured = getattr(settings, f"pg_{name.lower()}", None)
-        return str(configured) if configured else os.environ.get(f"PIPECAST_PG_{name}", _PG_DEFAULTS[name])
-
+    """The PostgreSQL warehouse from the ``pg_*`` settings (PIPECAST_PG_*, as dbt reads them)."""
     return URL.create(
         "postgresql+psycopg2",
-        username=value("USER"),
-        password=value("PASSWORD") or None,
-        host=value("HOST"),
-        port=int(value("PORT")),
-        database=value("DATABASE"),
+        username=settings.pg_user,
+        password=settings.pg_password or None,
+        host=settings.pg_host,
+        port=settings.pg_port,
+        database=settings.pg_database,
     )
 
 
