@@ -1,76 +1,254 @@
-"""The benchmark: run every pipeline step at sizes S, M (and, opt-in, L) and write BENCHMARKS.md.
+"""The benchmark: two nights of the pipeline at sizes S, M (and, opt-in, L); writes BENCHMARKS.md.
 
-Each step runs as its own process (`pipecast <step>`) against a fresh state folder, so its wall
-time and peak memory (the child's ru_maxrss, via os.wait4) are its own. Timings live here, never
-as limits in tests.
+Per size, against a fresh state folder, each step its own process (wall time; peak memory = the
+child's ru_maxrss via os.wait4; CPU seconds; /proc/loadavg before and after; the other load on the
+machine while it ran, from /proc/stat less the step's own CPU):
 
-    python bench/run_bench.py                  # S and M
-    python bench/run_bench.py --sizes S M L    # adds L (1M opportunities)
+    generate        two nightly full exports (night 1 = AS_OF - 1 day, night 2 = AS_OF)
+    night 1         ingest, dbt build (first build, empty warehouse)
+    night 2         ingest -> validate raw -> dbt build (incremental) -> validate marts -> forecast
+                    -> validate predictions -> report: "the night", the sum of these steps
+    extra           dbt build --full-refresh on the same data (two exports loaded); scoring of a
+                    synthetic frame of open deals (default 1M at L, --score-deals N for any size)
+
+The forecast step runs `pipecast forecast` through bench/forecast_phases.py, which times the job's
+phases (retraining, backtests, scoring, writing) in the same process. Timings live here, never as
+limits in tests.
+
+    python bench/run_bench.py                                  # S and M, writes BENCHMARKS.md
+    python bench/run_bench.py --sizes S M L                    # adds L (1M opportunities)
+    python bench/run_bench.py --sizes S --state /tmp/bench --output /tmp/bench/BENCHMARKS.md
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
 SIZES = {"S": 20_000, "M": 100_000, "L": 1_000_000}
 AS_OF = date(2026, 11, 28)  # fixed, so runs are comparable
+NIGHT1 = AS_OF - timedelta(days=1)
+SYNTHETIC_DEALS_DEFAULT = {"L": 1_000_000}  # sizes that score a synthetic frame unless --score-deals
+INGEST_GOAL_ROWS_PER_S = 1_000_000
+VALIDATION_GOAL_SHARE = 0.20
+CHART_DEFAULT = BENCH / "wall_times.png"
+VALIDATION_STEPS = ("validate raw", "validate marts", "validate predictions")
+
+
+# --------------------------------------------------------------------------- measuring one process
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg has them."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def cpu_busy_seconds() -> float | None:
+    """CPU seconds all cores spent busy since boot (/proc/stat: every field but idle and iowait)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return None
+    ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class ProcessRun:
+    seconds: float
+    peak_mb: float
+    cpu_seconds: float
+    other_cores: float | None  # average cores busy with other processes while it ran
+    load_before: str
+    load_after: str
+    output: str
+
+
+def run_process(argv: list[str], env: dict[str, str], log_path: Path) -> ProcessRun:
+    """Run argv with stdout and stderr to log_path; raise SystemExit if it fails."""
+    load_before = loadavg()
+    busy_before = cpu_busy_seconds()
+    started = time.perf_counter()
+    with open(log_path, "w") as log:
+        log.write(f"$ {' '.join(argv)}\n")
+        log.flush()
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    busy_after = cpu_busy_seconds()
+    load_after = loadavg()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(argv)}: see {log_path}")
+    cpu = usage.ru_utime + usage.ru_stime
+    other = None
+    if busy_before is not None and busy_after is not None and seconds > 0:
+        other = max(0.0, (busy_after - busy_before - cpu) / seconds)
+    return ProcessRun(
+        seconds, usage.ru_maxrss / 1024, cpu, other, load_before, load_after, log_path.read_text()
+    )
+
+
+# --------------------------------------------------------------------------- results
 
 
 @dataclass
 class StepResult:
     size: str
     step: str
+    stage: str  # "setup", "night" (night 2, the measured night) or "extra"
     seconds: float
     peak_mb: float
     rows: int
+    cpu_seconds: float
+    other_cores: float | None
+    load_before: str
+    load_after: str
+    note: str = ""
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def run_step(args: list[str], env: dict[str, str], log_path: Path) -> tuple[float, float]:
-    """Run `pipecast <args>` and return (seconds, peak RSS in MB) of that process."""
-    started = time.perf_counter()
-    with open(log_path, "a") as log:
-        log.write(f"\n$ pipecast {' '.join(args)}\n")
-        log.flush()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pipecast.cli", *args],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"step {' '.join(args)} failed: see {log_path}")
-    return seconds, usage.ru_maxrss / 1024
+@dataclass
+class SizeResult:
+    size: str
+    steps: list[StepResult] = field(default_factory=list)
+    forecast_phases: dict[str, Any] = field(default_factory=dict)
+    synthetic: dict[str, Any] | None = None
+    dbt: dict[str, dict[str, Any]] = field(default_factory=dict)  # step name -> run_results summary
+    ingest_loader_seconds: float = 0.0
+    accuracy: dict[str, dict[str, float]] = field(default_factory=dict)
+    revenue_accuracy: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def step(self, name: str) -> StepResult | None:
+        return next((s for s in self.steps if s.step == name), None)
+
+    @property
+    def night(self) -> list[StepResult]:
+        return [s for s in self.steps if s.stage == "night"]
+
+    @property
+    def night_seconds(self) -> float:
+        return sum(s.seconds for s in self.night)
+
+    @property
+    def validation_seconds(self) -> float:
+        return sum(s.seconds for s in self.night if s.step in VALIDATION_STEPS)
 
 
-def count(warehouse: Path, sql: str) -> int:
+def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return int(con.execute(sql).fetchone()[0] or 0)
+        return con.execute(sql, params or []).fetchall()
 
 
-def bench_size(label: str, state_root: Path, progress) -> list[StepResult]:
+def scalar(warehouse: Path, sql: str, params: list | None = None) -> int:
+    return int(query(warehouse, sql, params)[0][0] or 0)
+
+
+def loaded_rows(warehouse: Path, day: date) -> tuple[int, float]:
+    """Rows ingest loaded for an export (all entities) and the loader's own seconds (audit.loads)."""
+    rows = query(
+        warehouse, "select sum(row_count), sum(seconds) from audit.loads where export_date = ?", [day]
+    )[0]
+    return int(rows[0] or 0), float(rows[1] or 0.0)
+
+
+def generated_rows(folder: Path) -> int:
+    """Data rows of every CSV in an export folder (header lines left out)."""
+    total = 0
+    for path in sorted(folder.glob("*.csv")):
+        with open(path, "rb") as fh:
+            total += max(sum(1 for _ in fh) - 1, 0)
+    return total
+
+
+def dbt_summary(run_results: Path, manifest: Path | None = None) -> dict[str, Any]:
+    """Nodes per type, the seconds dbt tests ran (summed, and wall: the union of their intervals, as
+    dbt runs several threads), and the seconds spent in incremental models (materialization from
+    manifest.json), from a dbt run_results.json."""
+    data = json.loads(run_results.read_text())
+    materialized: dict[str, str] = {}
+    if manifest is not None and manifest.exists():
+        nodes = json.loads(manifest.read_text()).get("nodes", {})
+        materialized = {uid: (n.get("config") or {}).get("materialized", "") for uid, n in nodes.items()}
+    counts: dict[str, int] = {}
+    test_sum = model_sum = incremental_sum = 0.0
+    incremental = 0
+    intervals: list[tuple[datetime, datetime]] = []
+    for result in data.get("results", []):
+        uid = result["unique_id"]
+        kind = uid.split(".", 1)[0]
+        seconds = float(result.get("execution_time") or 0.0)
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind in ("test", "unit_test"):
+            test_sum += seconds
+            times = [t for t in result.get("timing", []) if t.get("started_at") and t.get("completed_at")]
+            if times:
+                intervals.append(
+                    (
+                        datetime.fromisoformat(min(t["started_at"] for t in times).replace("Z", "+00:00")),
+                        datetime.fromisoformat(max(t["completed_at"] for t in times).replace("Z", "+00:00")),
+                    )
+                )
+        elif kind in ("model", "snapshot"):
+            model_sum += seconds
+            if materialized.get(uid) == "incremental":
+                incremental += 1
+                incremental_sum += seconds
+    return {
+        "counts": counts,
+        "tests_sum_s": test_sum,
+        "tests_wall_s": union_seconds(intervals),
+        "models_sum_s": model_sum,
+        "incremental_models": incremental,
+        "incremental_sum_s": incremental_sum,
+        "elapsed_s": float(data.get("elapsed_time") or 0.0),
+    }
+
+
+def union_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
+    total = 0.0
+    end: datetime | None = None
+    for start, stop in sorted(intervals):
+        if end is None or start > end:
+            total += (stop - start).total_seconds()
+            end = stop
+        elif stop > end:
+            total += (stop - end).total_seconds()
+            end = stop
+    return total
+
+
+# --------------------------------------------------------------------------- one size
+
+
+def bench_size(
+    label: str, state_root: Path, progress, synthetic_deals: int, driver_deals: int | None = None
+) -> SizeResult:
     size = SIZES[label]
     state = state_root / label
     shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
+    (state / "logs").mkdir(parents=True)
     env = {
         **os.environ,
         "PIPECAST_STATE_DIR": str(state),
@@ -78,52 +256,159 @@ def bench_size(label: str, state_root: Path, progress) -> list[StepResult]:
         "PIPECAST_WAREHOUSE_PATH": str(state / "warehouse.duckdb"),
     }
     env.pop("PIPECAST_TARGET", None)
-    log_path = state / "bench.log"
     wh = state / "warehouse.duckdb"
-    export = AS_OF.isoformat()
-    results: list[StepResult] = []
+    run_results = state / "dbt" / "target" / "run_results.json"
+    out = SizeResult(label)
 
-    def step(name: str, args: list[str], rows_sql: str | None = None, rows: int = 0) -> None:
-        progress(f"[{label}] {name} ...")
-        seconds, peak = run_step(args, env, log_path)
-        n = count(wh, rows_sql) if rows_sql else rows
-        results.append(StepResult(label, name, seconds, peak, n))
-        progress(f"[{label}] {name}: {seconds:.1f} s, peak {peak:.0f} MB, {n:,} rows")
+    def step(name: str, stage: str, argv: list[str], pipecast: bool = True) -> tuple[StepResult, ProcessRun]:
+        index = len(out.steps) + 1
+        progress(f"[{label}] {name}: started (loadavg {loadavg()})")
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        cmd = [sys.executable, "-m", "pipecast.cli", *argv] if pipecast else [sys.executable, *argv]
+        run = run_process(cmd, env, state / "logs" / f"{index:02d}-{slug}.log")
+        result = StepResult(
+            label,
+            name,
+            stage,
+            run.seconds,
+            run.peak_mb,
+            0,
+            run.cpu_seconds,
+            run.other_cores,
+            run.load_before,
+            run.load_after,
+        )
+        out.steps.append(result)
+        return result, run
 
-    loaded = (
-        "select (select count(*) from raw.opportunities) + "
-        "(select count(*) from raw.opportunity_stage_history)"
+    def done(result: StepResult) -> None:
+        other = "n/a" if result.other_cores is None else f"{result.other_cores:.2f}"
+        progress(
+            f"[{label}] {result.step}: finished in {result.seconds:.1f} s, peak {result.peak_mb:,.0f} MB, "
+            f"{result.rows:,} rows, CPU {result.cpu_seconds:.1f} s, other load {other} cores "
+            f"(loadavg {result.load_before} -> {result.load_after})"
+            + (f"; {result.note}" if result.note else "")
+        )
+
+    def expectations(text: str) -> str:
+        found = re.findall(r"(\d+) expectations, (\d+) errors, (\d+) warnings", text)
+        if not found:
+            return ""
+        n, errors, warnings = found[-1]
+        return f"{n} expectations, {errors} errors, {warnings} warnings"
+
+    def dbt_step(name: str, stage: str, argv: list[str]) -> None:
+        result, run = step(name, stage, argv)
+        summary = dbt_summary(run_results, run_results.with_name("manifest.json"))
+        out.dbt[name] = summary
+        result.rows = scalar(
+            wh,
+            "select count(*) from raw.opportunity_stage_history where _export_date = "
+            "(select max(_export_date) from raw.opportunity_stage_history)",
+        )
+        built = re.findall(r"dbt: (\d+) models built, (\d+) tests passed", run.output)
+        result.note = (
+            f"{built[-1][0]} models, {built[-1][1]} tests passed; " if built else ""
+        ) + f"tests {summary['tests_wall_s']:.1f} s wall ({summary['tests_sum_s']:.1f} s summed)"
+        done(result)
+
+    # generate both nights
+    result, _ = step(
+        "generate", "setup", ["generate", "--size", str(size), "--nights", "2", "--as-of", AS_OF.isoformat()]
     )
-    step("generate", ["generate", "--size", str(size), "--nights", "1", "--as-of", export])
-    results[-1].rows = _generated_rows(state / "landing" / export)
-    step("ingest", ["ingest", "--date", export, "--no-validate"], loaded)
-    step("validate raw", ["validate", "--date", export], "select count(*) from raw.opportunities")
-    step("dbt build", ["build"], "select count(*) from raw.opportunity_stage_history")
-    step("forecast", ["forecast"], "select count(*) from marts.fct_opportunities")
-    step("report", ["report"], rows=0)
-    return results
+    result.rows = sum(generated_rows(state / "landing" / d.isoformat()) for d in (NIGHT1, AS_OF))
+    result.note = "two full exports"
+    done(result)
+
+    # night 1: load and build, so that night 2 is an ordinary incremental night
+    result, _ = step("ingest (night 1)", "setup", ["ingest", "--date", NIGHT1.isoformat(), "--no-validate"])
+    result.rows, _ = loaded_rows(wh, NIGHT1)
+    done(result)
+    dbt_step("dbt build (night 1, empty warehouse)", "setup", ["build"])
+
+    # night 2: the measured night
+    result, _ = step("ingest", "night", ["ingest", "--date", AS_OF.isoformat(), "--no-validate"])
+    result.rows, out.ingest_loader_seconds = loaded_rows(wh, AS_OF)
+    if out.ingest_loader_seconds:
+        result.note = (
+            f"loader {out.ingest_loader_seconds:.1f} s = "
+            f"{result.rows / out.ingest_loader_seconds:,.0f} rows/s (audit.loads)"
+        )
+    done(result)
+    result, run = step("validate raw", "night", ["validate", "--stage", "raw", "--date", AS_OF.isoformat()])
+    result.rows = loaded_rows(wh, AS_OF)[0]
+    result.note = expectations(run.output)
+    done(result)
+    dbt_step("dbt build (incremental)", "night", ["build"])
+    result, run = step("validate marts", "night", ["validate", "--stage", "marts"])
+    result.rows = scalar(wh, "select sum(estimated_size) from duckdb_tables() where schema_name = 'marts'")
+    result.note = expectations(run.output)
+    done(result)
+    phases_json = state / "forecast_phases.json"
+    result, run = step(
+        "forecast",
+        "night",
+        [str(BENCH / "forecast_phases.py"), "--json", str(phases_json), "--as-of", AS_OF.isoformat()],
+        pipecast=False,
+    )
+    out.forecast_phases = json.loads(phases_json.read_text())
+    result.peak_mb = max(result.peak_mb, out.forecast_phases["process_peak_mb"])
+    result.rows = scalar(wh, "select count(*) from ml.opportunity_scores where as_of = ?", [AS_OF])
+    result.note = "rows = open deals scored"
+    done(result)
+    result, run = step(
+        "validate predictions", "night", ["validate", "--stage", "predictions", "--date", AS_OF.isoformat()]
+    )
+    result.rows = scalar(wh, "select count(*) from ml.opportunity_scores where as_of = ?", [AS_OF])
+    result.note = expectations(run.output)
+    done(result)
+    result, _ = step("report", "night", ["report"])
+    done(result)
+
+    # extra: a full refresh of the same data, and scoring a synthetic frame of open deals
+    dbt_step("dbt build --full-refresh", "extra", ["build", "--full-refresh"])
+    if synthetic_deals:
+        synthetic_json = state / "score_synthetic.json"
+        result, _ = step(
+            f"score {synthetic_deals:,} synthetic open deals",
+            "extra",
+            [
+                str(BENCH / "score_synthetic.py"),
+                "--deals",
+                str(synthetic_deals),
+                "--as-of",
+                AS_OF.isoformat(),
+                "--json",
+                str(synthetic_json),
+                *(["--driver-deals", str(driver_deals)] if driver_deals is not None else []),
+            ],
+            pipecast=False,
+        )
+        out.synthetic = json.loads(synthetic_json.read_text())
+        result.peak_mb = max(result.peak_mb, out.synthetic["process_peak_mb"])
+        result.rows = out.synthetic["deals"]
+        result.note = f"repeated from {out.synthetic['real_open_deals']:,} real open deals"
+        done(result)
+
+    out.accuracy, out.revenue_accuracy = accuracy(wh)
+    return out
 
 
-def _generated_rows(folder: Path) -> int:
-    total = 0
-    for name in ("opportunities.csv", "opportunity_stage_history.csv", "leads.csv"):
-        path = folder / name
-        if path.exists():
-            with open(path, "rb") as fh:
-                total += sum(1 for _ in fh) - 1
-    return total
-
-
-def accuracy(state_root: Path, label: str) -> dict[str, dict[str, float]]:
-    wh = state_root / label / "warehouse.duckdb"
-    with duckdb.connect(str(wh), read_only=True) as con:
-        rows = con.execute(
-            "select forecaster, metric, value from ml.backtests where scope = 'deals_pooled'"
-        ).fetchall()
-    table: dict[str, dict[str, float]] = {}
-    for forecaster, metric, value in rows:
+def accuracy(wh: Path) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """Pooled deal metrics per forecaster, and revenue metrics per forecaster (ml.backtests)."""
+    deals: dict[str, dict[str, float]] = {}
+    revenue: dict[str, dict[str, float]] = {}
+    for scope, forecaster, metric, value in query(
+        wh,
+        "select scope, forecaster, metric, value from ml.backtests "
+        "where scope in ('deals_pooled', 'revenue_at_period_start') and cutoff is null",
+    ):
+        table = deals if scope == "deals_pooled" else revenue
         table.setdefault(forecaster, {})[metric] = value
-    return table
+    return deals, revenue
+
+
+# --------------------------------------------------------------------------- the report
 
 
 def machine() -> str:
@@ -142,71 +427,453 @@ def machine() -> str:
     )
 
 
-def render(results: list[StepResult], acc: dict[str, dict], sizes: list[str]) -> str:
+def _num(value: float | None, fmt: str = ",.0f", missing: str = "n/a") -> str:
+    return missing if value is None else format(value, fmt)
+
+
+def _share(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
+
+
+def conditions(results: list[SizeResult], started_load: str, ended_load: str) -> list[str]:
+    others = [s.other_cores for r in results for s in r.steps if s.other_cores is not None]
+    busy = [s for r in results for s in r.steps if s.other_cores is not None and s.other_cores >= 0.25]
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    lines = [
+        f"Load average (1, 5, 15 min) at the start of the run: {started_load}; at the end: {ended_load}. "
+        f"OMP_NUM_THREADS={threads}.",
+    ]
+    if not others:
+        lines.append("Other load on the machine: not measurable here (no /proc/stat).")
+    elif busy:
+        worst = max(busy, key=lambda s: s.other_cores or 0.0)
+        lines.append(
+            f"Other load was present: {len(busy)} of {len(others)} steps ran while other processes kept "
+            f"at least a quarter of a core busy (the most: {worst.other_cores:.2f} cores during "
+            f"{worst.size} {worst.step}). Numbers from a busy machine are slower than a quiet one's."
+        )
+    else:
+        lines.append(
+            f"No other load to speak of: other processes used at most {max(others):.2f} cores during "
+            "any step."
+        )
+    return lines
+
+
+def goals(results: list[SizeResult]) -> list[str]:
+    by_size = {r.size: r for r in results}
+    rows: list[tuple[str, str, str, str]] = []
+
+    def sizes_for(required: tuple[str, ...]) -> list[str]:
+        return [label for label in SIZES if label in by_size or label in required]
+
+    # issue 3: ingest
+    for label in sizes_for(("M", "L")):
+        r = by_size.get(label)
+        s = r.step("ingest") if r else None
+        if r is None or s is None:
+            rows.append(
+                ("3 ingest", f"{label}: >= 1M CSV rows/s into DuckDB", f"{label} not run", "not measured")
+            )
+            continue
+        loader = _share(s.rows, r.ingest_loader_seconds) if r.ingest_loader_seconds else None
+        rows.append(
+            (
+                "3 ingest",
+                f"{label}: >= 1M CSV rows/s into DuckDB, and peak memory",
+                f"{s.rows_per_second:,.0f} rows/s for the step ({s.rows:,} rows, {s.seconds:.1f} s), "
+                f"{_num(loader)} rows/s in the loader; peak {s.peak_mb:,.0f} MB",
+                "met" if s.rows_per_second >= INGEST_GOAL_ROWS_PER_S else "not met",
+            )
+        )
+
+    # issue 4: dbt
+    for label in sizes_for(("M", "L")):
+        r = by_size.get(label)
+        inc = r.step("dbt build (incremental)") if r else None
+        full = r.step("dbt build --full-refresh") if r else None
+        if r is None or inc is None or full is None:
+            rows.append(
+                ("4 dbt", f"{label}: full refresh and incremental", f"{label} not run", "not measured")
+            )
+            continue
+        rows.append(
+            (
+                "4 dbt",
+                f"{label}: full refresh and incremental, with peak memory; a night processes its export, "
+                "not all history",
+                f"incremental {inc.seconds:.1f} s, peak {inc.peak_mb:,.0f} MB; full refresh "
+                f"{full.seconds:.1f} s, peak {full.peak_mb:,.0f} MB (incremental = "
+                f"{_share(inc.seconds, full.seconds):.0%} of full refresh)",
+                "measured; incremental faster"
+                if inc.seconds < full.seconds
+                else "measured; incremental NOT faster",
+            )
+        )
+
+    # issue 5: forecast scoring and retraining (the goal is at L)
+    goal = "scoring time for 1M open deals, retraining time"
+    for label in sizes_for(("L",)):
+        r = by_size.get(label)
+        fc = r.step("forecast") if r else None
+        if r is None or fc is None or not r.forecast_phases:
+            rows.append(("5 forecast", f"{label}: {goal}", f"{label} not run", "not measured"))
+            continue
+        cats = phase_categories(r.forecast_phases)
+        score_s = cats.get("score", 0.0)
+        text = (
+            f"nightly job: scored {fc.rows:,} open deals in {score_s:.1f} s "
+            f"({_num(_share(fc.rows, score_s))} deals/s, drivers and revenue ranges included); "
+            f"retraining {cats.get('retrain', 0.0):.1f} s (backtests {cats.get('backtest', 0.0):.1f} s, "
+            f"propensity and lead models {cats.get('optional', 0.0):.1f} s besides)"
+        )
+        if r.synthetic:
+            text += "; " + synthetic_summary(r.synthetic)
+        verdict = (
+            "measured" if r.synthetic and r.synthetic["deals"] >= 1_000_000 else "measured, not at 1M deals"
+        )
+        rows.append(("5 forecast", f"{label}: {goal}", text, verdict))
+
+    for r in results:
+        model, true, base = (r.accuracy.get(k) for k in ("model", "true_probability", "stage_weighted"))
+        if not model or not base:
+            continue
+        checks = []
+        if true and "brier" in true:
+            checks.append(
+                ("Brier within 10% of the true probabilities'", model["brier"] <= 1.10 * true["brier"])
+            )
+        checks.append(("Brier >= 15% below stage-weighted", model["brier"] <= 0.85 * base["brier"]))
+        if "ece" in model:
+            checks.append(("ECE <= 0.03", model["ece"] <= 0.03))
+        measured = f"Brier {model['brier']:.4f} (true {_num((true or {}).get('brier'), '.4f')}, "
+        measured += f"stage-weighted {base['brier']:.4f}), ECE {_num(model.get('ece'), '.3f')}"
+        rev_model, rev_base = (
+            r.revenue_accuracy.get("model", {}),
+            r.revenue_accuracy.get("stage_weighted", {}),
+        )
+        if "wape" in rev_model and "wape" in rev_base:
+            checks.append(
+                ("revenue WAPE <= half the baseline's", rev_model["wape"] <= 0.5 * rev_base["wape"])
+            )
+            measured += f"; revenue WAPE {rev_model['wape']:.3f} vs {rev_base['wape']:.3f}"
+        if "coverage_p10_p90" in rev_model:
+            cov = rev_model["coverage_p10_p90"]
+            checks.append(("P10-P90 covers 75-85%", 0.75 <= cov <= 0.85))
+            measured += f", P10-P90 coverage {cov:.0%}"
+        verdict = "; ".join(f"{name}: {'met' if ok else 'not met'}" for name, ok in checks)
+        rows.append(("5 accuracy", f"{r.size}: targets on generated data", measured, verdict))
+
+    # issue 6: validation
+    for r in results:
+        share = _share(r.validation_seconds, r.night_seconds)
+        per = ", ".join(
+            f"{s.step.removeprefix('validate ')} {s.seconds:.1f} s / {s.peak_mb:,.0f} MB"
+            for s in r.night
+            if s.step in VALIDATION_STEPS
+        )
+        dbt_tests = r.dbt.get("dbt build (incremental)", {}).get("tests_wall_s", 0.0)
+        with_tests = _share(r.validation_seconds + dbt_tests, r.night_seconds)
+        rows.append(
+            (
+                "6 validation",
+                f"{r.size}: all validation < 20% of the night",
+                f"{r.validation_seconds:.1f} s of {r.night_seconds:.1f} s = {share:.0%} ({per}); "
+                f"with the dbt tests inside dbt build ({dbt_tests:.1f} s): {with_tests:.0%}",
+                "met" if share < VALIDATION_GOAL_SHARE else "not met",
+            )
+        )
+    if len(results) > 1:
+        parts = []
+        for name in VALIDATION_STEPS:
+            peaks = [(r.size, r.step(name)) for r in results]
+            parts.append(
+                f"{name.removeprefix('validate ')}: "
+                + " -> ".join(f"{size} {s.peak_mb:,.0f} MB" for size, s in peaks if s)
+            )
+        rows.append(
+            (
+                "6 validation",
+                "memory does not grow with table size",
+                "; ".join(parts) + " (peak RSS includes DuckDB's buffer pool)",
+                "see the numbers",
+            )
+        )
+    out = ["| issue | goal | measured | verdict |", "|---|---|---|---|"]
+    out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return out
+
+
+def phase_categories(phases: dict[str, Any]) -> dict[str, float]:
+    cats: dict[str, float] = {}
+    for p in phases.get("phases", []):
+        cats[p["category"]] = cats.get(p["category"], 0.0) + p["seconds"]
+    return cats
+
+
+def synthetic_summary(syn: dict[str, Any]) -> str:
+    """Scoring time of the synthetic frame: win x timing x amount, drivers and revenue ranges; drivers
+    measured on fewer deals (--driver-deals) are scaled to all of them, and said so."""
+    cats = phase_categories(syn)
+    deals, driver_deals = syn["deals"], syn.get("driver_deals", syn["deals"])
+    drivers = cats.get("drivers", 0.0)
+    scaled = drivers * deals / driver_deals if driver_deals else 0.0
+    total = cats.get("score", 0.0) + cats.get("revenue", 0.0) + scaled
+    text = (
+        f"synthetic {deals:,} open deals: {total:.1f} s ({_num(_share(deals, total))} deals/s) = "
+        f"win x timing x amount {cats.get('score', 0.0):.1f} s + drivers "
+    )
+    if driver_deals < deals:
+        text += f"{scaled:.1f} s (extrapolated from {drivers:.1f} s on {driver_deals:,} deals)"
+    else:
+        text += f"{drivers:.1f} s"
+    return text + f" + revenue ranges {cats.get('revenue', 0.0):.1f} s; peak {syn['process_peak_mb']:,.0f} MB"
+
+
+def size_section(r: SizeResult) -> list[str]:
+    opps = SIZES[r.size]
+    out = [
+        f"## {r.size}: {opps:,} opportunities",
+        "",
+        "| step | part | wall s | peak MB | rows | rows/s | CPU s | other load (cores) "
+        "| loadavg before -> after | note |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for s in r.steps:
+        out.append(
+            f"| {s.step} | {s.stage} | {s.seconds:.1f} | {s.peak_mb:,.0f} | {s.rows:,} | "
+            f"{s.rows_per_second:,.0f} | {s.cpu_seconds:.1f} | {_num(s.other_cores, '.2f')} | "
+            f"{s.load_before} -> {s.load_after} | {s.note} |"
+        )
+    night_peak = max((s.peak_mb for s in r.night), default=0.0)
+    out.append(f"| **the night** (night 2) | night | {r.night_seconds:.1f} | {night_peak:,.0f} | | | | | | |")
+    out += [
+        "",
+        "Rows: generate = data rows of both exports; ingest and validate raw = rows of that export, all "
+        "entities; dbt = stage-history rows of the newest export; validate marts = rows in marts.*; "
+        "forecast and validate predictions = open deals scored.",
+        "",
+        f"Validation, night 2: raw, marts and predictions checkpoints {r.validation_seconds:.1f} s = "
+        f"{_share(r.validation_seconds, r.night_seconds):.1%} of the night ({r.night_seconds:.1f} s).",
+        "",
+    ]
+    if r.dbt:
+        out += [
+            "| dbt build | wall s | peak MB | dbt elapsed s | nodes | models s | incremental models s "
+            "| tests wall s | tests summed s |",
+            "|---|---:|---:|---:|---|---:|---:|---:|---:|",
+        ]
+        for name, d in r.dbt.items():
+            s = r.step(name)
+            nodes = ", ".join(f"{v} {k}" for k, v in sorted(d["counts"].items()))
+            out.append(
+                f"| {name} | {s.seconds:.1f} | {s.peak_mb:,.0f} | {d['elapsed_s']:.1f} | {nodes} | "
+                f"{d['models_sum_s']:.1f} | "
+                f"{d['incremental_sum_s']:.1f} ({d['incremental_models']}) | {d['tests_wall_s']:.1f} | "
+                f"{d['tests_sum_s']:.1f} |"
+            )
+        out += [
+            "",
+            "dbt elapsed s: dbt's own run time (the rest of the wall time is start-up and parsing); "
+            "models s, tests summed s: execution times summed over nodes (dbt runs 2 threads); "
+            "incremental models s: of those, the models materialized incrementally (their count); "
+            "tests wall s: time during which at least one dbt test ran.",
+            "",
+        ]
+    if r.forecast_phases:
+        fc = r.step("forecast")
+        phases = r.forecast_phases["phases"]
+        accounted = sum(p["seconds"] for p in phases)
+        out += [
+            "Forecast step, by phase (bench/forecast_phases.py times the job's own calls in its process):",
+            "",
+            "| phase | category | wall s | peak MB | calls |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for p in phases:
+            out.append(
+                f"| {p['name']} | {p['category']} | {p['seconds']:.1f} | {p['peak_mb']:,.0f} | {p['calls']} |"
+            )
+        out.append(
+            f"| start-up, imports, champion look-up (rest of the step) | other | "
+            f"{max(fc.seconds - accounted, 0.0):.1f} | | |"
+        )
+        cats = phase_categories(r.forecast_phases)
+        out += [
+            "",
+            "By category: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(cats.items(), key=lambda kv: -kv[1]))
+            + f"; scoring rate {_num(_share(fc.rows, cats.get('score', 0.0)))} open deals/s "
+            f"({fc.rows:,} deals).",
+            "",
+        ]
+        if not r.forecast_phases.get("peaks_per_phase", True):
+            out += ["(Per-phase peaks are the process peak so far: /proc/self/clear_refs was refused.)", ""]
+    if r.synthetic:
+        syn = r.synthetic
+        out += [
+            f"Synthetic scoring: {syn['deals']:,} open deals (the {syn['real_open_deals']:,} deals open at "
+            f"{AS_OF} repeated), tonight's models ({syn['win_model']}), through scoring.score_deals, "
+            "explain.driver_effects/top_drivers and scoring.period_forecast (bench/score_synthetic.py):",
+            "",
+            "| phase | wall s | peak MB | deals/s |",
+            "|---|---:|---:|---:|",
+        ]
+        for p in syn["phases"]:
+            n = syn.get("driver_deals", syn["deals"]) if p["category"] == "drivers" else syn["deals"]
+            rate = _num(_share(n, p["seconds"])) if p["category"] != "prepare" else ""
+            out.append(f"| {p['name']} | {p['seconds']:.1f} | {p['peak_mb']:,.0f} | {rate} |")
+        out += ["", "In all: " + synthetic_summary(syn) + ".", ""]
+    return out
+
+
+def chart(results: list[SizeResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps: list[str] = []
+    for r in results:
+        for s in r.steps:
+            if s.step not in steps:
+                steps.append(s.step)
+    width = 0.8 / max(len(results), 1)
+    fig, ax = plt.subplots(figsize=(12, 5.5))
+    for i, r in enumerate(results):
+        xs, ys = [], []
+        for j, name in enumerate(steps):
+            s = r.step(name)
+            if s is not None:
+                xs.append(j + (i - (len(results) - 1) / 2) * width)
+                ys.append(max(s.seconds, 0.01))
+        bars = ax.bar(xs, ys, width, label=f"{r.size} ({SIZES[r.size]:,} opportunities)")
+        ax.bar_label(bars, labels=[f"{y:.0f}" if y >= 10 else f"{y:.1f}" for y in ys], fontsize=7, padding=1)
+    ax.set_yscale("log")
+    ax.set_ylabel("wall time, s (log scale)")
+    ax.set_xticks(range(len(steps)))
+    ax.set_xticklabels([_wrap(name) for name in steps], fontsize=8)
+    ax.set_title("pipecast benchmark: wall time per step per size")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _wrap(text: str, width: int = 14) -> str:
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return "\n".join([*lines, line])
+
+
+def render(
+    results: list[SizeResult],
+    chart_link: str | None,
+    started_load: str,
+    ended_load: str,
+    command: str,
+) -> str:
+    sizes = [r.size for r in results]
     out = [
         "# pipecast benchmarks",
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on: {machine()}.",
-        'Reproduce with `make bench` (S, M) or `make bench BENCH_ARGS="--sizes S M L"`.',
-        "Each step is its own process; peak memory is that process's maximum resident set size.",
-        "Sizes: "
+        f"Command: `{command}`. Sizes: "
         + ", ".join(f"{s} = {SIZES[s]:,} opportunities" for s in sizes)
-        + " (one nightly export of three years of history).",
+        + " (nightly full exports of three years of history).",
+        "Per size: two nightly exports are generated; night 1 is loaded and built; night 2, the measured "
+        "night, runs ingest -> validate raw -> dbt build (incremental) -> validate marts -> forecast -> "
+        "validate predictions -> report; then `pipecast build --full-refresh` runs on the same data. "
+        "Each step is its own process: peak memory is that process's maximum resident set size; "
+        "other load = CPU the rest of the machine used while the step ran (/proc/stat less the step's "
+        "own CPU), in cores.",
         "",
-        "| size | step | wall s | peak MB | rows | rows/s |",
+        *conditions(results, started_load, ended_load),
+        "",
+        "## Goals",
+        "",
+        *goals(results),
+        "",
+    ]
+    if chart_link:
+        out += [f"![wall time per step per size]({chart_link})", ""]
+    for r in results:
+        out += size_section(r)
+    out += [
+        "## Forecast accuracy (backtest: deals open at past period-ends, pooled)",
+        "",
+        "| size | forecaster | Brier | log loss | AUC | ECE |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for r in results:
-        out.append(
-            f"| {r.size} | {r.step} | {r.seconds:.1f} | {r.peak_mb:.0f} | {r.rows:,} | "
-            f"{r.rows_per_second:,.0f} |"
-        )
-    for s in sizes:
-        total = sum(r.seconds for r in results if r.size == s)
-        out.append(
-            f"| {s} | **total** | {total:.1f} | {max(r.peak_mb for r in results if r.size == s):.0f} | | |"
-        )
-    out += [
-        "",
-        "Rows: generate = opportunities + history + leads written; ingest = rows loaded; "
-        "validate = opportunities validated; dbt = history rows modelled; forecast = opportunities.",
-        "",
-    ]
-    out += [
-        "## Forecast accuracy (backtest: deals open at the last three mature quarter-ends)",
-        "",
-        "| size | forecaster | Brier | log loss | AUC | ECE | deals |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for s in sizes:
-        for name, m in sorted(acc.get(s, {}).items()):
+        for name, m in sorted(r.accuracy.items()):
             out.append(
-                f"| {s} | {name} | {m.get('brier', float('nan')):.4f} | "
+                f"| {r.size} | {name} | {m.get('brier', float('nan')):.4f} | "
                 f"{m.get('log_loss', float('nan')):.4f} | {m.get('auc', float('nan')):.3f} | "
-                f"{m.get('ece', float('nan')):.3f} | |"
+                f"{m.get('ece', float('nan')):.3f} |"
             )
     return "\n".join(out) + "\n"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", nargs="+", default=["S", "M"], choices=list(SIZES))
     parser.add_argument("--state", type=Path, default=ROOT / ".state" / "bench")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--chart",
+        type=Path,
+        help=f"PNG of wall time per step per size (default: {CHART_DEFAULT.relative_to(ROOT)} with the "
+        "default --output, else beside --output)",
+    )
+    parser.add_argument(
+        "--score-deals",
+        type=int,
+        help="score a synthetic frame of this many open deals at every size (0: none; default: "
+        "1,000,000 at L only)",
+    )
+    parser.add_argument(
+        "--driver-deals",
+        type=int,
+        help="with --score-deals: compute per-deal drivers for this many of the synthetic deals only and "
+        "scale their time (default: all; each deal costs drivers x background-rows model predictions)",
+    )
+    args = parser.parse_args(argv)
+    output = args.output.resolve()
+    chart_path = args.chart or (
+        CHART_DEFAULT
+        if output == (ROOT / "BENCHMARKS.md")
+        else output.with_name(output.stem + "_wall_times.png")
+    )
 
     def progress(message: str) -> None:
-        print(message, flush=True)
+        print(f"{datetime.now():%H:%M:%S} {message}", flush=True)
 
-    results: list[StepResult] = []
-    acc: dict[str, dict] = {}
+    started_load = loadavg()
+    progress(f"benchmark {' '.join(args.sizes)} on {machine()}; loadavg {started_load}")
+    results: list[SizeResult] = []
     for label in args.sizes:
-        results += bench_size(label, args.state, progress)
-        acc[label] = accuracy(args.state, label)
-    text = render(results, acc, args.sizes)
-    args.output.write_text(text)
+        deals = args.score_deals if args.score_deals is not None else SYNTHETIC_DEALS_DEFAULT.get(label, 0)
+        results.append(bench_size(label, args.state, progress, deals, args.driver_deals))
+    ended_load = loadavg()
+    chart(results, chart_path)
+    link = os.path.relpath(chart_path.resolve(), output.parent)
+    command = "python bench/run_bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = render(results, link, started_load, ended_load, command.strip())
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    raw = args.state / "results.json"
+    raw.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
+    progress(f"wrote {output}, {chart_path} and {raw}")
     print(text)
     return 0
 

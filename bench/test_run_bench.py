@@ -1,0 +1,209 @@
+"""Tests of the benchmark's own arithmetic and report (no pipeline run, no timing limits).
+
+.venv/bin/pytest bench/test_run_bench.py
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import run_bench
+from phase_timer import ModuleProxy, PhaseTimer
+from score_synthetic import synthetic_frame
+
+
+def _step(name: str, stage: str, seconds: float, peak: float = 100.0, rows: int = 0) -> run_bench.StepResult:
+    return run_bench.StepResult(
+        "S", name, stage, seconds, peak, rows, seconds, 0.1, "0.1 0.1 0.1", "0.2 0.1 0.1"
+    )
+
+
+def _size(
+    validation: tuple[float, float, float], others: float, ingest_rows: int = 0
+) -> run_bench.SizeResult:
+    r = run_bench.SizeResult("S")
+    raw, marts, predictions = validation
+    r.steps = [
+        _step("generate", "setup", 50.0),
+        _step("ingest", "night", others / 2, rows=ingest_rows),
+        _step("validate raw", "night", raw),
+        _step("dbt build (incremental)", "night", others / 2),
+        _step("validate marts", "night", marts),
+        _step("validate predictions", "night", predictions),
+        _step("dbt build --full-refresh", "extra", 99.0),
+    ]
+    return r
+
+
+def test_union_seconds_counts_overlaps_once():
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    s = timedelta(seconds=1)
+    intervals = [
+        (t0, t0 + 4 * s),
+        (t0 + 2 * s, t0 + 6 * s),
+        (t0 + 10 * s, t0 + 11 * s),
+        (t0 + 3 * s, t0 + 5 * s),
+    ]
+    assert run_bench.union_seconds(intervals) == pytest.approx(7.0)
+    assert run_bench.union_seconds([]) == 0.0
+
+
+def test_dbt_summary_reads_run_results(tmp_path: Path):
+    def node(uid: str, start: str, end: str, seconds: float, rows: int | None = None) -> dict:
+        return {
+            "unique_id": uid,
+            "execution_time": seconds,
+            "timing": [
+                {"name": "compile", "started_at": f"2026-01-01T00:00:{start}Z", "completed_at": None},
+                {
+                    "name": "execute",
+                    "started_at": f"2026-01-01T00:00:{start}Z",
+                    "completed_at": f"2026-01-01T00:00:{end}Z",
+                },
+            ],
+            "adapter_response": {} if rows is None else {"rows_affected": rows},
+        }
+
+    path = tmp_path / "run_results.json"
+    path.write_text(
+        json.dumps(
+            {
+                "elapsed_time": 12.5,
+                "results": [
+                    node("model.p.a", "00", "05", 5.0, 100),
+                    node("snapshot.p.s", "00", "02", 2.0, 7),
+                    node("test.p.t1", "05", "08", 3.0),
+                    node("test.p.t2", "06", "09", 3.0),
+                    node("unit_test.p.u", "20", "21", 1.0),
+                ],
+            }
+        )
+    )
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "nodes": {
+                    "model.p.a": {"config": {"materialized": "incremental"}},
+                    "snapshot.p.s": {"config": {"materialized": "snapshot"}},
+                }
+            }
+        )
+    )
+    summary = run_bench.dbt_summary(path, manifest)
+    assert summary["counts"] == {"model": 1, "snapshot": 1, "test": 2, "unit_test": 1}
+    assert summary["tests_sum_s"] == pytest.approx(7.0)
+    assert summary["tests_wall_s"] == pytest.approx(5.0)  # 05-09 and 20-21
+    assert summary["models_sum_s"] == pytest.approx(7.0)
+    assert (summary["incremental_models"], summary["incremental_sum_s"]) == (1, pytest.approx(5.0))
+    assert run_bench.dbt_summary(path)["incremental_models"] == 0  # no manifest: none known
+
+
+def test_validation_share_and_goal_verdicts():
+    met = _size((1.0, 1.0, 1.0), others=27.0)
+    assert met.night_seconds == pytest.approx(30.0)  # setup and extra steps are not the night
+    assert met.validation_seconds == pytest.approx(3.0)
+    assert "| 6 validation | S: all validation < 20% of the night | 3.0 s of 30.0 s = 10%" in "\n".join(
+        run_bench.goals([met])
+    )
+    missed = _size((4.0, 3.0, 3.0), others=20.0)
+    lines = [line for line in run_bench.goals([missed]) if "< 20% of the night" in line]
+    assert lines and lines[0].endswith("| not met |")
+
+
+def test_goals_say_what_was_not_measured():
+    text = "\n".join(run_bench.goals([_size((1.0, 1.0, 1.0), others=27.0)]))
+    assert "| 3 ingest | M: >= 1M CSV rows/s into DuckDB | M not run | not measured |" in text
+    assert (
+        "| 5 forecast | L: scoring time for 1M open deals, retraining time | L not run | not measured |"
+        in text
+    )
+
+
+def test_ingest_goal_uses_step_rows_per_second():
+    fast = _size((1.0, 1.0, 1.0), others=2.0, ingest_rows=3_000_000)
+    fast.size = "M"
+    fast.ingest_loader_seconds = 0.5
+    row = next(line for line in run_bench.goals([fast]) if line.startswith("| 3 ingest | M"))
+    assert "3,000,000 rows/s for the step" in row and "6,000,000 rows/s in the loader" in row
+    assert row.endswith("| met |")
+
+
+def test_render_has_goals_chart_link_and_size_table():
+    r = _size((1.0, 1.0, 1.0), others=27.0)
+    r.forecast_phases = {
+        "phases": [{"name": "win fit", "category": "retrain", "seconds": 2.0, "peak_mb": 300.0, "calls": 1}],
+        "process_peak_mb": 300.0,
+        "peaks_per_phase": True,
+    }
+    r.steps.append(_step("forecast", "night", 5.0, rows=1_000))
+    text = run_bench.render([r], "bench/x.png", "1.0 1.0 1.0", "2.0 2.0 2.0", "python bench/run_bench.py")
+    assert "## Goals" in text and "![wall time per step per size](bench/x.png)" in text
+    assert "## S: 20,000 opportunities" in text
+    assert "| win fit | retrain | 2.0 | 300 | 1 |" in text
+    assert "Load average (1, 5, 15 min) at the start of the run: 1.0 1.0 1.0; at the end: 2.0 2.0 2.0" in text
+
+
+def test_chart_writes_png(tmp_path: Path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "chart.png"
+    run_bench.chart([_size((1.0, 1.0, 1.0), others=27.0)], path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_phase_timer_records_outer_phase_only_and_peak():
+    timer = PhaseTimer()
+    with timer.phase("outer", "a"):
+        block = bytearray(64 * 2**20)  # 64 MB touched while the phase runs
+        block[::4096] = b"x" * len(block[::4096])
+        with timer.phase("inner", "b"):
+            pass
+        del block
+    wrapped = timer.wrap(lambda x: x + 1, "wrapped", "c")
+    assert wrapped(1) == 2 and wrapped(2) == 3
+    phases = timer.as_dict()["phases"]
+    assert [p["name"] for p in phases] == ["outer", "wrapped"]
+    assert phases[1]["calls"] == 2
+    assert phases[0]["peak_mb"] >= 64
+    assert timer.process_peak_mb >= phases[0]["peak_mb"]
+
+
+def test_module_proxy_overrides_only_the_given_names():
+    module = types.SimpleNamespace(f=lambda: "f", g=lambda: "g")
+    proxy = ModuleProxy(module, {"f": lambda: "wrapped"})
+    assert proxy.f() == "wrapped" and proxy.g() == "g"
+    assert module.f() == "f"
+
+
+def test_synthetic_frame_repeats_deals_with_unique_ids():
+    deals = pd.DataFrame({"opportunity_id": ["a", "b", "c"], "amount": [1.0, 2.0, 3.0]})
+    frame = synthetic_frame(deals, 8)
+    assert len(frame) == 8 and frame["opportunity_id"].is_unique
+    assert frame["amount"].tolist() == [1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0]
+    with pytest.raises(SystemExit):
+        synthetic_frame(deals.iloc[:0], 5)
+
+
+def test_synthetic_summary_scales_drivers_measured_on_fewer_deals():
+    syn = {
+        "deals": 1_000_000,
+        "driver_deals": 100_000,
+        "process_peak_mb": 3000.0,
+        "phases": [
+            {"name": "score", "category": "score", "seconds": 10.0},
+            {"name": "effects", "category": "drivers", "seconds": 15.0},
+            {"name": "top 3", "category": "drivers", "seconds": 5.0},
+            {"name": "revenue", "category": "revenue", "seconds": 20.0},
+            {"name": "repeat", "category": "prepare", "seconds": 99.0},
+        ],
+    }
+    text = run_bench.synthetic_summary(syn)
+    assert text.startswith("synthetic 1,000,000 open deals: 230.0 s (4,348 deals/s)")
+    assert "drivers 200.0 s (extrapolated from 20.0 s on 100,000 deals)" in text
+    syn["driver_deals"] = syn["deals"]
+    assert "drivers 20.0 s +" in run_bench.synthetic_summary(syn)
