@@ -10,7 +10,9 @@ Period revenue: for each of the last ``forecast_backtest_periods`` complete peri
 trained at the day before it starts forecast it then ("at the period's start") and at each
 month-end inside it, exactly as the nightly job does; each forecast and the baselines' (stage-
 weighted, commit, best case) go into the forecast ledger beside the actual. WAPE and bias per
-forecaster, and the share of actuals inside the model's P10-P90 range, summarise it.
+forecaster, and the share of actuals inside the model's P10-P90 range, summarise it. The model's
+range at each backtest cut-off carries the period-wide error (revenue.shared_spread) measured on
+the backtest periods that had ended by then, as the nightly job measures it on all of them.
 
 Nothing here looks past a cut-off except the labels: the features at a cut-off are point-in-time
 (features), models are fit on stage exits up to the cut-off and on snapshot rows whose outcome
@@ -28,17 +30,17 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipecast.forecast import new_business, win_models
+from pipecast.forecast import new_business, revenue, win_models
 from pipecast.forecast.metrics import probability_metrics, wape
 from pipecast.forecast.periods import Period, month_ends, period_ends, period_of
 from pipecast.forecast.scoring import (
     ALL_SEGMENTS,
     ForecastContext,
+    closed_won,
     fit_models,
     load_exits,
     open_deals,
     period_forecast,
-    period_shock,
     score_deals,
 )
 
@@ -218,8 +220,8 @@ def run_revenue_backtest(
             # the period-wide spread as the nightly job would have learnt it then: from periods
             # that had ended by the cut-off
             done = [r for r in rows if (r["period_end"] <= cutoff).all()]
-            shock = period_shock(pd.concat(done, ignore_index=True)) if done else 0.0
-            forecast = period_forecast(con, ctx, scored, cutoff, horizon, period, new, rng, shock)
+            spread = revenue.shared_spread(pd.concat(done, ignore_index=True)) if done else 0.0
+            forecast = forecast_with_spread(con, ctx, scored, cutoff, horizon, period, new, rng, spread)
             rows.append(_ledger_rows(forecast[forecast["segment"] == ALL_SEGMENTS], actual))
         log.info("revenue backtest %s: actual %.0f", period.label, actual)
         if progress:
@@ -227,6 +229,40 @@ def run_revenue_backtest(
     ledger = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     timing = pd.concat(timing_rows, ignore_index=True) if timing_rows else pd.DataFrame()
     return RevenueBacktest(ledger, timing)
+
+
+def forecast_with_spread(
+    con: duckdb.DuckDBPyConnection,
+    ctx: ForecastContext,
+    scored: pd.DataFrame,
+    cutoff: date,
+    horizon: str,
+    period: Period,
+    new: new_business.NewBusinessForecast | None,
+    rng: np.random.Generator,
+    spread: float,
+) -> pd.DataFrame:
+    """period_forecast with the period-wide random effect ``spread`` (revenue.shared_spread: the
+    sd of the shared error relative to the period's expected revenue) turned into this forecast's
+    factor on the revenue still to come (revenue.spread_factor). The all-segments row also carries
+    ``sd_independent`` (the simulated sd of the revenue to come without the shared factor: deals
+    independent, new business as simulated) and ``shared_spread`` (the factor's log sd), which
+    the backtest ledger keeps to measure the spread from."""
+    p = scored["p_won_this_period"] if horizon == "current" else scored["p_won_next_period"]
+    amount = scored["amount_if_won"].to_numpy(dtype=float)
+    p = p.to_numpy(dtype=float)
+    new_expected = new.expected(horizon) if new else 0.0
+    to_come = float(np.nan_to_num(amount) @ np.clip(np.nan_to_num(p), 0, 1)) + new_expected
+    sd = revenue.independent_sd(amount, p, new.variance(horizon) if new else 0.0)
+    closed = 0.0
+    if horizon == "current" and spread > 0:
+        closed = float(closed_won(con, period.start, min(period.end, cutoff))["amount"].sum())
+    factor_sd = revenue.spread_factor(spread, closed + to_come, to_come, sd)
+    forecast = period_forecast(con, ctx, scored, cutoff, horizon, period, new, rng, factor_sd)
+    total = forecast["segment"] == ALL_SEGMENTS
+    forecast["sd_independent"] = np.where(total, sd, np.nan)
+    forecast["shared_spread"] = np.where(total, factor_sd, np.nan)
+    return forecast
 
 
 def _actual(con: duckdb.DuckDBPyConnection, period: Period) -> float:
@@ -275,6 +311,8 @@ def _ledger_rows(forecast: pd.DataFrame, actual: float) -> pd.DataFrame:
                     "p90": f.p90 if name == MODEL else None,
                     "closed_won_to_date": f.closed_won_to_date,
                     "actual": actual,
+                    "sd_independent": getattr(f, "sd_independent", np.nan) if name == MODEL else np.nan,
+                    "shared_spread": getattr(f, "shared_spread", np.nan) if name == MODEL else np.nan,
                 }
             )
     frame = pd.DataFrame(rows)

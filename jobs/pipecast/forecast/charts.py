@@ -121,7 +121,8 @@ def _period_accuracy(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
     )
     ax.scatter(x, model["actual"], marker="x", color="black", s=60, zorder=4, label="actual")
     ax.set_xticks(list(x), model["period"])
-    ax.set_title("Revenue forecast at each period's start vs actual (backtest)")
+    as_of = day_text(ledger["as_of"].iloc[0])
+    ax.set_title(f"Revenue forecast at each period's start vs actual (backtest as of {as_of})")
     ax.yaxis.set_major_formatter(_millions())
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
@@ -160,6 +161,13 @@ def _over_time(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def day_text(value: object) -> str:
+    """A date for a title: YYYY-MM-DD, whether DuckDB hands back a date, a datetime or a Timestamp."""
+    import pandas as pd
+
+    return f"{pd.Timestamp(value):%Y-%m-%d}"
 
 
 def _millions():

@@ -40,6 +40,7 @@ from pipecast.forecast import (
     new_business,
     propensity,
     registry,
+    revenue,
     win_models,
 )
 from pipecast.forecast.metrics import probability_metrics
@@ -50,8 +51,6 @@ from pipecast.forecast.scoring import (
     fit_models,
     load_exits,
     open_deals,
-    period_forecast,
-    period_shock,
     score_deals,
 )
 from pipecast.forecast.sources import SOURCES
@@ -204,12 +203,12 @@ def _run(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings, run_id
     horizons = ctx.horizons(as_of)
     new = new_business.forecast_new_business(con, as_of, horizons, ctx.seed)
     rng = np.random.default_rng(ctx.seed)
-    shock = period_shock(revenue_bt.ledger)
-    if shock > 0:
-        log.info("revenue ranges include a %.1f%% period-wide spread the backtests call for", 100 * shock)
+    spread = revenue.shared_spread(revenue_bt.ledger)
+    if spread > 0:
+        log.info("revenue ranges include a period-wide error of %.1f%% the backtests call for", 100 * spread)
     segments = pd.concat(
         [
-            period_forecast(con, ctx, scored, as_of, name, period, new, rng, shock)
+            backtests.forecast_with_spread(con, ctx, scored, as_of, name, period, new, rng, spread)
             for name, period in horizons.items()
         ],
         ignore_index=True,

@@ -60,6 +60,19 @@ class NewBusinessForecast:
         items = self.segments.get(horizon, {})
         return float(sum(s.expected for name, s in items.items() if segment in (None, name)))
 
+    def variance(self, horizon: str) -> float:
+        """Variance of the simulated revenue from deals not created yet, all segments together:
+        per segment a Poisson number of wins (mean lambda) of i.i.d. amounts Y, every segment's
+        mean scaled by one log-normal factor F (E[F] = 1): sum lambda E[Y^2] + Var(F) (sum lambda E[Y])^2."""
+        poisson, mean = 0.0, 0.0
+        for seg in self.segments.get(horizon, {}).values():
+            if seg.expected_wins <= 0 or seg.amounts.size == 0 or seg.amounts.mean() <= 0:
+                continue
+            scale = seg.expected / seg.expected_wins / seg.amounts.mean()
+            poisson += seg.expected_wins * float(np.mean((seg.amounts * scale) ** 2))
+            mean += seg.expected
+        return poisson + float(np.expm1(self.rate_spread**2)) * mean**2
+
     def simulate(self, horizon: str, segments: list[str], draws: int, rng: np.random.Generator) -> np.ndarray:
         """(draws, len(segments)) revenue from deals not created yet."""
         out = np.zeros((draws, len(segments)))

@@ -1,13 +1,35 @@
 """Period revenue ranges: a Monte-Carlo over the open deals (win x timing x amount); the deals not
-created yet are added by new_business, closed-won to date by scoring."""
+created yet are added by new_business, closed-won to date by scoring.
+
+Given their probabilities the deals are independent, so the simulated spread of a period's revenue
+shrinks like 1/sqrt(deals) relative to the revenue. What the models get wrong is shared by every
+deal of a period (a quarter whose deals close later than the timing model learnt, win rates that
+drift, a creation rate that differs from last year's): it does not shrink with size, so a large
+pipeline's range would be too narrow. That shared part is a period-wide random effect:
+
+    revenue = closed to date + F x (open deals + deals not created yet),   E[F] = 1,
+
+with Var(F x to come) = Var(to come) + (c x expected period revenue)^2. ``shared_spread`` measures
+c on the backtests (method of moments: each past forecast's squared relative error less its own
+simulated variance, averaged per period, then over periods), only from periods that had ended by
+the cut-off, widened for having been estimated from few periods (Student's t); ``spread_factor``
+turns c into the spread of the log-normal F for one forecast.
+The shared error is relative to the period's expected revenue, not to what is still to come: in
+the backtests its size stays about the same from the period's start to its last month (it comes
+from what closes near the period's end), while the revenue still to come shrinks.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+from scipy import stats
 
 QUANTILES = (10, 50, 90)
+Z_P10_P90 = 2.5631  # P90 - P10 of a standard normal
+MODEL = "model"
 
 
 @dataclass
@@ -48,3 +70,57 @@ def simulate_open_deals(
 def quantiles(totals: np.ndarray) -> tuple[float, float, float]:
     p10, p50, p90 = np.percentile(totals, QUANTILES)
     return float(p10), float(p50), float(p90)
+
+
+def shared_spread(ledger: pd.DataFrame, minimum_periods: int = 1, predictive: bool = True) -> float:
+    """c: the sd of the period-wide error relative to the expected period revenue that the backtest
+    forecasts in ``ledger`` (the model's rows; each with the period, expected, actual and its own
+    simulated sd ``sd_independent``, else (P90 - P10) / 2.563) show beyond their simulated spread.
+
+    Each forecast gives (actual - expected)^2 / expected^2 - sd^2 / expected^2; the forecasts of
+    one period share its outcome, so they are averaged per period first and the periods count
+    equally. 0 with fewer than ``minimum_periods`` periods or when the simulated spread explains
+    the errors.
+
+    ``predictive``: c is itself estimated from k periods, so a range for a new period uses Student's
+    t with k degrees of freedom for the shared part: c times t_k(0.9) / z(0.9) (2.4 from one
+    period, 1.5 from two, 1.09 from eight)."""
+    if ledger is None or ledger.empty or "forecaster" not in ledger:
+        return 0.0
+    rows = ledger[(ledger["forecaster"] == MODEL) & ledger["p10"].notna() & ledger["actual"].notna()]
+    rows = rows[rows["expected"].astype(float) > 0]
+    if rows.empty or rows["period"].nunique() < minimum_periods:
+        return 0.0
+    expected = rows["expected"].astype(float)
+    if "sd_independent" in rows and rows["sd_independent"].notna().all():
+        sd = rows["sd_independent"].astype(float)
+    else:  # a ledger read back from ml.forecast_ledger: the range as written
+        sd = (rows["p90"].astype(float) - rows["p10"].astype(float)) / Z_P10_P90
+    excess = ((rows["actual"].astype(float) - expected) ** 2 - sd**2) / expected**2
+    per_period = excess.groupby(rows["period"].to_numpy()).mean()
+    c2 = float(per_period.mean())
+    if c2 <= 0:
+        return 0.0
+    widen = stats.t.ppf(0.9, len(per_period)) / stats.norm.ppf(0.9) if predictive else 1.0
+    return float(np.sqrt(c2) * widen)
+
+
+def spread_factor(
+    spread: float, expected_total: float, to_come: float, sd_to_come: float, most: float = 1.0
+) -> float:
+    """The sd s of log F (F log-normal, E[F] = 1) on the revenue still to come (mean ``to_come``,
+    simulated sd ``sd_to_come``) that adds (spread x expected_total)^2 to its variance:
+    Var(F X) = Var(X) (1 + q) + q E[X]^2 with q = exp(s^2) - 1. Bounded by ``most``; 0 when
+    nothing is to come."""
+    if spread <= 0 or to_come <= 0 or expected_total <= 0:
+        return 0.0
+    q = (spread * expected_total) ** 2 / (to_come**2 + sd_to_come**2)
+    return float(min(np.sqrt(np.log1p(q)), most))
+
+
+def independent_sd(amount: np.ndarray, p: np.ndarray, other_variance: float = 0.0) -> float:
+    """sd of the sum of independent won-or-not deals (amount x Bernoulli(p)) plus another
+    independent part's variance (the deals not created yet)."""
+    amount = np.nan_to_num(np.asarray(amount, dtype=float))
+    p = np.clip(np.nan_to_num(np.asarray(p, dtype=float)), 0, 1)
+    return float(np.sqrt(np.sum(amount**2 * p * (1 - p)) + max(other_variance, 0.0)))

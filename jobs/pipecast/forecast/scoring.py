@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 ALL_SEGMENTS = "All"
 AMOUNT_RATIO_BOUNDS = (0.5, 2.0)
-Z_P10_P90 = 2.5631  # P90 - P10 of a standard normal
 
 
 @dataclass(frozen=True)
@@ -211,8 +210,8 @@ def period_forecast(
     and P10/P50/P90 (closed + open deals + deals not created yet), and the CRM's forecasts.
 
     ``shock``: the relative spread of a period-wide factor on the revenue still to come, shared by
-    every deal and segment in a draw (period_shock: what the backtests missed beyond the deals'
-    own randomness, e.g. a whole quarter closing slower)."""
+    every deal and segment in a draw (backtests.forecast_with_spread sets it from what the
+    backtests missed beyond the deals' own randomness, e.g. a whole quarter closing slower)."""
     won = closed_won(con, period.start, min(period.end, cutoff)) if horizon == "current" else None
     closed = won.set_index("segment")["amount"] if won is not None else pd.Series(dtype=float)
     crm = crm_forecasts(scored, horizon, period)
@@ -267,22 +266,3 @@ def period_forecast(
             }
         )
     return pd.DataFrame(rows)
-
-
-def period_shock(ledger: pd.DataFrame, minimum_rows: int = 6, most: float = 0.5) -> float:
-    """The relative spread of a period-wide revenue factor that the backtests call for: the part
-    of the model's squared errors (actual - expected) that its simulated spread (from P10-P90)
-    does not explain, over the squared revenue still to come (expected - closed to date). 0 with
-    fewer than ``minimum_rows`` backtest forecasts or when the simulated spread explains it all."""
-    if ledger.empty:
-        return 0.0
-    rows = ledger[(ledger["forecaster"] == "model") & ledger["p10"].notna()]
-    if len(rows) < minimum_rows:
-        return 0.0
-    sd = (rows["p90"].astype(float) - rows["p10"].astype(float)) / Z_P10_P90
-    error = rows["actual"].astype(float) - rows["expected"].astype(float)
-    to_come = (rows["expected"].astype(float) - rows["closed_won_to_date"].astype(float)).clip(lower=0)
-    excess = float(np.mean(error**2 - sd**2))
-    if excess <= 0 or not (to_come > 0).any():
-        return 0.0
-    return float(min(np.sqrt(excess / np.mean(to_come**2)), most))

@@ -52,7 +52,7 @@ ML_TABLES: dict[str, str] = {
         run_id VARCHAR, as_of DATE, model_version VARCHAR, cutoff DATE, period VARCHAR,
         period_start DATE, period_end DATE, horizon VARCHAR, segment VARCHAR, forecaster VARCHAR,
         expected DOUBLE, p10 DOUBLE, p50 DOUBLE, p90 DOUBLE, closed_won_to_date DOUBLE, actual DOUBLE,
-        abs_error DOUBLE, within_p10_p90 BOOLEAN""",
+        abs_error DOUBLE, within_p10_p90 BOOLEAN, sd_independent DOUBLE, shared_spread DOUBLE""",
 }
 
 
