@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
 import duckdb
@@ -9,7 +10,7 @@ import pytest
 from pipecast.ingest import IngestError, ingest_export
 from pipecast.pipeline import pending_exports
 
-from tests.ingest.conftest import good_tables
+from tests.ingest.conftest import good_tables, query
 
 DAY = date(2026, 2, 1)
 
@@ -35,6 +36,33 @@ def test_loads_every_entity_with_load_metadata(settings, export_writer):
     )
     assert _count(settings, "select amount from raw.opportunities where opportunity_id = 'O2'") == 2500.5
     assert (settings.archive_dir / DAY.isoformat() / "opportunities.csv").exists()
+
+
+def test_row_hash_is_the_md5_of_the_row_text(settings, export_writer):
+    """Pinned to md5 computed outside DuckDB: the hash stays the same across runs and DuckDB
+    versions (fields in canonical order, joined by the unit separator, an empty field as '')."""
+    export_writer(settings.resolved_landing_dir, DAY)
+    ingest_export(DAY, settings)
+    tables = good_tables()
+    for entity, key in (("opportunities", "opportunity_id"), ("opportunity_stage_history", "opportunity_id")):
+        expected = {row[0]: hashlib.md5("\x1f".join(row).encode()).hexdigest() for row in tables[entity]}
+        loaded = dict(query(settings, f"select {key}, _row_hash from raw.{entity}"))
+        assert loaded == expected, entity
+
+
+def test_a_bad_value_late_in_a_large_file_names_its_line(settings, export_writer):
+    """Files big enough for DuckDB to read in parallel chunks (rows appended out of file order)
+    still report the physical line of the bad value."""
+    tables = good_tables()
+    rows = 400_000
+    tables["opportunity_stage_history"] = [
+        [f"O{i}", "2026-01-01 10:00:00", "Prospecting", str(1000 + i), "2026-03-31", "10", "Pipeline"]
+        for i in range(1, rows + 1)
+    ]
+    tables["opportunity_stage_history"][rows - 3][3] = "n/a"
+    error = _bad_export(settings, export_writer, tables=tables)
+    assert error.file.endswith("opportunity_stage_history.csv")
+    assert (error.line, error.column) == (rows - 1, "amount")
 
 
 def test_rerunning_a_date_replaces_it_and_other_dates_stay(settings, export_writer):

@@ -137,6 +137,36 @@ def test_archive_keeps_the_original_bytes(settings):
     assert all(filecmp.cmp(folder / n, archived / n, shallow=False) for n in names)
 
 
+def test_archive_links_local_files_and_survives_a_redelivery(settings):
+    """Same filesystem: hard links, no second copy. A re-delivered file (written anew and
+    renamed over the old one) leaves the archived original as it was."""
+    folder = put_export(settings.resolved_landing_dir, _day(1), generic_files())
+    ingest_export(_day(1), settings)
+    archived = settings.archive_dir / "2026-05-01" / "opportunities.csv"
+    original = archived.read_bytes()
+    assert os.path.samefile(archived, folder / "opportunities.csv")
+    replacement = folder / ".opportunities.csv.part"
+    replacement.write_text("opportunity_id\nO9\n")
+    os.replace(replacement, folder / "opportunities.csv")
+    assert archived.read_bytes() == original
+    (folder / "stages.csv").unlink()
+    assert (settings.archive_dir / "2026-05-01" / "stages.csv").read_text() == generic_files()["stages.csv"]
+
+
+def test_archive_copies_what_it_cannot_link(settings, monkeypatch):
+    def no_links(source, target, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    folder = put_export(settings.resolved_landing_dir, _day(1), generic_files())
+    ingest_export(_day(1), settings)
+    archived = settings.archive_dir / "2026-05-01"
+    assert sorted(p.name for p in archived.iterdir()) == sorted(p.name for p in folder.iterdir())
+    for path in folder.iterdir():
+        assert not os.path.samefile(archived / path.name, path)
+        assert (archived / path.name).read_bytes() == path.read_bytes()
+
+
 def test_raw_tables_of_an_older_version_gain_the_new_columns(settings):
     settings.resolved_warehouse_path.parent.mkdir(parents=True)
     with duckdb.connect(str(settings.resolved_warehouse_path)) as con:

@@ -450,12 +450,24 @@ def _align(branches: list[Branch], entity: Entity) -> None:
         ]
 
 
+def row_hash(texts: list[str]) -> str:
+    """_row_hash: the md5 (32 hex digits) of the row's texts before parsing, joined by the unit
+    separator, NULL as ''.
+
+    md5 is a fixed algorithm (RFC 1321), so the hash is stable across runs, machines and DuckDB
+    versions, unlike DuckDB's ``hash()`` (its internal hash, which changed between releases).
+    ``concat`` skips NULLs, so ``concat(a, sep, b)`` is the text ``concat_ws(sep, coalesce(a, ''),
+    coalesce(b, ''))`` gave before (same hashes as earlier loads) with one function call instead of
+    one per column.
+    """
+    return f"md5(concat({', chr(31), '.join(texts)}))"
+
+
 def branch_select(branch: Branch, extra_columns: list[str], with_hash: bool = True) -> str:
     """The branch as SELECT of the canonical columns (+ _row_hash, _extra)."""
     items = [f"{c.value} AS {ident(c.name)}" for c in branch.columns]
     if with_hash:
-        texts = ", ".join(f"coalesce({c.text}, '')" for c in branch.columns)
-        items.append(f"md5(concat_ws(chr(31), {texts})) AS _row_hash")
+        items.append(f"{row_hash([c.text for c in branch.columns])} AS _row_hash")
         if extra_columns:
             pairs = ", ".join(f"{lit(c)}, {col(MAIN, c)}" for c in extra_columns)
             items.append(f"CAST(json_object({pairs}) AS VARCHAR) AS _extra")
@@ -475,9 +487,9 @@ def entity_select(compiled: CompiledEntity) -> tuple[str, list[Any]]:
         inner = " UNION ALL ".join(branch_select(b, [], with_hash=False) for b in compiled.branches)
         for b in compiled.branches:
             params += b.params
-        texts = ", ".join(f"coalesce(CAST({n} AS VARCHAR), '')" for n in names)
+        texts = [f"CAST({n} AS VARCHAR)" for n in names]
         sql = (
-            f"SELECT {', '.join(names)}, md5(concat_ws(chr(31), {texts})) AS _row_hash, "
+            f"SELECT {', '.join(names)}, {row_hash(texts)} AS _row_hash, "
             f"CAST(NULL AS VARCHAR) AS _extra FROM ("
             f"SELECT {', '.join(names)}, count(*) AS _n FROM ({inner}) GROUP BY ALL) "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _n DESC, {', '.join(names)}) = 1"

@@ -18,7 +18,7 @@ from pipecast.ingest.compiler import FILE, LINE, MAIN, Branch, ColumnPlan, Entit
 from pipecast.ingest.errors import IngestError
 from pipecast.ingest.formats import error_line, reader_error_message, reader_sql
 from pipecast.ingest.mapping import EntitySpec, Layout
-from pipecast.ingest.sql import col, ident
+from pipecast.ingest.sql import col, ident, insertion_order
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,11 @@ class Diagnosis:
         for i, location in enumerate(source.locations):
             sql, params = reader_sql(source.fmt, [location])
             try:
-                self.con.execute(f"CREATE OR REPLACE TEMP TABLE _diag_file AS SELECT * FROM {sql}", params)
+                # Line numbers come from rowids: the table must keep the file's order.
+                with insertion_order(self.con, preserve=True):
+                    self.con.execute(
+                        f"CREATE OR REPLACE TEMP TABLE _diag_file AS SELECT * FROM {sql}", params
+                    )
             except duckdb.Error as exc:
                 raise IngestError(reader_error_message(exc), file=location, line=error_line(exc)) from exc
             first = source.fmt.first_data_line

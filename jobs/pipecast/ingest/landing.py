@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import posixpath
 import shutil
 from collections.abc import Iterator
@@ -227,17 +228,34 @@ def get_export(landing_dir: Path | LandingZone, export_date: date) -> Export:
 
 
 def archive_export(export: Export, archive_dir: Path) -> Path:
-    """Copy the export's original files, byte for byte, into the archive (replacing a previous
-    archive of the same date)."""
+    """Keep the export's original files, byte for byte, in the archive (replacing a previous
+    archive of the same date).
+
+    A local export on the archive's filesystem is archived by hard links: instant, no second
+    copy on disk, and the archived file stays whole when the landing file is deleted or replaced
+    (a new file renamed over it, as the demo generator, rsync and object-storage sync tools
+    deliver). A file that cannot be linked (another filesystem, a symlink, a filesystem without
+    hard links) is copied; exports in object storage are downloaded.
+    """
     target = archive_dir / export.export_date.isoformat()
     if target.exists():
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     if export.landing.is_local:
-        shutil.copytree(export.path, target)
+        shutil.copytree(export.path, target, copy_function=_link_or_copy)
     else:
         export.landing.fs.get(export.location.rstrip("/") + "/", str(target), recursive=True)
     return target
+
+
+def _link_or_copy(source: str, target: str) -> str:
+    if not os.path.islink(source):
+        try:
+            os.link(source, target)
+            return target
+        except OSError as exc:
+            log.debug("cannot hard-link %s into the archive (%s): copying it", source, exc)
+    return shutil.copy2(source, target)
 
 
 def quarantine_export(export: Export, quarantine_dir: Path, reason: str) -> Path:

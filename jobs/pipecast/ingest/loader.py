@@ -44,7 +44,7 @@ from pipecast.ingest.landing import Export, LandingZone, archive_export, quarant
 from pipecast.ingest.layouts import detect_layout
 from pipecast.ingest.mapping import EntitySpec, Layout, MappingError
 from pipecast.ingest.plan import ExportPlan, plan_export, readers
-from pipecast.ingest.sql import ident
+from pipecast.ingest.sql import ident, insertion_order
 from pipecast.warehouse import TableRows, Workspace, workspace
 
 log = logging.getLogger(__name__)
@@ -284,7 +284,11 @@ def load_export(
     plan = plan_export(con, export, layout)
     for _attempt in range(MAX_ENCODING_RETRIES + 1):
         try:
-            result = _load(con, plan, fingerprint)
+            # raw.* has no row order (every reader sorts or keys): DuckDB may append in parallel
+            # without keeping the files' order. Set outside the transaction, restored after it
+            # (diagnosis, which numbers lines by rowid, keeps the order itself).
+            with insertion_order(con, preserve=False):
+                result = _load(con, plan, fingerprint)
             break
         except _RetryEncoding as retry:
             source = plan.sources[retry.source]

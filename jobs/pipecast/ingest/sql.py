@@ -6,6 +6,10 @@ only way names and values reach a statement.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from pipecast.ingest.mapping import Scalar, scalar_text
 
 # The canonical column types the compiler casts to; nothing else is ever pasted as a type.
@@ -42,3 +46,18 @@ def sql_type(name: str) -> str:
 
 def col(alias: str, column: str) -> str:
     return f"{ident(alias)}.{ident(column)}"
+
+
+@contextmanager
+def insertion_order(con: Any, preserve: bool) -> Iterator[None]:
+    """Run a block with DuckDB's ``preserve_insertion_order`` set, restoring it afterwards.
+
+    Off, a large INSERT appends in parallel without keeping the source's row order (less CPU and
+    memory); on, a table built from a file keeps the file's order in its rowids.
+    """
+    before = bool(con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0])
+    con.execute(f"SET preserve_insertion_order = {'true' if preserve else 'false'}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
