@@ -36,7 +36,7 @@ PHASES: list[tuple[str | None, str, str, str]] = [
     (None, "score_deals", "win x timing x amount per open deal", "score"),
     (None, "_drivers", "per-deal drivers", "score"),
     ("new_business", "forecast_new_business", "new-business model", "retrain"),
-    (None, "period_forecast", "revenue P10/P50/P90 (Monte-Carlo)", "score"),
+    ("backtests", "forecast_with_spread", "revenue P10/P50/P90 (Monte-Carlo)", "score"),
     (None, "_with_targets", "targets per period", "score"),
     (None, "replace_night", "write ml.* rows", "write"),
     (None, "_optional_models", "product propensity + lead scores (fit and score)", "optional"),
