@@ -78,6 +78,23 @@ class ProbabilityModel:
         return self.predict_proba(frame)[:, self.classes.index(1)]
 
 
+def tidy_columns(
+    frame: pd.DataFrame, categories: list[str], numbers: list[str], dates: tuple[str, ...] = ("cutoff",)
+) -> pd.DataFrame:
+    """In place, for the columns present: categories as strings with 'Unknown' for missing,
+    numbers as float, dates as Timestamps (how a training or scoring frame leaves SQL)."""
+    for column in categories:
+        if column in frame:
+            frame[column] = frame[column].astype("string").fillna("Unknown").astype(object)
+    for column in numbers:
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    for column in dates:
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
 def _design(frame: pd.DataFrame, categories: list[str], numbers: list[str]) -> pd.DataFrame:
     design = pd.DataFrame(index=frame.index)
     for column in categories:

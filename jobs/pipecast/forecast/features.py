@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from pipecast.forecast import sources
+from pipecast.forecast.estimators import tidy_columns
 
 log = logging.getLogger(__name__)
 
@@ -321,15 +322,12 @@ def _typed_empty_snapshots(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Categories as strings with 'Unknown' for missing; numbers as float; dates as Timestamps."""
-    for column in SNAPSHOT_CATEGORIES:
-        if column in frame:
-            frame[column] = frame[column].astype("string").fillna("Unknown").astype(object)
-    for column in [*SNAPSHOT_NUMBERS, "amount", "open_stages", "final_amount"]:
-        if column in frame:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    for column in ("cutoff", "close_date", "final_close_date", "entered_at", "exited_at"):
-        if column in frame:
-            frame[column] = pd.to_datetime(frame[column])
+    tidy_columns(
+        frame,
+        SNAPSHOT_CATEGORIES,
+        [*SNAPSHOT_NUMBERS, "amount", "open_stages", "final_amount"],
+        ("cutoff", "close_date", "final_close_date", "entered_at", "exited_at"),
+    )
     for column in ("final_is_closed", "final_is_won", "advanced"):
         if column in frame:
             frame[column] = frame[column].fillna(False).astype(bool)

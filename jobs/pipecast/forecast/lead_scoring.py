@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipecast.forecast import sources
-from pipecast.forecast.estimators import ProbabilityModel, fit_classifier
+from pipecast.forecast.estimators import ProbabilityModel, fit_classifier, tidy_columns
 from pipecast.forecast.features import SAMPLE_BUCKETS
 
 log = logging.getLogger(__name__)
@@ -110,12 +110,7 @@ def lead_rows(
         rows = max(total * len(cutoffs) // 4, 1)  # about a quarter of the leads are in a window
         permille = max(1, min(SAMPLE_BUCKETS, int(SAMPLE_BUCKETS * max_rows / rows)))
     frame = con.execute(_sql(con, permille, open_only), [cutoffs]).df()
-    for column in CATEGORIES:
-        frame[column] = frame[column].astype("string").fillna("Unknown").astype(object)
-    for column in NUMBERS:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    frame["cutoff"] = pd.to_datetime(frame["cutoff"])
-    return frame
+    return tidy_columns(frame, CATEGORIES, NUMBERS)
 
 
 @dataclass
