@@ -61,11 +61,11 @@ def pg_type(duckdb_type: str) -> str:
     return _PG_TYPES.get(upper, duckdb_type)
 
 
-def libpq_uri(settings: Settings) -> str:
+def libpq_uri(settings: Settings, hide_password: bool = False) -> str:
     """The warehouse as a libpq URI (from the same PIPECAST_PG_* settings dbt's profile reads)."""
     from pipecast.validate.target import postgres_url
 
-    return postgres_url(settings).set(drivername="postgresql").render_as_string(hide_password=False)
+    return postgres_url(settings).set(drivername="postgresql").render_as_string(hide_password=hide_password)
 
 
 @contextmanager
@@ -82,23 +82,21 @@ def pg_connect(settings: Settings) -> Iterator[Any]:
             raise
 
 
+# The same catalogue query on both sides ($1-style parameters read alike).
+_COLUMNS_SQL = (
+    "select column_name, data_type from information_schema.columns "
+    "where table_schema = $1 and table_name = $2 order by ordinal_position"
+)
+
+
 def pg_columns(cursor: Any, schema: str, table: str) -> dict[str, str]:
     """Column name -> PostgreSQL data type of a table or view, in order; empty when it is absent."""
-    cursor.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_schema = $1 and table_name = $2 order by ordinal_position",
-        (schema, table),
-    )
+    cursor.execute(_COLUMNS_SQL, (schema, table))
     return {name: data_type for name, data_type in cursor.fetchall()}
 
 
 def _duck_columns(duck: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
-    rows = duck.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_schema = $1 and table_name = $2 order by ordinal_position",
-        [schema, table],
-    ).fetchall()
-    return {name: data_type for name, data_type in rows}
+    return {name: data_type for name, data_type in duck.execute(_COLUMNS_SQL, [schema, table]).fetchall()}
 
 
 def pull(

@@ -85,9 +85,9 @@ def _revenue_chart(revenue: pd.DataFrame, path: Path) -> Path:
 
 def _warehouse_name(settings: Settings) -> str:
     if settings.target == "postgres":
-        from pipecast.validate.target import postgres_url
+        from pipecast.pg_transfer import libpq_uri
 
-        return postgres_url(settings).set(drivername="postgresql").render_as_string(hide_password=True)
+        return libpq_uri(settings, hide_password=True)
     return str(settings.resolved_warehouse_path)
 
 
