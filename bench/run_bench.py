@@ -10,6 +10,9 @@ machine while it ran, from /proc/stat less the step's own CPU):
                     -> validate predictions -> report: "the night", the sum of these steps
     extra           dbt build --full-refresh on the same data (two exports loaded); scoring of a
                     synthetic frame of open deals (default 1M at L, --score-deals N for any size)
+    probe           the raw checkpoint on synthetic exports of 1M and 10M opportunities
+                    (pipecast.validate.memory_probe; --probe-rows, 0 to skip): its peak memory as the
+                    table grows tenfold
 
 The forecast step runs `pipecast forecast` through bench/forecast_phases.py, which times the job's
 phases (retraining, backtests, scoring, writing) in the same process. Timings live here, never as
@@ -48,6 +51,9 @@ INGEST_GOAL_ROWS_PER_S = 1_000_000
 VALIDATION_GOAL_SHARE = 0.20
 CHART_DEFAULT = BENCH / "wall_times.png"
 VALIDATION_STEPS = ("validate raw", "validate marts", "validate predictions")
+PROBE_ROWS_DEFAULT = [1_000_000, 10_000_000]
+# Validation memory counts as flat when the largest probe's peak is within this share of the smallest's.
+PROBE_FLAT_SHARE = 0.15
 
 
 # --------------------------------------------------------------------------- measuring one process
@@ -460,7 +466,7 @@ def conditions(results: list[SizeResult], started_load: str, ended_load: str) ->
     return lines
 
 
-def goals(results: list[SizeResult]) -> list[str]:
+def goals(results: list[SizeResult], probe: list[dict[str, Any]] | None = None) -> list[str]:
     by_size = {r.size: r for r in results}
     rows: list[tuple[str, str, str, str]] = []
 
@@ -594,14 +600,66 @@ def goals(results: list[SizeResult]) -> list[str]:
         rows.append(
             (
                 "6 validation",
-                "memory does not grow with table size",
-                "; ".join(parts) + " (peak RSS includes DuckDB's buffer pool)",
-                "see the numbers",
+                "memory does not grow with table size (M -> L)",
+                "; ".join(parts) + " (peak RSS: Python, GX and DuckDB's buffer pool, which "
+                "validation_duckdb_memory_limit bounds)",
+                "see the probe row",
+            )
+        )
+    if probe and len(probe) > 1:
+        rows.append(
+            (
+                "6 validation",
+                "memory does not grow with table size (probe: the raw checkpoint, tenfold rows)",
+                " -> ".join(f"{m['rows']:,} rows {m['peak_rss_mb']:,.0f} MB" for m in probe)
+                + f" (validate_raw {probe[0]['seconds']:.1f} s -> {probe[-1]['seconds']:.1f} s)",
+                "met" if probe_is_flat(probe) else "not met",
             )
         )
     out = ["| issue | goal | measured | verdict |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return out
+
+
+def probe_is_flat(probe: list[dict[str, Any]]) -> bool:
+    """The largest table's peak is within PROBE_FLAT_SHARE of the smallest's."""
+    ordered = sorted(probe, key=lambda m: m["rows"])
+    return ordered[-1]["peak_rss_mb"] <= ordered[0]["peak_rss_mb"] * (1 + PROBE_FLAT_SHARE)
+
+
+def validation_probe(rows: list[int], work_dir: Path, progress) -> list[dict[str, Any]]:
+    """The raw checkpoint's time and peak memory on synthetic exports of ``rows`` opportunities."""
+    from pipecast.validate import memory_probe
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for n in rows:
+        progress(f"[probe] validate raw on a synthetic export of {n:,} opportunities")
+        measured = asdict(memory_probe.measure(n, work_dir=work_dir))
+        progress(f"[probe] {n:,} rows: {measured['seconds']:.1f} s, peak {measured['peak_rss_mb']:,.0f} MB")
+        out.append(measured)
+    return out
+
+
+def probe_section(probe: list[dict[str, Any]], memory_limit: str | None) -> list[str]:
+    return [
+        "## Validation memory as the table grows",
+        "",
+        "The raw checkpoint (`pipecast.validate.memory_probe`) on a warehouse holding two synthetic "
+        "exports of N opportunities each, validated in a fresh process. DuckDB memory_limit of the "
+        f"validation connections: {memory_limit or 'DuckDB default'} "
+        "(`PIPECAST_VALIDATION_DUCKDB_MEMORY_LIMIT`).",
+        "",
+        "| opportunities per export | validate_raw s | peak RSS MB | RSS after imports MB | "
+        "Python allocations peak MB | expectations |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {m['rows']:,} | {m['seconds']:.1f} | {m['peak_rss_mb']:,.0f} | {m['rss_before_mb']:,.0f} | "
+            f"{m['python_peak_mb']:.1f} | {m['expectations']} |"
+            for m in probe
+        ),
+        "",
+    ]
 
 
 def phase_categories(phases: dict[str, Any]) -> dict[str, float]:
@@ -779,6 +837,7 @@ def render(
     started_load: str,
     ended_load: str,
     command: str,
+    probe: list[dict[str, Any]] | None = None,
 ) -> str:
     sizes = [r.size for r in results]
     out = [
@@ -799,13 +858,17 @@ def render(
         "",
         "## Goals",
         "",
-        *goals(results),
+        *goals(results, probe),
         "",
     ]
     if chart_link:
         out += [f"![wall time per step per size]({chart_link})", ""]
     for r in results:
         out += size_section(r)
+    if probe:
+        from pipecast.config import Settings
+
+        out += probe_section(probe, Settings().validation_duckdb_memory_limit)
     out += [
         "## Forecast accuracy (backtest: deals open at past period-ends, pooled)",
         "",
@@ -847,6 +910,13 @@ def main(argv: list[str] | None = None) -> int:
         help="with --score-deals: compute per-deal drivers for this many of the synthetic deals only and "
         "scale their time (default: all; each deal costs drivers x background-rows model predictions)",
     )
+    parser.add_argument(
+        "--probe-rows",
+        type=int,
+        nargs="+",
+        default=PROBE_ROWS_DEFAULT,
+        help="opportunities per synthetic export for the validation memory probe (0: skip it)",
+    )
     args = parser.parse_args(argv)
     output = args.output.resolve()
     chart_path = args.chart or (
@@ -864,15 +934,17 @@ def main(argv: list[str] | None = None) -> int:
     for label in args.sizes:
         deals = args.score_deals if args.score_deals is not None else SYNTHETIC_DEALS_DEFAULT.get(label, 0)
         results.append(bench_size(label, args.state, progress, deals, args.driver_deals))
+    probe_rows = [n for n in args.probe_rows if n > 0]
+    probe = validation_probe(probe_rows, args.state / "probe", progress) if probe_rows else []
     ended_load = loadavg()
     chart(results, chart_path)
     link = os.path.relpath(chart_path.resolve(), output.parent)
     command = "python bench/run_bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = render(results, link, started_load, ended_load, command.strip())
+    text = render(results, link, started_load, ended_load, command.strip(), probe)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     raw = args.state / "results.json"
-    raw.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
+    raw.write_text(json.dumps({"sizes": [asdict(r) for r in results], "probe": probe}, indent=1, default=str))
     progress(f"wrote {output}, {chart_path} and {raw}")
     print(text)
     return 0

@@ -149,6 +149,33 @@ def test_render_has_goals_chart_link_and_size_table():
     assert "Load average (1, 5, 15 min) at the start of the run: 1.0 1.0 1.0; at the end: 2.0 2.0 2.0" in text
 
 
+def _probe(rows: int, peak: float) -> dict:
+    return {
+        "rows": rows,
+        "defective": False,
+        "seconds": 4.0,
+        "rss_before_mb": 300.0,
+        "peak_rss_mb": peak,
+        "python_peak_mb": 5.5,
+        "expectations": 66,
+        "failed_errors": 0,
+        "failed_warnings": 0,
+    }
+
+
+@pytest.mark.parametrize(("peaks", "verdict"), [((420.0, 470.0), "met"), ((420.0, 640.0), "not met")])
+def test_validation_probe_goal_is_met_only_when_memory_stays_flat(peaks: tuple[float, float], verdict: str):
+    probe = [_probe(1_000_000, peaks[0]), _probe(10_000_000, peaks[1])]
+    row = next(
+        line for line in run_bench.goals([_size((1.0, 1.0, 1.0), others=27.0)], probe) if "probe" in line
+    )
+    assert f"1,000,000 rows {peaks[0]:,.0f} MB -> 10,000,000 rows {peaks[1]:,.0f} MB" in row
+    assert row.endswith(f"| {verdict} |")
+    text = run_bench.render([_size((1.0, 1.0, 1.0), others=27.0)], None, "1 1 1", "1 1 1", "cmd", probe)
+    assert "## Validation memory as the table grows" in text
+    assert f"| 10,000,000 | 4.0 | {peaks[1]:,.0f} | 300 | 5.5 | 66 |" in text
+
+
 def test_chart_writes_png(tmp_path: Path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "chart.png"

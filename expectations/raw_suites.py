@@ -40,6 +40,7 @@ from pipecast.validate.expect import (
     references,
     sql_literal,
     unexpected_rows,
+    unique_together,
 )
 from pipecast.validate.severity import ERROR, WARNING, tag
 
@@ -308,9 +309,7 @@ def _stages(context: RawContext) -> list[gxe.Expectation]:
             ERROR,
             ["is_won"],
         ),
-        gxe.ExpectCompoundColumnsToBeUnique(
-            column_list=["pipeline", "sort_order"], **tag(WARNING, columns=["pipeline", "sort_order"])
-        ),
+        unique_together(["pipeline", "sort_order"], WARNING),
     ]
 
 

@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     # SQLAlchemy URL of the warehouse for validation and audit writes; default: the DuckDB file,
     # or PIPECAST_PG_* (as dbt's profiles.yml reads them) when target is postgres.
     validation_warehouse_url: str | None = None
+    # DuckDB's memory_limit for the validation connections (its size syntax: 256MB, 1GB). It bounds
+    # the buffer pool, which otherwise caches every block a check scans (up to 80% of RAM), so
+    # validation's peak memory stays flat as tables grow; larger aggregates spill to disk.
+    # None: DuckDB's default. PostgreSQL ignores it (the server manages its own memory).
+    validation_duckdb_memory_limit: str | None = Field(
+        default="128MB", pattern=r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$"
+    )
     # Warn when an export's row count per entity moves more than this share from the previous one.
     raw_row_count_tolerance: float = Field(default=0.5, ge=0)
     # Warn when the export being validated is older than this many days (the landing zone is stale).

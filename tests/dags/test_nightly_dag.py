@@ -21,8 +21,14 @@ DAGS = ROOT / "dags"
 AIRFLOW = Path(sys.executable).with_name("airflow")
 DAG_FILES = sorted(DAGS.glob("*.py"))
 NIGHTLY_TASKS = [
-    "wait_for_export", "ingest", "validate_raw", "dbt_build", "validate_marts", "forecast",
-    "validate_predictions", "report",
+    "wait_for_export",
+    "ingest",
+    "validate_raw",
+    "dbt_build",
+    "validate_marts",
+    "forecast",
+    "validate_predictions",
+    "report",
 ]
 
 

@@ -42,8 +42,9 @@ def end_of(day: date) -> pd.Timestamp:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, GenerationSummary]:
     root = tmp_path_factory.mktemp("demo")
     messages: list[str] = []
-    summary = _generate(root / "landing", root / "truth.csv", SIZE, 7, AS_OF, NIGHTS,
-                        messages.append, chunk_size=1_500)
+    summary = _generate(
+        root / "landing", root / "truth.csv", SIZE, 7, AS_OF, NIGHTS, messages.append, chunk_size=1_500
+    )
     assert any(m.startswith("opportunities 4,000/4,000") for m in messages)
     return root / "landing", root / "truth.csv", summary
 
@@ -59,8 +60,7 @@ def exports(demo: tuple[Path, Path, GenerationSummary]) -> dict[date, dict[str, 
             for name, entity in ENTITIES.items()
         }
         for frame in out[day].values():
-            for column in ("created_at", "changed_at", "last_modified_at", "converted_at",
-                           "close_date"):
+            for column in ("created_at", "changed_at", "last_modified_at", "converted_at", "close_date"):
                 if column in frame:
                     frame[column] = pd.to_datetime(frame[column])
     return out
@@ -85,10 +85,19 @@ def closed(last: dict[str, pd.DataFrame]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------- files and format
 def test_same_seed_gives_identical_files_and_another_seed_differs(tmp_path: Path) -> None:
     def run(name: str, seed: int) -> dict[str, bytes]:
-        generate_demo_exports(tmp_path / name / "landing", tmp_path / name / "truth.csv",
-                              size=1_500, seed=seed, as_of=AS_OF, nights=2)
-        return {str(p.relative_to(tmp_path / name)): p.read_bytes()
-                for p in sorted((tmp_path / name).rglob("*")) if p.is_file()}
+        generate_demo_exports(
+            tmp_path / name / "landing",
+            tmp_path / name / "truth.csv",
+            size=1_500,
+            seed=seed,
+            as_of=AS_OF,
+            nights=2,
+        )
+        return {
+            str(p.relative_to(tmp_path / name)): p.read_bytes()
+            for p in sorted((tmp_path / name).rglob("*"))
+            if p.is_file()
+        }
 
     first, again, other = run("a", 1), run("b", 1), run("c", 2)
     assert first == again
@@ -135,8 +144,7 @@ def test_csv_values_use_the_documented_formats(demo: tuple[Path, Path, Generatio
     folder = demo[0] / AS_OF.isoformat()
     with open(folder / "opportunities.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert all(TIMESTAMP.match(r["created_at"]) and TIMESTAMP.match(r["last_modified_at"])
-               for r in rows)
+    assert all(TIMESTAMP.match(r["created_at"]) and TIMESTAMP.match(r["last_modified_at"]) for r in rows)
     assert all(DATE.match(r["close_date"]) for r in rows)
     assert {r["is_closed"] for r in rows} == {"true", "false"}
     assert {r["currency"] for r in rows} == {"USD"} and {r["pipeline"] for r in rows} == {"default"}
@@ -162,7 +170,8 @@ def test_stages_file_matches_the_constants(last: dict[str, pd.DataFrame]) -> Non
 
 
 def test_a_crash_leaves_previous_exports_intact_and_no_partial_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     landing = tmp_path / "landing"
     _generate(landing, tmp_path / "truth.csv", 600, 5, AS_OF, 2, None, chunk_size=200)
@@ -205,8 +214,9 @@ def test_each_snapshot_equals_the_last_history_row_as_of_its_export(
         assert (snap["last_modified_at"] == last_rows["changed_at"]).all()
         first_rows = history.groupby("opportunity_id").head(1).set_index("opportunity_id")
         assert (first_rows["stage"] == OPEN_STAGES[0]).all()
-        assert (opps.set_index("opportunity_id").loc[first_rows.index, "created_at"]
-                == first_rows["changed_at"]).all()
+        assert (
+            opps.set_index("opportunity_id").loc[first_rows.index, "created_at"] == first_rows["changed_at"]
+        ).all()
 
 
 def test_flags_probability_and_category_follow_the_stage(last: dict[str, pd.DataFrame]) -> None:
@@ -262,7 +272,8 @@ def test_line_items_price_the_deal_at_creation(last: dict[str, pd.DataFrame]) ->
 
 
 def test_truth_covers_every_deal_and_matches_the_outcomes(
-    truth: pd.DataFrame, last: dict[str, pd.DataFrame],
+    truth: pd.DataFrame,
+    last: dict[str, pd.DataFrame],
 ) -> None:
     assert truth.columns.tolist() == list(TRUTH_COLUMNS)
     assert len(truth) == SIZE and truth["opportunity_id"].is_unique
@@ -304,7 +315,8 @@ def test_stage_reach_decreases(last: dict[str, pd.DataFrame]) -> None:
 
 
 def test_observed_win_rate_per_stage_matches_the_true_probability(
-    last: dict[str, pd.DataFrame], truth: pd.DataFrame,
+    last: dict[str, pd.DataFrame],
+    truth: pd.DataFrame,
 ) -> None:
     history, opps = last["opportunity_stage_history"], last["opportunities"]
     done = set(opps.loc[opps["is_closed"], "opportunity_id"])
@@ -391,8 +403,7 @@ def test_peak_memory_does_not_grow_with_size(tmp_path: Path) -> None:
 
     def peak(size: int) -> int:
         tracemalloc.start()
-        _generate(tmp_path / str(size), tmp_path / f"{size}.csv", size, 1, AS_OF, 1, None,
-                  chunk_size=4_000)
+        _generate(tmp_path / str(size), tmp_path / f"{size}.csv", size, 1, AS_OF, 1, None, chunk_size=4_000)
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         return top

@@ -10,8 +10,9 @@ from pipecast.warehouse import connect
 def test_warehouse_file_is_released_after_an_in_process_dbt_run(settings):
     with connect(settings) as con:  # a warehouse with the raw schema but no data
         con.execute("create table raw.marker as select 1 as x")
-    result = dbt_invoke(["run-operation", "generate_schema_name", "--args", "{custom_schema_name: x}"],
-                        settings)
+    result = dbt_invoke(
+        ["run-operation", "generate_schema_name", "--args", "{custom_schema_name: x}"], settings
+    )
     assert result.success, result.exception
     # A handle with another configuration (what GX's SQLAlchemy engine or a BI reader opens):
     # DuckDB refuses it while dbt-duckdb still holds the file.

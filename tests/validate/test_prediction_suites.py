@@ -71,7 +71,7 @@ PLANTED = {
     (REVENUE, PAIR, "p50,p10", E),
     (REVENUE, "expect_column_values_to_not_be_null", "model_version", E),
     (REVENUE, ROWS, "p10,p50,p90", E),
-    (REVENUE, "expect_compound_columns_to_be_unique", "period,method", E),
+    (REVENUE, ROWS, "period,method", E),
     (SCORES, "expect_column_values_to_be_between", "p_won_this_period", E),
     (SEGMENTS, PAIR, "p90,p50", E),
     (PROPENSITY, "expect_column_values_to_be_between", "propensity", E),

@@ -41,9 +41,7 @@ def to_text(values: pa.Array | np.ndarray) -> pa.Array:
         text = values.cast(pa.string())
         needs = pc.match_substring_regex(text, NEEDS_QUOTES)
         if pc.any(needs).as_py():
-            quoted = pc.binary_join_element_wise(
-                '"', pc.replace_substring(text, '"', '""'), '"', ""
-            )
+            quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
             text = pc.if_else(needs, quoted, text)
     else:
         text = pc.cast(values, pa.string())
@@ -73,8 +71,7 @@ def write_lines(stream: BinaryIO, lines: pa.Array) -> None:
     n = len(lines)
     if n == 0:
         return
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=n + 1,
-                            offset=4 * lines.offset)
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * lines.offset)
     stream.write(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])
 
 
@@ -97,6 +94,7 @@ class CsvFile:
     def __enter__(self) -> CsvFile:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

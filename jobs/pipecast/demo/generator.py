@@ -67,9 +67,15 @@ class GenerationSummary:
     seconds: float
 
 
-def generate_demo_exports(landing_dir: Path, truth_path: Path, size: int = 20_000, seed: int = 42,
-                          as_of: date | None = None, nights: int = 3,
-                          progress: ProgressCallback | None = None) -> GenerationSummary:
+def generate_demo_exports(
+    landing_dir: Path,
+    truth_path: Path,
+    size: int = 20_000,
+    seed: int = 42,
+    as_of: date | None = None,
+    nights: int = 3,
+    progress: ProgressCallback | None = None,
+) -> GenerationSummary:
     """Write `nights` nightly full exports ending at as_of (default: yesterday) into landing_dir
     (one YYYY-MM-DD folder each) and the ground truth for every deal to truth_path.
 
@@ -78,8 +84,16 @@ def generate_demo_exports(landing_dir: Path, truth_path: Path, size: int = 20_00
     return _generate(landing_dir, truth_path, size, seed, as_of, nights, progress, CHUNK_SIZE)
 
 
-def _generate(landing_dir: Path, truth_path: Path, size: int, seed: int, as_of: date | None,
-              nights: int, progress: ProgressCallback | None, chunk_size: int) -> GenerationSummary:
+def _generate(
+    landing_dir: Path,
+    truth_path: Path,
+    size: int,
+    seed: int,
+    as_of: date | None,
+    nights: int,
+    progress: ProgressCallback | None,
+    chunk_size: int,
+) -> GenerationSummary:
     if size < 1 or nights < 1 or chunk_size < 1:
         raise ValueError("size, nights and chunk_size must be positive")
     started = time.perf_counter()
@@ -88,8 +102,10 @@ def _generate(landing_dir: Path, truth_path: Path, size: int, seed: int, as_of: 
     window = Window.ending(as_of)
     export_dates = [as_of - timedelta(days=nights - 1 - i) for i in range(nights)]
     company, targets = _reference_data(size, seed, window)
-    report(f"reference data: {len(company.accounts.ids):,} accounts, "
-           f"{len(company.owners.ids):,} owners, {len(company.product_ids)} products")
+    report(
+        f"reference data: {len(company.accounts.ids):,} accounts, "
+        f"{len(company.owners.ids):,} owners, {len(company.product_ids)} products"
+    )
 
     landing_dir.mkdir(parents=True, exist_ok=True)
     exports: list[NightlyExport] = []
@@ -110,8 +126,10 @@ def _generate(landing_dir: Path, truth_path: Path, size: int, seed: int, as_of: 
         raise
 
     seconds = time.perf_counter() - started
-    report(f"wrote {len(exports)} exports ({', '.join(map(str, export_dates))}) to {landing_dir} "
-           f"in {seconds:.1f} s")
+    report(
+        f"wrote {len(exports)} exports ({', '.join(map(str, export_dates))}) to {landing_dir} "
+        f"in {seconds:.1f} s"
+    )
     return GenerationSummary(
         export_dates=export_dates,
         rows=dict(exports[-1].rows),
@@ -125,13 +143,27 @@ def _reference_data(size: int, seed: int, window: Window) -> tuple[Company, pa.T
     won_per_deal = expected_won_amount_by_segment(
         company, window, np.random.default_rng([seed, REFERENCE_STREAM, 3])
     )
-    targets = build_targets(company.owners, company.accounts, window, size, won_per_deal,
-                            np.random.default_rng([seed, REFERENCE_STREAM, 4]))
+    targets = build_targets(
+        company.owners,
+        company.accounts,
+        window,
+        size,
+        won_per_deal,
+        np.random.default_rng([seed, REFERENCE_STREAM, 4]),
+    )
     return company, targets
 
 
-def _write_deals(exports: list[NightlyExport], truth: TruthFile, company: Company, window: Window,
-                 size: int, seed: int, chunk_size: int, report: ProgressCallback) -> None:
+def _write_deals(
+    exports: list[NightlyExport],
+    truth: TruthFile,
+    company: Company,
+    window: Window,
+    size: int,
+    seed: int,
+    chunk_size: int,
+    report: ProgressCallback,
+) -> None:
     """Simulate the deals chunk by chunk, each chunk written everywhere before the next."""
     qstarts = quarter_starts(window.start_day - 366, window.end_day + 5 * 366)
     leads_so_far = 0
@@ -144,8 +176,9 @@ def _write_deals(exports: list[NightlyExport], truth: TruthFile, company: Compan
         report(f"opportunities {stop:,}/{size:,}")
 
 
-def _write_chunk(chunk: Chunk, company: Company, first_lead: int, exports: list[NightlyExport],
-                 truth: TruthFile) -> int:
+def _write_chunk(
+    chunk: Chunk, company: Company, first_lead: int, exports: list[NightlyExport], truth: TruthFile
+) -> int:
     rendered = RenderedChunk(chunk, company, first_lead)
     for export in exports:
         export.write_chunk(rendered)
@@ -211,10 +244,7 @@ class NightlyExport:
             "layout": "generic",
             # The simulated end of the export's day, so re-runs are byte-identical.
             "generated_at": f"{self.export_date.isoformat()}T23:59:59",
-            "files": {
-                canonical.ENTITIES[name].file_name: {"rows": rows}
-                for name, rows in self.rows.items()
-            },
+            "files": {canonical.ENTITIES[name].file_name: {"rows": rows} for name, rows in self.rows.items()},
         }
         (self.work_path / canonical.MANIFEST_FILE).write_text(
             json.dumps(manifest, indent=2) + "\n", encoding="utf-8"

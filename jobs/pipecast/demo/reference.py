@@ -117,9 +117,7 @@ def build_products() -> pa.Table:
 def _person_names(n: int, rng: np.random.Generator) -> list[str]:
     first = rng.integers(0, len(world.FIRST_NAMES), n)
     last = rng.integers(0, len(world.LAST_NAMES), n)
-    return [
-        f"{world.FIRST_NAMES[f]} {world.LAST_NAMES[la]}" for f, la in zip(first, last, strict=True)
-    ]
+    return [f"{world.FIRST_NAMES[f]} {world.LAST_NAMES[la]}" for f, la in zip(first, last, strict=True)]
 
 
 def _team_names(team_segment: np.ndarray, team_region: np.ndarray) -> list[str]:
@@ -190,16 +188,10 @@ def build_owners(size: int, rng: np.random.Generator) -> Owners:
 
 
 def _account_names(n: int, rng: np.random.Generator) -> pa.Array:
-    first = pa.array(world.ACCOUNT_NAME_FIRST).take(
-        rng.integers(0, len(world.ACCOUNT_NAME_FIRST), n)
-    )
-    second = pa.array(world.ACCOUNT_NAME_SECOND).take(
-        rng.integers(0, len(world.ACCOUNT_NAME_SECOND), n)
-    )
+    first = pa.array(world.ACCOUNT_NAME_FIRST).take(rng.integers(0, len(world.ACCOUNT_NAME_FIRST), n))
+    second = pa.array(world.ACCOUNT_NAME_SECOND).take(rng.integers(0, len(world.ACCOUNT_NAME_SECOND), n))
     p = world.ACCOUNT_NAME_SUFFIX_WEIGHT / world.ACCOUNT_NAME_SUFFIX_WEIGHT.sum()
-    suffix = pa.array(world.ACCOUNT_NAME_SUFFIX).take(
-        rng.choice(len(world.ACCOUNT_NAME_SUFFIX), n, p=p)
-    )
+    suffix = pa.array(world.ACCOUNT_NAME_SUFFIX).take(rng.choice(len(world.ACCOUNT_NAME_SUFFIX), n, p=p))
     return pc.binary_join_element_wise(pc.binary_join_element_wise(first, second, " "), suffix, "")
 
 
@@ -279,8 +271,14 @@ def _booking_share(window: Window, first_day: int, stop_day: int) -> float:
     return float(weights.sum() / daily_intensity(window_days, window.start_day).sum())
 
 
-def build_targets(owners: Owners, accounts: Accounts, window: Window, size: int,
-                  won_amount_per_deal: np.ndarray, rng: np.random.Generator) -> pa.Table:
+def build_targets(
+    owners: Owners,
+    accounts: Accounts,
+    window: Window,
+    size: int,
+    won_amount_per_deal: np.ndarray,
+    rng: np.random.Generator,
+) -> pa.Table:
     """Quarterly quota per rep for every quarter of the window and the next one.
 
     A quota is the rep's expected bookings (their share of the company's deal flow in that

@@ -79,40 +79,56 @@ class RenderedChunk:
         names = pc.binary_join_element_wise(names, suffix, "")
         owner_ids = to_text(company.owners.ids.take(pa.array(deals.owner)))
         product_ids = to_text(company.product_ids.take(pa.array(deals.product)))
-        self.opp_head = join_fields([
-            self.opp_id_text,
-            to_text(company.accounts.ids.take(pa.array(deals.account))),
-            owner_ids,
-            to_text(names),
-            world.PIPELINE,
-            to_text(_timestamps(deals.created)),
-        ])
-        self.opp_tail = join_fields([
-            _take(SOURCE_TEXT, deals.source), _take(TYPE_TEXT, deals.type), product_ids,
-        ])
-        self.history_lines = end_lines(join_fields([
-            self.opp_id_text.take(pa.array(history.opp)),
-            to_text(_timestamps(history.changed_at)),
-            _take(STAGE_TEXT, history.stage),
-            to_text(history.amount),
-            to_text(_dates(history.close_day)),
-            _take(STAGE_PROBABILITY_TEXT, history.stage),
-            _take(STAGE_CATEGORY_TEXT, history.stage),
-        ]))
-        self.line_item_lines = end_lines(join_fields([
-            to_text(prefixed_ids("OLI", deals.index + 1, 8)),
-            self.opp_id_text,
-            product_ids,
-            to_text(deals.quantity),
-            to_text(deals.unit_price),
-        ]))
+        self.opp_head = join_fields(
+            [
+                self.opp_id_text,
+                to_text(company.accounts.ids.take(pa.array(deals.account))),
+                owner_ids,
+                to_text(names),
+                world.PIPELINE,
+                to_text(_timestamps(deals.created)),
+            ]
+        )
+        self.opp_tail = join_fields(
+            [
+                _take(SOURCE_TEXT, deals.source),
+                _take(TYPE_TEXT, deals.type),
+                product_ids,
+            ]
+        )
+        self.history_lines = end_lines(
+            join_fields(
+                [
+                    self.opp_id_text.take(pa.array(history.opp)),
+                    to_text(_timestamps(history.changed_at)),
+                    _take(STAGE_TEXT, history.stage),
+                    to_text(history.amount),
+                    to_text(_dates(history.close_day)),
+                    _take(STAGE_PROBABILITY_TEXT, history.stage),
+                    _take(STAGE_CATEGORY_TEXT, history.stage),
+                ]
+            )
+        )
+        self.line_item_lines = end_lines(
+            join_fields(
+                [
+                    to_text(prefixed_ids("OLI", deals.index + 1, 8)),
+                    self.opp_id_text,
+                    product_ids,
+                    to_text(deals.quantity),
+                    to_text(deals.unit_price),
+                ]
+            )
+        )
         lead_ids = prefixed_ids("LEAD", first_lead + np.arange(1, leads.size + 1), 9)
-        self.lead_head = join_fields([
-            to_text(lead_ids),
-            to_text(_timestamps(leads.created)),
-            _take(SOURCE_TEXT, leads.source),
-            to_text(_campaign_labels(leads.created, leads.campaign)),
-        ])
+        self.lead_head = join_fields(
+            [
+                to_text(lead_ids),
+                to_text(_timestamps(leads.created)),
+                _take(SOURCE_TEXT, leads.source),
+                to_text(_campaign_labels(leads.created, leads.campaign)),
+            ]
+        )
         self.lead_owner = to_text(company.owners.ids.take(pa.array(leads.owner)))
         converted = leads.opportunity >= 0
         self.lead_opp_text = pc.if_else(
@@ -129,22 +145,28 @@ class RenderedChunk:
         last = (history.start + seen - 1)[visible]
         stage = history.stage[last]
         mask = pa.array(visible)
-        middle = join_fields([
-            _take(STAGE_TEXT, stage),
-            to_text(pa.array(history.amount[last])),
-            world.CURRENCY,
-            to_text(_dates(history.close_day[last])),
-            _take(STAGE_CLOSED_TEXT, stage),
-            _take(STAGE_WON_TEXT, stage),
-            _take(STAGE_PROBABILITY_TEXT, stage),
-            _take(STAGE_CATEGORY_TEXT, stage),
-        ])
-        return end_lines(join_fields([
-            self.opp_head.filter(mask),
-            middle,
-            self.opp_tail.filter(mask),
-            to_text(_timestamps(history.changed_at[last])),
-        ]))
+        middle = join_fields(
+            [
+                _take(STAGE_TEXT, stage),
+                to_text(pa.array(history.amount[last])),
+                world.CURRENCY,
+                to_text(_dates(history.close_day[last])),
+                _take(STAGE_CLOSED_TEXT, stage),
+                _take(STAGE_WON_TEXT, stage),
+                _take(STAGE_PROBABILITY_TEXT, stage),
+                _take(STAGE_CATEGORY_TEXT, stage),
+            ]
+        )
+        return end_lines(
+            join_fields(
+                [
+                    self.opp_head.filter(mask),
+                    middle,
+                    self.opp_tail.filter(mask),
+                    to_text(_timestamps(history.changed_at[last])),
+                ]
+            )
+        )
 
     def history_lines_before(self, cutoff: int) -> pa.Array:
         return self.history_lines.filter(pa.array(self.chunk.history.changed_at < cutoff))
@@ -160,16 +182,18 @@ class RenderedChunk:
         converted = decided & (leads.opportunity[visible] >= 0)
         mask = pa.array(visible)
         status = np.where(decided, leads.final_status[visible], OPEN_STATUS)
-        converted_at = pc.if_else(
-            pa.array(converted), to_text(_timestamps(leads.decided_at[visible])), ""
+        converted_at = pc.if_else(pa.array(converted), to_text(_timestamps(leads.decided_at[visible])), "")
+        return end_lines(
+            join_fields(
+                [
+                    self.lead_head.filter(mask),
+                    _take(LEAD_STATUS_TEXT, status),
+                    converted_at,
+                    pc.if_else(pa.array(converted), self.lead_opp_text.filter(mask), ""),
+                    self.lead_owner.filter(mask),
+                ]
+            )
         )
-        return end_lines(join_fields([
-            self.lead_head.filter(mask),
-            _take(LEAD_STATUS_TEXT, status),
-            converted_at,
-            pc.if_else(pa.array(converted), self.lead_opp_text.filter(mask), ""),
-            self.lead_owner.filter(mask),
-        ]))
 
 
 def truth_lines(chunk: Chunk) -> pa.Array:
@@ -177,10 +201,12 @@ def truth_lines(chunk: Chunk) -> pa.Array:
     history = chunk.history
     last = history.last
     p_win = np.round(chunk.p_win, 6)
-    return render_lines([
-        opportunity_ids(chunk.deals.index),
-        *(pa.array(p_win[:, k]) for k in range(world.N_OPEN)),
-        pa.array(chunk.won),
-        _dates(history.close_day[last]),
-        pa.array(history.amount[last]),
-    ])
+    return render_lines(
+        [
+            opportunity_ids(chunk.deals.index),
+            *(pa.array(p_win[:, k]) for k in range(world.N_OPEN)),
+            pa.array(chunk.won),
+            _dates(history.close_day[last]),
+            pa.array(history.amount[last]),
+        ]
+    )

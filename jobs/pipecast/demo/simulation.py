@@ -125,8 +125,9 @@ def _pick_accounts(rng: np.random.Generator, created: np.ndarray, company: Compa
     return np.minimum(np.searchsorted(cumulative, u, side="right"), eligible - 1)
 
 
-def _pick_owners(rng: np.random.Generator, account: np.ndarray, segment: np.ndarray,
-                 company: Company) -> np.ndarray:
+def _pick_owners(
+    rng: np.random.Generator, account: np.ndarray, segment: np.ndarray, company: Company
+) -> np.ndarray:
     """Mostly the account's rep, sometimes another rep selling to the same segment."""
     owners = company.owners
     by_segment = [owners.reps_of_segment(s) for s in range(len(world.SEGMENTS))]
@@ -138,8 +139,9 @@ def _pick_owners(rng: np.random.Generator, account: np.ndarray, segment: np.ndar
     return np.where(use_other, other, company.accounts.owner[account])
 
 
-def _price(rng: np.random.Generator, segment: np.ndarray, product: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _price(
+    rng: np.random.Generator, segment: np.ndarray, product: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Quantity, discount, unit price and amount (= quantity x unit price) of the line item."""
     n = segment.size
     services = world.PRODUCT_FAMILY_INDEX[product] == world.PRODUCT_FAMILIES.index("Services")
@@ -153,9 +155,16 @@ def _price(rng: np.random.Generator, segment: np.ndarray, product: np.ndarray
     return quantity, discount, unit_price, np.round(quantity * unit_price, 2)
 
 
-def advance_probabilities(segment: np.ndarray, source: np.ndarray, deal_type: np.ndarray,
-                          product: np.ndarray, skill: np.ndarray, fit: np.ndarray,
-                          amount: np.ndarray, discount: np.ndarray) -> np.ndarray:
+def advance_probabilities(
+    segment: np.ndarray,
+    source: np.ndarray,
+    deal_type: np.ndarray,
+    product: np.ndarray,
+    skill: np.ndarray,
+    fit: np.ndarray,
+    amount: np.ndarray,
+    discount: np.ndarray,
+) -> np.ndarray:
     """a_k(x) for every deal and open stage k: sigmoid of a stage base plus additive effects."""
     relative_size = np.log(amount) - typical_log_amount(segment)
     relative_discount = discount - world.SEGMENT_DISCOUNT_MEAN[segment]
@@ -171,8 +180,7 @@ def advance_probabilities(segment: np.ndarray, source: np.ndarray, deal_type: np
     return sigmoid(logit)
 
 
-def draw_deals(rng: np.random.Generator, index: np.ndarray, created: np.ndarray,
-               company: Company) -> Deals:
+def draw_deals(rng: np.random.Generator, index: np.ndarray, created: np.ndarray, company: Company) -> Deals:
     n = index.size
     account = _pick_accounts(rng, created, company)
     segment = company.accounts.segment[account]
@@ -183,15 +191,35 @@ def draw_deals(rng: np.random.Generator, index: np.ndarray, created: np.ndarray,
     product = categorical(rng, product_mix()[segment])
     quantity, discount, unit_price, amount = _price(rng, segment, product)
     advance = advance_probabilities(
-        segment, source, deal_type, product, company.owners.skill[owner],
-        company.accounts.fit[account], amount, discount,
+        segment,
+        source,
+        deal_type,
+        product,
+        company.owners.skill[owner],
+        company.accounts.fit[account],
+        amount,
+        discount,
     )
-    return Deals(index, created, account, owner, segment, deal_type, source, product,
-                 quantity, unit_price, amount, discount, advance)
+    return Deals(
+        index,
+        created,
+        account,
+        owner,
+        segment,
+        deal_type,
+        source,
+        product,
+        quantity,
+        unit_price,
+        amount,
+        discount,
+        advance,
+    )
 
 
-def expected_won_amount_by_segment(company: Company, window: Window,
-                                   rng: np.random.Generator, n: int = 8_000) -> np.ndarray:
+def expected_won_amount_by_segment(
+    company: Company, window: Window, rng: np.random.Generator, n: int = 8_000
+) -> np.ndarray:
     """E[amount x P(win)] of a new deal per segment (Monte Carlo), for setting quotas."""
     created = window.times_at_quantiles(rng.random(n), rng)
     deals = draw_deals(rng, np.arange(n), created, company)
@@ -225,16 +253,24 @@ class _Changes:
     def __init__(self) -> None:
         self.parts: list[tuple[np.ndarray, ...]] = []
 
-    def add(self, opp: np.ndarray, at: np.ndarray, stage: np.ndarray | None = None,
-            amount: np.ndarray | None = None, close_day: np.ndarray | None = None) -> None:
+    def add(
+        self,
+        opp: np.ndarray,
+        at: np.ndarray,
+        stage: np.ndarray | None = None,
+        amount: np.ndarray | None = None,
+        close_day: np.ndarray | None = None,
+    ) -> None:
         n = opp.size
-        self.parts.append((
-            opp,
-            at,
-            np.full(n, -1, np.int8) if stage is None else stage.astype(np.int8),
-            np.full(n, np.nan) if amount is None else amount,
-            np.full(n, -1, np.int64) if close_day is None else close_day,
-        ))
+        self.parts.append(
+            (
+                opp,
+                at,
+                np.full(n, -1, np.int8) if stage is None else stage.astype(np.int8),
+                np.full(n, np.nan) if amount is None else amount,
+                np.full(n, -1, np.int64) if close_day is None else close_day,
+            )
+        )
 
     def sorted_history(self, n: int) -> History:
         columns = (np.concatenate(c) for c in zip(*self.parts, strict=True))
@@ -277,8 +313,11 @@ def _stage_times(rng: np.random.Generator, deals: Deals, qstarts: np.ndarray) ->
     relative_size = np.log(deals.amount) - typical_log_amount(deals.segment)
     median = (
         world.STAGE_MEDIAN_DAYS[None, :]
-        * (world.SEGMENT_DURATION_FACTOR[deals.segment] * world.TYPE_DURATION_FACTOR[deals.type]
-           * np.exp(0.1 * relative_size))[:, None]
+        * (
+            world.SEGMENT_DURATION_FACTOR[deals.segment]
+            * world.TYPE_DURATION_FACTOR[deals.type]
+            * np.exp(0.1 * relative_size)
+        )[:, None]
     )
     days = median * np.exp(world.DURATION_SIGMA * rng.standard_normal((n, world.N_OPEN)))
     times = np.empty((n, world.N_OPEN + 1), dtype=np.int64)
@@ -290,8 +329,13 @@ def _stage_times(rng: np.random.Generator, deals: Deals, qstarts: np.ndarray) ->
     return times
 
 
-def _slips(rng: np.random.Generator, expected: np.ndarray, open_now: np.ndarray,
-           stage_end: np.ndarray, changes: _Changes) -> np.ndarray:
+def _slips(
+    rng: np.random.Generator,
+    expected: np.ndarray,
+    open_now: np.ndarray,
+    stage_end: np.ndarray,
+    changes: _Changes,
+) -> np.ndarray:
     """While a deal is open past its expected close date, the rep pushes the date out."""
     expected = expected.copy()
     active = open_now.copy()
@@ -304,15 +348,15 @@ def _slips(rng: np.random.Generator, expected: np.ndarray, open_now: np.ndarray,
         hit = at < stage_end[candidates]
         active[candidates[~hit]] = False
         slipped, at = candidates[hit], at[hit]
-        pushed = expected[slipped] + rng.integers(world.SLIP_MIN_DAYS, world.SLIP_MAX_DAYS + 1,
-                                                  slipped.size)
+        pushed = expected[slipped] + rng.integers(world.SLIP_MIN_DAYS, world.SLIP_MAX_DAYS + 1, slipped.size)
         pushed = maybe_month_end(pushed, rng)
         expected[slipped] = pushed
         changes.add(slipped, at, close_day=pushed)
 
 
-def simulate_history(rng: np.random.Generator, deals: Deals, qstarts: np.ndarray
-                     ) -> tuple[History, np.ndarray]:
+def simulate_history(
+    rng: np.random.Generator, deals: Deals, qstarts: np.ndarray
+) -> tuple[History, np.ndarray]:
     """Play every deal's life to its end; returns the change history and whether each was won."""
     n = deals.size
     rows = np.arange(n)
@@ -340,8 +384,9 @@ def simulate_history(rng: np.random.Generator, deals: Deals, qstarts: np.ndarray
     return changes.sorted_history(n), won
 
 
-def _estimate_close(rng: np.random.Generator, now: np.ndarray, decision_if_won: np.ndarray,
-                    log_bias: float, min_days: int) -> np.ndarray:
+def _estimate_close(
+    rng: np.random.Generator, now: np.ndarray, decision_if_won: np.ndarray, log_bias: float, min_days: int
+) -> np.ndarray:
     """A rep's close-date estimate made at `now`: a noisy (biased) guess of the remaining cycle,
     often rounded to the end of a month."""
     remaining = (decision_if_won - now) / DAY
@@ -350,9 +395,15 @@ def _estimate_close(rng: np.random.Generator, now: np.ndarray, decision_if_won: 
     return maybe_month_end(days, rng)
 
 
-def _enter_stage(rng: np.random.Generator, k: int, reached: np.ndarray, times: np.ndarray,
-                 expected: np.ndarray, amount: np.ndarray, changes: _Changes
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _enter_stage(
+    rng: np.random.Generator,
+    k: int,
+    reached: np.ndarray,
+    times: np.ndarray,
+    expected: np.ndarray,
+    amount: np.ndarray,
+    changes: _Changes,
+) -> tuple[np.ndarray, np.ndarray]:
     """Stage k entry, on which the rep sometimes re-estimates the close date and sometimes
     revises the amount (multiplicatively); both land on the stage-change row."""
     n = reached.size
@@ -363,14 +414,24 @@ def _enter_stage(rng: np.random.Generator, k: int, reached: np.ndarray, times: n
     factor = np.exp(rng.normal(world.AMOUNT_REVISION_LOG_MEAN[k], world.AMOUNT_REVISION_LOG_SD, n))
     amount = np.where(revise, np.round(amount * factor, 2), amount)
     entered = np.flatnonzero(reached)
-    changes.add(entered, times[entered, k], stage=np.full(entered.size, k),
-                amount=np.where(revise, amount, np.nan)[entered],
-                close_day=np.where(reestimate, fresh, -1)[entered])
+    changes.add(
+        entered,
+        times[entered, k],
+        stage=np.full(entered.size, k),
+        amount=np.where(revise, amount, np.nan)[entered],
+        close_day=np.where(reestimate, fresh, -1)[entered],
+    )
     return expected, amount
 
 
-def _close_date_changes(rng: np.random.Generator, k: int, reached: np.ndarray,
-                        times: np.ndarray, expected: np.ndarray, changes: _Changes) -> np.ndarray:
+def _close_date_changes(
+    rng: np.random.Generator,
+    k: int,
+    reached: np.ndarray,
+    times: np.ndarray,
+    expected: np.ndarray,
+    changes: _Changes,
+) -> np.ndarray:
     """Close-date changes while in stage k: a slip whenever the date passes, and at the weekly
     pipeline reviews an occasional re-forecast (mostly later, sometimes earlier: a pull-in)."""
     n = reached.size
@@ -416,8 +477,9 @@ class Leads:
         return self.created.size
 
 
-def draw_leads(rng: np.random.Generator, deals: Deals, quantiles: tuple[float, float],
-               window: Window, company: Company) -> Leads:
+def draw_leads(
+    rng: np.random.Generator, deals: Deals, quantiles: tuple[float, float], window: Window, company: Company
+) -> Leads:
     """Converted leads behind the new-business deals, plus the leads that never converted.
 
     Unconverted leads per campaign are drawn so that each campaign converts at its own rate, and
@@ -451,9 +513,7 @@ def draw_leads(rng: np.random.Generator, deals: Deals, quantiles: tuple[float, f
         campaign=np.concatenate([campaign, u_campaign])[order],
         owner=np.concatenate([deals.owner[converted], u_owner])[order],
         decided_at=np.concatenate([converted_at, u_decided])[order],
-        final_status=np.concatenate(
-            [np.full(converted.size, status.index("Converted")), u_status]
-        )[order],
+        final_status=np.concatenate([np.full(converted.size, status.index("Converted")), u_status])[order],
         opportunity=np.concatenate([deals.index[converted], np.full(m, -1)])[order],
     )
 
@@ -468,8 +528,15 @@ class Chunk:
     leads: Leads
 
 
-def simulate_chunk(rng: np.random.Generator, first: int, stop: int, total: int,
-                   window: Window, qstarts: np.ndarray, company: Company) -> Chunk:
+def simulate_chunk(
+    rng: np.random.Generator,
+    first: int,
+    stop: int,
+    total: int,
+    window: Window,
+    qstarts: np.ndarray,
+    company: Company,
+) -> Chunk:
     """Deals first..stop-1 of total. Deal i is created at activity quantile (i + u) / total, so
     ids follow creation time and every chunk covers its own stretch of the calendar."""
     index = np.arange(first, stop)

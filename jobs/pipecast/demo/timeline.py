@@ -98,8 +98,7 @@ class Window:
 
     @classmethod
     def ending(cls, as_of: date) -> Window:
-        return cls(start=years_before(as_of, world.YEARS_OF_HISTORY) + timedelta(days=1),
-                   as_of=as_of)
+        return cls(start=years_before(as_of, world.YEARS_OF_HISTORY) + timedelta(days=1), as_of=as_of)
 
     @property
     def end_seconds(self) -> int:
@@ -130,16 +129,16 @@ def previous_business_day(days: np.ndarray) -> np.ndarray:
     return days - np.where(wd == 5, 1, np.where(wd == 6, 2, 0))
 
 
-def at_business_time(seconds: np.ndarray, not_before: np.ndarray,
-                     rng: np.random.Generator) -> np.ndarray:
+def at_business_time(seconds: np.ndarray, not_before: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Move timestamps to office hours on a working day, keeping them after not_before."""
     days = next_business_day(seconds // DAY)
     snapped = days * DAY + office_hours(rng, seconds.size)
     return np.maximum(snapped, not_before + HOUR)
 
 
-def pull_into_quarter_end(seconds: np.ndarray, not_before: np.ndarray, qstarts: np.ndarray,
-                          rng: np.random.Generator) -> np.ndarray:
+def pull_into_quarter_end(
+    seconds: np.ndarray, not_before: np.ndarray, qstarts: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Decisions falling in the first days of a quarter are, with some probability, pulled into
     the last working days of the quarter before (the sales team pushes to close in quarter)."""
     days = seconds // DAY

@@ -294,7 +294,7 @@ def _run_checkpoint(
         if target.dialect(url) == "postgresql"
         else context.data_sources.add_sql
     )
-    datasource = add(name=_DATASOURCE, connection_string=url)
+    datasource = add(name=_DATASOURCE, connection_string=url, kwargs=target.engine_options(settings))
     try:
         definitions = [
             context.validation_definitions.add(

@@ -69,10 +69,25 @@ def key_expectations(key: Iterable[str], severity: Severity = ERROR) -> list[gxe
     if len(columns) == 1:
         checks.append(gxe.ExpectColumnValuesToBeUnique(column=columns[0], **tag(severity)))
     else:
-        checks.append(
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=columns, **tag(severity, columns=columns))
-        )
+        checks.append(unique_together(columns, severity))
     return checks
+
+
+def unique_together(columns: Iterable[str], severity: Severity) -> gxe.UnexpectedRowsExpectation:
+    """One row per combination of ``columns``: the duplicated combinations are the violations.
+
+    GX's ExpectCompoundColumnsToBeUnique joins the whole table back to its group counts, a hash
+    join as large as the table that DuckDB cannot fit in a bounded memory_limit at L; a GROUP BY
+    ... HAVING finds the same duplicates with one aggregate, which spills to disk when it must.
+    """
+    names = list(columns)
+    keys = ", ".join(q(c) for c in names)
+    return unexpected_rows(
+        f"One row per ({', '.join(names)})",
+        f"SELECT {keys}, count(*) AS copies FROM {BATCH} GROUP BY {keys} HAVING count(*) > 1",
+        severity,
+        names,
+    )
 
 
 def references(

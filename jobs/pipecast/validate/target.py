@@ -45,10 +45,23 @@ def dialect(url: str) -> str:
     return make_url(url).get_backend_name()
 
 
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """``create_engine`` keyword arguments for the warehouse, GX's datasource and ours alike.
+
+    On DuckDB, the connection's memory_limit (``validation_duckdb_memory_limit``). Every engine of a
+    validation run must pass the same options: DuckDB refuses a second connection to an open file
+    with another configuration.
+    """
+    limit = settings.validation_duckdb_memory_limit
+    if dialect(warehouse_url(settings)) != "duckdb" or limit is None:
+        return {}
+    return {"connect_args": {"config": {"memory_limit": limit.strip()}}}
+
+
 @contextmanager
 def engine(settings: Settings) -> Iterator[Engine]:
     """A pool-less engine on the warehouse, disposed on exit."""
-    created = sa.create_engine(warehouse_url(settings), poolclass=NullPool)
+    created = sa.create_engine(warehouse_url(settings), poolclass=NullPool, **engine_options(settings))
     try:
         yield created
     finally:
