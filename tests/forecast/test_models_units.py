@@ -72,6 +72,55 @@ def test_drivers_name_the_trait_that_moves_the_probability():
     assert top.loc[smb.idxmax(), "driver_1"] == "segment = SMB"
 
 
+def test_drivers_equal_the_swap_definition_and_skip_swaps_that_change_nothing():
+    rng = np.random.default_rng(1)
+    n = 60
+    deals = pd.DataFrame(
+        {
+            "log_amount": np.where(rng.random(n) < 0.3, np.nan, rng.normal(10, 1, n)),
+            "amount_changes": rng.integers(0, 2, n).astype(float),
+            "segment": rng.choice(["SMB", "Enterprise"], n),
+            "days_in_stage": rng.integers(0, 90, n).astype(float),
+        }
+    )
+    features = list(deals.columns)
+    predicted_rows = []
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        predicted_rows.append(len(frame))
+        z = (
+            0.8 * frame["segment"].eq("SMB")
+            + 0.3 * frame["log_amount"].fillna(8.0)
+            - 0.5 * frame["amount_changes"]
+            - 0.01 * frame["days_in_stage"]
+            - 2.5
+        )
+        return 1 / (1 + np.exp(-z.to_numpy(dtype=float)))
+
+    effects = explain.driver_effects(predict, deals, features, background=8, seed=3, chunk=25)
+
+    # The definition: the deal's log-odds less the mean log-odds over the background rows'
+    # values of the driver's columns swapped in (the same background draw).
+    reference = deals.iloc[np.random.default_rng(3).choice(n, size=8, replace=False)]
+    logit = explain._logit
+    for driver, columns in {"deal size": ["log_amount", "amount_changes"], "segment": ["segment"]}.items():
+        expected = []
+        for _, deal in deals.iterrows():
+            base = logit(predict(deal.to_frame().T.astype(deals.dtypes.to_dict())))[0]
+            swapped = []
+            for _, ref in reference.iterrows():
+                variant = deal.copy()
+                variant[columns] = ref[columns]
+                swapped.append(logit(predict(variant.to_frame().T.astype(deals.dtypes.to_dict())))[0])
+            expected.append(base - np.mean(swapped))
+        assert np.allclose(effects[driver], expected), driver
+
+    # Swaps that change nothing are not predicted: 8 background rows hold at most 2 segments.
+    predicted_rows.clear()
+    explain.driver_effects(predict, deals, ["segment"], background=8, seed=3, chunk=n)
+    assert predicted_rows == [n + n]  # the deals, and each deal once with the other segment
+
+
 def test_ml_tables_gain_new_columns_and_a_night_is_replaced():
     con = duckdb.connect()
     con.execute("create schema ml")

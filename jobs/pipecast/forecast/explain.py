@@ -75,7 +75,10 @@ def driver_effects(
 ) -> pd.DataFrame:
     """(deals x drivers) log-odds effects of the drivers the model uses.
 
-    Per chunk of deals, every (driver, background row) variant goes through the model in one call.
+    Per chunk of deals, every (driver, background value) variant goes through the model in one
+    call. A variant is only predicted for the deals whose values it changes: where a deal already
+    has the background row's value its swap changes nothing and adds 0 to the effect; background
+    rows sharing a driver's values are one variant, counted as often as they occur.
     """
     groups = {name: [c for c in cols if c in features] for name, cols in DRIVERS.items()}
     groups = {name: cols for name, cols in groups.items() if cols}
@@ -84,30 +87,63 @@ def driver_effects(
         return effects
     rng = np.random.default_rng(seed)
     reference = deals.iloc[rng.choice(len(deals), size=min(background, len(deals)), replace=False)]
+    swaps = [
+        (g, cols, values, count)
+        for g, cols in enumerate(groups.values())
+        for values, count in _distinct(reference[cols])
+    ]
     for start in range(0, len(deals), chunk):
         part = deals.iloc[start : start + chunk].reset_index(drop=True)
-        variants = []
-        for cols in groups.values():
-            for _, ref in reference.iterrows():
-                variant = part.copy()
-                for col in cols:
-                    variant[col] = ref[col]
+        variants, plan = [], []
+        for g, cols, values, count in swaps:
+            rows = np.flatnonzero(_differs(part[cols], values))
+            if rows.size:
+                variant = part.iloc[rows].copy()
+                for col, value in zip(cols, values, strict=True):
+                    variant[col] = value
                 variants.append(variant)
-        swapped = _logit(np.asarray(predict(pd.concat([part, *variants], ignore_index=True)), dtype=float))
-        base, rest = swapped[: len(part)], swapped[len(part) :]
-        rest = rest.reshape(len(groups), len(reference), len(part)).mean(axis=1)
-        effects.iloc[start : start + len(part)] = (base[None, :] - rest).T
+                plan.append((g, rows, count))
+        logits = _logit(np.asarray(predict(pd.concat([part, *variants], ignore_index=True)), dtype=float))
+        base = logits[: len(part)]
+        summed = np.zeros((len(part), len(groups)))
+        offset = len(part)
+        for g, rows, count in plan:
+            summed[rows, g] += count * (base[rows] - logits[offset : offset + rows.size])
+            offset += rows.size
+        effects.iloc[start : start + len(part)] = summed / len(reference)
     return effects
 
 
-def _shown(deal: pd.Series, driver: str) -> str:
-    column = SHOWN.get(driver)
-    if column is None or column not in deal:
-        return ""
-    value = deal[column]
+def _distinct(values: pd.DataFrame) -> list[tuple[tuple, int]]:
+    """The distinct rows of ``values`` (missing values equal to each other) and how often each occurs."""
+    counts: dict[tuple, int] = {}
+    originals: dict[tuple, tuple] = {}
+    for row in values.itertuples(index=False, name=None):
+        key = tuple("<missing>" if pd.isna(v) else v for v in row)
+        counts[key] = counts.get(key, 0) + 1
+        originals.setdefault(key, row)
+    return [(originals[key], n) for key, n in counts.items()]
+
+
+def _differs(frame: pd.DataFrame, values: tuple) -> np.ndarray:
+    """Rows of ``frame`` whose values are not ``values`` (a missing value equals a missing one)."""
+    differs = np.zeros(len(frame), dtype=bool)
+    for col, value in zip(frame.columns, values, strict=True):
+        column = frame[col]
+        if pd.isna(value):
+            differs |= column.notna().to_numpy()
+        else:
+            differs |= ~(column == value).fillna(False).to_numpy(dtype=bool)
+    return differs
+
+
+def _label(driver: str, value: object) -> str:
+    """ "deal size = 12,000": the driver and the deal's value of it (the name alone without one)."""
     if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
-    return str(value)
+        shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+    else:
+        shown = str(value)
+    return f"{driver} = {shown}" if shown else str(driver)
 
 
 def top_drivers(deals: pd.DataFrame, effects: pd.DataFrame, top: int = TOP) -> pd.DataFrame:
@@ -116,19 +152,23 @@ def top_drivers(deals: pd.DataFrame, effects: pd.DataFrame, top: int = TOP) -> p
     names = effects.columns.to_numpy()
     values = effects.to_numpy(dtype=float)
     order = np.argsort(-np.abs(np.nan_to_num(values)), axis=1) if values.size else np.empty((len(deals), 0))
+    shown = {
+        j: deals[SHOWN[name]].to_numpy(dtype=object)
+        for j, name in enumerate(names)
+        if SHOWN.get(name) in deals
+    }
+    rows = np.arange(len(deals))
     for k in range(top):
-        labels, sizes = [], []
-        for i, (_, deal) in enumerate(deals.iterrows()):
-            if k < order.shape[1]:
-                j = order[i, k]
-                shown = _shown(deal, names[j])
-                labels.append(f"{names[j]} = {shown}" if shown else names[j])
-                sizes.append(float(values[i, j]))
-            else:
-                labels.append(None)
-                sizes.append(None)
-        out[f"driver_{k + 1}"] = labels
-        out[f"driver_{k + 1}_effect"] = sizes
+        if k < order.shape[1]:
+            chosen = order[:, k]
+            labels = [
+                _label(names[j], shown[j][i] if j in shown else "") for i, j in zip(rows, chosen, strict=True)
+            ]
+            out[f"driver_{k + 1}"] = labels
+            out[f"driver_{k + 1}_effect"] = values[rows, chosen]
+        else:
+            out[f"driver_{k + 1}"] = None
+            out[f"driver_{k + 1}_effect"] = None
     out["drivers"] = [
         json.dumps({n: round(float(v), 4) for n, v in zip(names, row, strict=True) if np.isfinite(v)})
         for row in values
