@@ -234,3 +234,24 @@ def test_synthetic_summary_scales_drivers_measured_on_fewer_deals():
     assert "drivers 200.0 s (extrapolated from 20.0 s on 100,000 deals)" in text
     syn["driver_deals"] = syn["deals"]
     assert "drivers 20.0 s +" in run_bench.synthetic_summary(syn)
+
+
+def test_coverage_goal_counts_every_cut_off_and_says_how_many_outcomes():
+    r = _size((1.0, 1.0, 1.0), others=27.0)
+    r.accuracy = {
+        "model": {"brier": 0.19, "ece": 0.01},
+        "true_probability": {"brier": 0.18},
+        "stage_weighted": {"brier": 0.23},
+    }
+    r.revenue_accuracy = {
+        "model": {"wape": 0.02, "coverage_p10_p90": 0.875, "n": 8},
+        "stage_weighted": {"wape": 0.1, "n": 8},
+    }
+    r.revenue_all_cutoffs = {"model": {"wape": 0.03, "coverage_p10_p90": 0.8, "n": 30}}
+    row = next(line for line in run_bench.goals([r]) if line.startswith("| 5 accuracy"))
+    assert "P10-P90 coverage 88% (7 of 8) of the forecasts at periods' starts" in row
+    assert "80% (24 of 30) of the forecasts at all cut-offs" in row
+    assert "P10-P90 covers 75-85% (all cut-offs): met" in row
+    r.revenue_all_cutoffs["model"]["coverage_p10_p90"] = 0.9
+    row = next(line for line in run_bench.goals([r]) if line.startswith("| 5 accuracy"))
+    assert "P10-P90 covers 75-85% (all cut-offs): not met" in row
