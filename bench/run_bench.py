@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
@@ -636,9 +637,15 @@ def goals(results: list[SizeResult], probe: list[dict[str, Any]] | None = None) 
 
 
 def _coverage(metrics: dict[str, float]) -> str:
-    """ "88% (7 of 8)": the P10-P90 coverage and the outcomes behind it."""
+    """The P10-P90 coverage, the outcomes behind it and the Clopper-Pearson interval of the true
+    coverage they allow: "88% (7 of 8; 90% CI 53%-99%)". Forecasts of one period share its outcome,
+    so the interval is if anything too narrow."""
     cov, n = metrics["coverage_p10_p90"], int(metrics.get("n", 0))
-    return f"{cov:.0%} ({round(cov * n)} of {n})" if n else f"{cov:.0%}"
+    if not n:
+        return f"{cov:.0%}"
+    hits = round(cov * n)
+    low, high = stats.binomtest(hits, n).proportion_ci(0.9)
+    return f"{cov:.0%} ({hits} of {n}; 90% CI {low:.0%}-{high:.0%})"
 
 
 def probe_is_flat(probe: list[dict[str, Any]]) -> bool:
@@ -854,17 +861,17 @@ def _wrap(text: str, width: int = 14) -> str:
 def render(
     results: list[SizeResult],
     chart_link: str | None,
-    started_load: str,
-    ended_load: str,
-    command: str,
+    run: dict[str, str],
     probe: list[dict[str, Any]] | None = None,
 ) -> str:
+    """The report; ``run``: started (ISO time), machine, started_load, ended_load, command."""
     sizes = [r.size for r in results]
+    started_load, ended_load = run["started_load"], run["ended_load"]
     out = [
         "# pipecast benchmarks",
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on: {machine()}.",
-        f"Command: `{command}`. Sizes: "
+        f"Run {datetime.fromisoformat(run['started']):%Y-%m-%d %H:%M} UTC on: {run['machine']}.",
+        f"Command: `{run['command']}`. Sizes: "
         + ", ".join(f"{s} = {SIZES[s]:,} opportunities" for s in sizes)
         + " (nightly full exports of three years of history).",
         "Per size: two nightly exports are generated; night 1 is loaded and built; night 2, the measured "
@@ -937,6 +944,12 @@ def main(argv: list[str] | None = None) -> int:
         default=PROBE_ROWS_DEFAULT,
         help="opportunities per synthetic export for the validation memory probe (0: skip it)",
     )
+    parser.add_argument(
+        "--rerender",
+        action="store_true",
+        help="run nothing: rewrite the report and chart from --state's results.json (after a change "
+        "to how the report reads the numbers)",
+    )
     args = parser.parse_args(argv)
     output = args.output.resolve()
     chart_path = args.chart or (
@@ -944,30 +957,56 @@ def main(argv: list[str] | None = None) -> int:
         if output == (ROOT / "BENCHMARKS.md")
         else output.with_name(output.stem + "_wall_times.png")
     )
+    raw = args.state / "results.json"
 
     def progress(message: str) -> None:
         print(f"{datetime.now():%H:%M:%S} {message}", flush=True)
 
-    started_load = loadavg()
-    progress(f"benchmark {' '.join(args.sizes)} on {machine()}; loadavg {started_load}")
-    results: list[SizeResult] = []
-    for label in args.sizes:
-        deals = args.score_deals if args.score_deals is not None else SYNTHETIC_DEALS_DEFAULT.get(label, 0)
-        results.append(bench_size(label, args.state, progress, deals, args.driver_deals))
-    probe_rows = [n for n in args.probe_rows if n > 0]
-    probe = validation_probe(probe_rows, args.state / "probe", progress) if probe_rows else []
-    ended_load = loadavg()
+    if args.rerender:
+        results, probe, run = load_results(raw)
+    else:
+        started_load = loadavg()
+        started = datetime.now(UTC)
+        progress(f"benchmark {' '.join(args.sizes)} on {machine()}; loadavg {started_load}")
+        results = []
+        for label in args.sizes:
+            deals = (
+                args.score_deals if args.score_deals is not None else SYNTHETIC_DEALS_DEFAULT.get(label, 0)
+            )
+            results.append(bench_size(label, args.state, progress, deals, args.driver_deals))
+        probe_rows = [n for n in args.probe_rows if n > 0]
+        probe = validation_probe(probe_rows, args.state / "probe", progress) if probe_rows else []
+        command = "python bench/run_bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        run = {
+            "started": started.isoformat(),
+            "machine": machine(),
+            "started_load": started_load,
+            "ended_load": loadavg(),
+            "command": command.strip(),
+        }
+        raw.write_text(
+            json.dumps(
+                {"run": run, "sizes": [asdict(r) for r in results], "probe": probe}, indent=1, default=str
+            )
+        )
     chart(results, chart_path)
     link = os.path.relpath(chart_path.resolve(), output.parent)
-    command = "python bench/run_bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = render(results, link, started_load, ended_load, command.strip(), probe)
+    text = render(results, link, run, probe)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
-    raw = args.state / "results.json"
-    raw.write_text(json.dumps({"sizes": [asdict(r) for r in results], "probe": probe}, indent=1, default=str))
     progress(f"wrote {output}, {chart_path} and {raw}")
     print(text)
     return 0
+
+
+def load_results(path: Path) -> tuple[list[SizeResult], list[dict[str, Any]], dict[str, str]]:
+    """The sizes, probe and run facts a benchmark run stored in its results.json."""
+    data = json.loads(path.read_text())
+    sizes = []
+    for size in data["sizes"]:
+        steps = [StepResult(**step) for step in size.pop("steps")]
+        sizes.append(SizeResult(**size, steps=steps))
+    return sizes, data.get("probe", []), data["run"]
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import json
 import types
 from datetime import UTC, datetime, timedelta
@@ -142,11 +144,21 @@ def test_render_has_goals_chart_link_and_size_table():
         "peaks_per_phase": True,
     }
     r.steps.append(_step("forecast", "night", 5.0, rows=1_000))
-    text = run_bench.render([r], "bench/x.png", "1.0 1.0 1.0", "2.0 2.0 2.0", "python bench/run_bench.py")
+    text = run_bench.render([r], "bench/x.png", _run("1.0 1.0 1.0", "2.0 2.0 2.0"))
     assert "## Goals" in text and "![wall time per step per size](bench/x.png)" in text
     assert "## S: 20,000 opportunities" in text
     assert "| win fit | retrain | 2.0 | 300 | 1 |" in text
     assert "Load average (1, 5, 15 min) at the start of the run: 1.0 1.0 1.0; at the end: 2.0 2.0 2.0" in text
+
+
+def _run(started_load: str = "1 1 1", ended_load: str = "1 1 1") -> dict[str, str]:
+    return {
+        "started": "2026-11-29T10:00:00+00:00",
+        "machine": "a test machine",
+        "started_load": started_load,
+        "ended_load": ended_load,
+        "command": "python bench/run_bench.py",
+    }
 
 
 def _probe(rows: int, peak: float) -> dict:
@@ -171,7 +183,7 @@ def test_validation_probe_goal_is_met_only_when_memory_stays_flat(peaks: tuple[f
     )
     assert f"1,000,000 rows {peaks[0]:,.0f} MB -> 10,000,000 rows {peaks[1]:,.0f} MB" in row
     assert row.endswith(f"| {verdict} |")
-    text = run_bench.render([_size((1.0, 1.0, 1.0), others=27.0)], None, "1 1 1", "1 1 1", "cmd", probe)
+    text = run_bench.render([_size((1.0, 1.0, 1.0), others=27.0)], None, _run(), probe)
     assert "## Validation memory as the table grows" in text
     assert f"| 10,000,000 | 4.0 | {peaks[1]:,.0f} | 300 | 5.5 | 66 |" in text
 
@@ -249,9 +261,28 @@ def test_coverage_goal_counts_every_cut_off_and_says_how_many_outcomes():
     }
     r.revenue_all_cutoffs = {"model": {"wape": 0.03, "coverage_p10_p90": 0.8, "n": 30}}
     row = next(line for line in run_bench.goals([r]) if line.startswith("| 5 accuracy"))
-    assert "P10-P90 coverage 88% (7 of 8) of the forecasts at periods' starts" in row
-    assert "80% (24 of 30) of the forecasts at all cut-offs" in row
+    assert "P10-P90 coverage 88% (7 of 8; 90% CI 53%-99%) of the forecasts at periods' starts" in row
+    assert "80% (24 of 30; 90% CI 64%-91%) of the forecasts at all cut-offs" in row
     assert "P10-P90 covers 75-85% (all cut-offs): met" in row
     r.revenue_all_cutoffs["model"]["coverage_p10_p90"] = 0.9
     row = next(line for line in run_bench.goals([r]) if line.startswith("| 5 accuracy"))
     assert "P10-P90 covers 75-85% (all cut-offs): not met" in row
+
+
+def test_rerender_rebuilds_the_report_from_results_json(tmp_path: Path):
+    r = _size((1.0, 1.0, 1.0), others=27.0)
+    r.steps.append(_step("forecast", "night", 5.0, rows=1_000))
+    probe = [_probe(1_000_000, 420.0), _probe(10_000_000, 430.0)]
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "results.json").write_text(
+        json.dumps({"run": _run(), "sizes": [dataclasses.asdict(r)], "probe": probe}, default=str)
+    )
+    output = tmp_path / "B.md"
+
+    assert run_bench.main(["--rerender", "--state", str(state), "--output", str(output)]) == 0
+
+    text = output.read_text()
+    assert text == run_bench.render([r], "B_wall_times.png", _run(), probe)
+    assert "Run 2026-11-29 10:00 UTC on: a test machine." in text
+    assert (tmp_path / "B_wall_times.png").exists() or importlib.util.find_spec("matplotlib") is None
