@@ -453,10 +453,9 @@ def _share(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
 
 
-def conditions(results: list[SizeResult], started_load: str, ended_load: str) -> list[str]:
+def conditions(results: list[SizeResult], started_load: str, ended_load: str, threads: str) -> list[str]:
     others = [s.other_cores for r in results for s in r.steps if s.other_cores is not None]
     busy = [s for r in results for s in r.steps if s.other_cores is not None and s.other_cores >= 0.25]
-    threads = os.environ.get("OMP_NUM_THREADS", "unset")
     lines = [
         f"Load average (1, 5, 15 min) at the start of the run: {started_load}; at the end: {ended_load}. "
         f"OMP_NUM_THREADS={threads}.",
@@ -668,6 +667,13 @@ def validation_probe(rows: list[int], work_dir: Path, progress) -> list[dict[str
     return out
 
 
+def _validation_memory_limit() -> str | None:
+    """The DuckDB memory_limit the validation steps run with (the bench's environment decides)."""
+    from pipecast.config import Settings
+
+    return Settings().validation_duckdb_memory_limit
+
+
 def probe_section(probe: list[dict[str, Any]], memory_limit: str | None) -> list[str]:
     return [
         "## Validation memory as the table grows",
@@ -864,7 +870,8 @@ def render(
     run: dict[str, str],
     probe: list[dict[str, Any]] | None = None,
 ) -> str:
-    """The report; ``run``: started (ISO time), machine, started_load, ended_load, command."""
+    """The report; ``run``: started (ISO time), machine, started_load, ended_load, command and
+    omp_num_threads."""
     sizes = [r.size for r in results]
     started_load, ended_load = run["started_load"], run["ended_load"]
     out = [
@@ -881,7 +888,7 @@ def render(
         "other load = CPU the rest of the machine used while the step ran (/proc/stat less the step's "
         "own CPU), in cores.",
         "",
-        *conditions(results, started_load, ended_load),
+        *conditions(results, started_load, ended_load, run.get("omp_num_threads", "unset")),
         "",
         "## Goals",
         "",
@@ -893,9 +900,7 @@ def render(
     for r in results:
         out += size_section(r)
     if probe:
-        from pipecast.config import Settings
-
-        out += probe_section(probe, Settings().validation_duckdb_memory_limit)
+        out += probe_section(probe, run.get("validation_duckdb_memory_limit") or _validation_memory_limit())
     out += [
         "## Forecast accuracy (backtest: deals open at past period-ends, pooled)",
         "",
@@ -983,6 +988,8 @@ def main(argv: list[str] | None = None) -> int:
             "started_load": started_load,
             "ended_load": loadavg(),
             "command": command.strip(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+            "validation_duckdb_memory_limit": _validation_memory_limit(),
         }
         raw.write_text(
             json.dumps(
