@@ -8,7 +8,8 @@ the deal likelier to win than a typical deal's value would; negative: less likel
 interventional, one-group-at-a-time attribution: effects of correlated traits are not split
 between them and need not add up to the total, which is what a "top drivers" list needs.
 
-Cost: groups x background rows predictions per deal, chunked.
+Cost: up to groups x background rows predictions per deal, chunked; a swap that leaves a deal's
+values as they are is not predicted.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def _differs(frame: pd.DataFrame, values: tuple) -> np.ndarray:
 
 
 def _label(driver: str, value: object) -> str:
-    """ "deal size = 12,000": the driver and the deal's value of it (the name alone without one)."""
+    """The driver and the deal's value of it, e.g. 'deal size = 12,000' (the name alone without one)."""
     if isinstance(value, float):
         shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
     else:

@@ -8,9 +8,9 @@ export in a fresh process and reports wall time, peak RSS (before and after vali
 peak of Python's own allocations (tracemalloc, which also slows the run down). Python's peak staying
 flat from size to size is the evidence that validation runs in the warehouse and pulls no table
 into Python; RSS also holds DuckDB's in-process buffer pool, which caches the blocks a query read
-up to the connection's memory_limit (``validation_duckdb_memory_limit``, PIPECAST_VALIDATION_DUCKDB_
-MEMORY_LIMIT): with it, peak RSS stays flat from 1M to 10M rows. The benchmark (bench/run_bench.py)
-calls ``measure`` for its validation-memory goal.
+up to the connection's memory_limit (the setting ``validation_duckdb_memory_limit``): with it, peak
+RSS stays flat from 1M to 10M rows. The benchmark (bench/run_bench.py) calls ``measure`` for its
+validation-memory goal.
 """
 
 from __future__ import annotations
