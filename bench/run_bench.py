@@ -1,8 +1,8 @@
 """The benchmark: two nights of the pipeline at sizes S, M (and, opt-in, L); writes BENCHMARKS.md.
 
 Per size, against a fresh state folder, each step its own process (wall time; peak memory = the
-child's ru_maxrss via os.wait4; CPU seconds; /proc/loadavg before and after; the other load on the
-machine while it ran, from /proc/stat less the step's own CPU):
+step's own ru_maxrss, through bench/own_peak.py; CPU seconds via os.wait4; /proc/loadavg before and
+after; the other load on the machine while it ran, from /proc/stat less the step's own CPU):
 
     generate        two nightly full exports (night 1 = AS_OF - 1 day, night 2 = AS_OF)
     night 1         ingest, dbt build (first build, empty warehouse)
@@ -91,14 +91,20 @@ class ProcessRun:
 
 
 def run_process(argv: list[str], env: dict[str, str], log_path: Path) -> ProcessRun:
-    """Run argv with stdout and stderr to log_path; raise SystemExit if it fails."""
+    """Run argv with stdout and stderr to log_path; raise SystemExit if it fails.
+
+    argv runs under bench/own_peak.py, which reports argv's own peak memory (a child of this
+    process would report this process's peak when that is the larger); CPU comes from os.wait4.
+    """
     load_before = loadavg()
     busy_before = cpu_busy_seconds()
+    peak_file = log_path.with_suffix(".peak.json")
     started = time.perf_counter()
     with open(log_path, "w") as log:
         log.write(f"$ {' '.join(argv)}\n")
         log.flush()
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        launcher = [sys.executable, str(BENCH / "own_peak.py"), str(peak_file), "--", *argv]
+        proc = subprocess.Popen(launcher, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
     busy_after = cpu_busy_seconds()
@@ -109,9 +115,8 @@ def run_process(argv: list[str], env: dict[str, str], log_path: Path) -> Process
     other = None
     if busy_before is not None and busy_after is not None and seconds > 0:
         other = max(0.0, (busy_after - busy_before - cpu) / seconds)
-    return ProcessRun(
-        seconds, usage.ru_maxrss / 1024, cpu, other, load_before, load_after, log_path.read_text()
-    )
+    peak_mb = json.loads(peak_file.read_text())["maxrss_kib"] / 1024
+    return ProcessRun(seconds, peak_mb, cpu, other, load_before, load_after, log_path.read_text())
 
 
 # --------------------------------------------------------------------------- results

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
+import sys
 import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -286,3 +288,14 @@ def test_rerender_rebuilds_the_report_from_results_json(tmp_path: Path):
     assert text == run_bench.render([r], "B_wall_times.png", _run(), probe)
     assert "Run 2026-11-29 10:00 UTC on: a test machine." in text
     assert (tmp_path / "B_wall_times.png").exists() or importlib.util.find_spec("matplotlib") is None
+
+
+def test_a_step_reports_its_own_peak_not_the_benchmarks(tmp_path: Path):
+    held = bytearray(600 * 2**20)  # this process's peak, which a plain child would inherit
+    held[::4096] = b"\1" * len(held[::4096])
+    child = "b = bytearray(100 * 2**20); b[::4096] = b'\\1' * len(b[::4096])"
+
+    run = run_bench.run_process([sys.executable, "-c", child], dict(os.environ), tmp_path / "step.log")
+
+    assert 100 < run.peak_mb < 400
+    assert len(held) == 600 * 2**20
