@@ -46,10 +46,10 @@ from pipecast.forecast.scoring import (
 
 log = logging.getLogger(__name__)
 
-MODEL = "model"
+MODEL = revenue.MODEL  # the forecaster name of the model's rows, which revenue.shared_spread reads
 STAGE_WEIGHTED = "stage_weighted"
 TRUTH = "true_probability"
-REVENUE_FORECASTERS = ("model", "stage_weighted", "commit", "best_case")
+REVENUE_FORECASTERS = (MODEL, STAGE_WEIGHTED, "commit", "best_case")
 METRIC_COLUMNS = ["cutoff", "period", "scope", "forecaster", "metric", "value", "n"]
 
 

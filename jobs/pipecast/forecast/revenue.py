@@ -29,7 +29,7 @@ from scipy import stats
 
 QUANTILES = (10, 50, 90)
 Z_P10_P90 = 2.5631  # P90 - P10 of a standard normal
-MODEL = "model"
+MODEL = "model"  # the forecaster name of the model's rows in a backtest ledger
 
 
 @dataclass
