@@ -44,9 +44,9 @@ run: install
 	$(VENV)/bin/pipecast generate
 	$(VENV)/bin/airflow db migrate > $(STATE)/airflow-migrate.log 2>&1 || (cat $(STATE)/airflow-migrate.log; exit 1)
 	$(VENV)/bin/airflow pools set duckdb_writer 1 "single writer of the DuckDB warehouse" > /dev/null
-	$(VENV)/bin/airflow dags test pipecast_nightly $(RUN_DATE) > $(STATE)/airflow-dags-test.log 2>&1 \
-		|| (tail -n 80 $(STATE)/airflow-dags-test.log; echo "DAG run failed: see $(STATE)/airflow-dags-test.log"; exit 1)
-	@grep -E "Marking run|state=" $(STATE)/airflow-dags-test.log | tail -n 8 || true
+	@set -o pipefail; PYTHONUNBUFFERED=1 $(VENV)/bin/airflow dags test pipecast_nightly $(RUN_DATE) 2>&1 \
+		| $(PY) -m pipecast.orchestration.progress --log $(STATE)/airflow-dags-test.log \
+		|| (tail -n 40 $(STATE)/airflow-dags-test.log; echo "DAG run failed: see $(STATE)/airflow-dags-test.log"; exit 1)
 	$(VENV)/bin/pipecast report
 
 test: install
