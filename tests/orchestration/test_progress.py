@@ -7,18 +7,33 @@ import itertools
 
 from pipecast.orchestration.progress import RunProgress, follow, main
 
-LOG = """\
-2026-12-02T04:39:39.595752Z [info     ] [DAG TEST] starting task_id=ingest map_index=-1 [airflow.sdk.definitions.dag] loc=dag.py:1501
-2026-12-02T04:39:39.687430Z [info     ] Task started                   [airflow.api_fastapi.execution_api.routes.task_instances] correlation_id=x hostname=vm loc=task_instances.py:226 previous_state=queued ti_id=y
-2026-12-02T04:39:42.324973Z [info     ] loaded export 2026-11-29 (generic layout): 28,000 rows in 1.76 s [pipecast.ingest.loader] loc=loader.py:1
-2026-12-02T04:39:45.697376Z [info     ] Task instance state updated    [airflow.api_fastapi.execution_api.routes.task_instances] correlation_id=z loc=task_instances.py:485 new_state=success rows_affected=1 ti_id=y
-2026-12-02T04:39:45.765693Z [info     ] [DAG TEST] end task task_id=ingest map_index=-1 [airflow.sdk.definitions.dag] loc=dag.py:1563
-2026-12-02T04:39:45.824757Z [info     ] [DAG TEST] starting task_id=validate_raw map_index=-1 [airflow.sdk.definitions.dag] loc=dag.py:1501
-2026-12-02T04:39:46.000000Z [error    ] Task failed with exception     [task] loc=task_runner.py:1
-2026-12-02T04:39:46.100000Z [info     ] Task instance state updated    [airflow.api_fastapi.execution_api.routes.task_instances] correlation_id=z loc=task_instances.py:485 new_state=failed rows_affected=1 ti_id=w
-2026-12-02T04:39:46.200000Z [info     ] [DAG TEST] end task task_id=validate_raw map_index=-1 [airflow.sdk.definitions.dag] loc=dag.py:1563
-not a structured line: kept in the log only
-"""
+DAG = "[airflow.sdk.definitions.dag] loc=dag.py:1501"
+API = "[airflow.api_fastapi.execution_api.routes.task_instances] correlation_id=z loc=task_instances.py:485"
+
+
+def _line(second: str, level: str, text: str) -> str:
+    return f"2026-12-02T04:39:{second}Z [{level:<9}] {text}\n"
+
+
+LOG = "".join(
+    [
+        _line("39.595752", "info", f"[DAG TEST] starting task_id=ingest map_index=-1 {DAG}"),
+        _line("39.687430", "info", f"Task started                   {API} previous_state=queued ti_id=y"),
+        _line(
+            "42.324973",
+            "info",
+            "loaded export 2026-11-29 (generic layout): 28,000 rows in 1.76 s "
+            "[pipecast.ingest.loader] loc=loader.py:1",
+        ),
+        _line("45.697376", "info", f"Task instance state updated    {API} new_state=success ti_id=y"),
+        _line("45.765693", "info", f"[DAG TEST] end task task_id=ingest map_index=-1 {DAG}"),
+        _line("45.824757", "info", f"[DAG TEST] starting task_id=validate_raw map_index=-1 {DAG}"),
+        _line("46.000000", "error", "Task failed with exception     [task] loc=task_runner.py:1"),
+        _line("46.100000", "info", f"Task instance state updated    {API} new_state=failed ti_id=w"),
+        _line("46.200000", "info", f"[DAG TEST] end task task_id=validate_raw map_index=-1 {DAG}"),
+        "not a structured line: kept in the log only\n",
+    ]
+)
 
 
 def _run(text: str) -> tuple[list[str], RunProgress, str]:

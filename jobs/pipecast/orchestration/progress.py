@@ -3,7 +3,8 @@ Airflow log lines per task; this filter keeps every line in a log file and shows
 waiting for the night wants to see: each task as it starts and ends (with its seconds), pipecast's
 own messages (rows loaded, checkpoints, models), warnings and errors, and the run's final state.
 
-    airflow dags test pipecast_nightly 2026-12-01 2>&1 | python -m pipecast.orchestration.progress --log run.log
+    airflow dags test pipecast_nightly 2026-12-01 2>&1 \
+        | python -m pipecast.orchestration.progress --log run.log
 
 It exits 1 when a task failed or the run's final state is not success, so a Makefile pipeline can
 stop on it (with `set -o pipefail` the DAG command's own exit status counts too).
@@ -70,7 +71,8 @@ class RunProgress:
         return None
 
     def failed(self) -> bool:
-        return self.run_state == "failed" or any(s in ("failed", "upstream_failed") for s in self.states.values())
+        bad = ("failed", "upstream_failed")
+        return self.run_state == "failed" or any(state in bad for state in self.states.values())
 
     def summary(self) -> str:
         done = sum(1 for s in self.states.values() if s == "success")
