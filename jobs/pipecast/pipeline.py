@@ -12,6 +12,7 @@ from datetime import date
 
 from pipecast.canonical import ENTITIES
 from pipecast.config import Settings, get_settings
+from pipecast.errors import InputError
 from pipecast.ingest import IngestResult, find_exports, ingest_export
 from pipecast.ingest.landing import get_export, quarantine_export
 from pipecast.warehouse import execute_on_target, query_on_target
@@ -19,7 +20,7 @@ from pipecast.warehouse import execute_on_target, query_on_target
 log = logging.getLogger(__name__)
 
 
-class ValidationFailed(RuntimeError):
+class ValidationFailed(InputError):
     """An error-severity expectation failed: downstream steps must not run."""
 
 
