@@ -110,7 +110,7 @@ def training_cutoffs(first_day: date, as_of: date) -> list[date]:
 def run_forecast(as_of: date | None = None, settings: Settings | None = None) -> ForecastResult:
     settings = settings or get_settings()
     run_id = uuid.uuid4().hex
-    with threadpool_limits(settings.forecast_threads), workspace(settings, pulls=SOURCES) as ws:
+    with threadpool_limits(settings.forecast_threads), workspace(settings, pulls=SOURCES, atomic=True) as ws:
         con = ws.con
         ensure_ml_tables(con)
         if as_of is None:
