@@ -2,7 +2,8 @@
 
 A thin DAG file: no heavy imports or I/O at parse time; every task calls into the `pipecast`
 package (jobs/), where the same steps also run from the `pipecast` CLI. One task per pipeline step,
-so a new step (validate marts, validate predictions) is one more task in the chain.
+so a new step (validate marts, validate predictions) is one more task in the chain. Every task is
+wrapped in fail_without_retry: bad input or configuration fails it at once, the rest is retried.
 
 Each run works on one export date (its logical date in the schedule's timezone minus
 PIPECAST_EXPORT_LAG_DAYS): it loads only exports up to that date and forecasts as of it, so
@@ -17,6 +18,7 @@ from datetime import timedelta
 from airflow.sdk import PokeReturnValue, dag, task
 from pipecast.config import get_settings
 from pipecast.orchestration import assets, scheduling
+from pipecast.orchestration.failures import fail_without_retry
 
 settings = get_settings()
 
@@ -39,6 +41,7 @@ def pipecast_nightly() -> None:
         poke_interval=timedelta(minutes=settings.sensor_poke_minutes),
         timeout=timedelta(minutes=settings.sensor_timeout_minutes),
     )
+    @fail_without_retry
     def wait_for_export(**context) -> PokeReturnValue:
         """Done when the run's export has its _SUCCESS marker (or a newer export has landed)."""
         from pipecast.ingest.landing import LandingZone
@@ -50,6 +53,7 @@ def pipecast_nightly() -> None:
         return PokeReturnValue(is_done=landed, xcom_value=wanted.isoformat())
 
     @task(outlets=[assets.RAW])
+    @fail_without_retry
     def ingest(export_date: str) -> list[str]:
         """Load the pending exports up to the run's export date, oldest first."""
         from datetime import date
@@ -59,21 +63,19 @@ def pipecast_nightly() -> None:
         return [str(d) for d in ingest_through(date.fromisoformat(export_date))]
 
     @task
+    @fail_without_retry
     def validate_raw(export_dates: list[str]) -> None:
         """Raw checkpoint per export: an error unloads and quarantines that export and fails the run
         without retrying (a retry cannot make bad data good); other errors are retried."""
         from datetime import date
 
-        from airflow.sdk.exceptions import AirflowFailException
         from pipecast import pipeline
 
         for day in export_dates:
-            try:
-                pipeline.validate_raw(date.fromisoformat(day))
-            except pipeline.ValidationFailed as exc:
-                raise AirflowFailException(str(exc)) from exc
+            pipeline.validate_raw(date.fromisoformat(day))
 
     @task(outlets=[assets.MARTS])
+    @fail_without_retry
     def dbt_build() -> None:
         """One `dbt build` (models and tests in dependency order): see README for Cosmos vs one task."""
         from pipecast import pipeline
@@ -81,18 +83,16 @@ def pipecast_nightly() -> None:
         pipeline.build()
 
     @task
+    @fail_without_retry
     def validate_marts() -> None:
         """Marts checkpoint: an error (a key repeats, the waterfall does not balance) stops the
         forecast; warnings are recorded in audit.validation_results."""
-        from airflow.sdk.exceptions import AirflowFailException
         from pipecast import pipeline
 
-        try:
-            pipeline.validate_marts()
-        except pipeline.ValidationFailed as exc:
-            raise AirflowFailException(str(exc)) from exc
+        pipeline.validate_marts()
 
     @task(outlets=[assets.FORECASTS])
+    @fail_without_retry
     def forecast(export_date: str) -> str:
         from datetime import date
 
@@ -102,20 +102,18 @@ def pipecast_nightly() -> None:
         return pipeline.forecast(forecast_as_of(date.fromisoformat(export_date))).model_version
 
     @task
+    @fail_without_retry
     def validate_predictions(export_date: str) -> None:
         """Predictions checkpoint: probabilities in [0, 1], one score per open deal, P10<=P50<=P90."""
         from datetime import date
 
-        from airflow.sdk.exceptions import AirflowFailException
         from pipecast import pipeline
         from pipecast.orchestration.nightly import forecast_as_of
 
-        try:
-            pipeline.validate_predictions(forecast_as_of(date.fromisoformat(export_date)))
-        except pipeline.ValidationFailed as exc:
-            raise AirflowFailException(str(exc)) from exc
+        pipeline.validate_predictions(forecast_as_of(date.fromisoformat(export_date)))
 
     @task(outlets=[assets.REPORT])
+    @fail_without_retry
     def report() -> str:
         """Publish the morning report. In the writer pool too: DuckDB locks the file for any
         process that opens it, readers included."""

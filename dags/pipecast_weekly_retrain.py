@@ -12,6 +12,7 @@ from __future__ import annotations
 from airflow.sdk import dag, task
 from pipecast.config import get_settings
 from pipecast.orchestration import assets, scheduling
+from pipecast.orchestration.failures import fail_without_retry
 
 settings = get_settings()
 
@@ -29,12 +30,14 @@ settings = get_settings()
 )
 def pipecast_weekly_retrain() -> None:
     @task(outlets=[assets.MARTS])
+    @fail_without_retry
     def dbt_full_refresh() -> None:
         from pipecast import pipeline
 
         pipeline.build(full_refresh=True)
 
     @task(inlets=[assets.MARTS], outlets=[assets.FORECASTS])
+    @fail_without_retry
     def retrain() -> str:
         """Backtest against the stage-weighted baseline, retrain and score as of the newest export."""
         from pipecast import pipeline
@@ -42,6 +45,7 @@ def pipecast_weekly_retrain() -> None:
         return pipeline.forecast().model_version
 
     @task(outlets=[assets.REPORT])
+    @fail_without_retry
     def report() -> str:
         from pipecast import pipeline
 

@@ -8,6 +8,7 @@ import sys
 from datetime import date
 
 from pipecast.config import get_settings
+from pipecast.errors import NOT_RETRIABLE, ConfigurationError
 
 
 def _date(value: str) -> date:
@@ -46,17 +47,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _settings():
+    """The settings, or a ConfigurationError naming the variables that are wrong."""
+    from pydantic import ValidationError
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PIPECAST_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from exc
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one subcommand. Input, configuration and integrity errors (pipecast.errors.NOT_RETRIABLE)
+    print one line on stderr, without a traceback, and exit 2; any other failure raises."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     from pipecast import pipeline
-    from pipecast.ingest import IngestError
 
-    settings = get_settings()
     try:
+        settings = _settings()
         if args.command == "generate":
             s = pipeline.generate(settings, args.size, args.seed, args.as_of, args.nights)
             print(f"wrote exports {', '.join(map(str, s.export_dates))} to {settings.resolved_landing_dir}")
@@ -66,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "validate":
             if args.stage == "raw":
                 if args.date is None:
-                    raise SystemExit("pipecast validate --stage raw needs --date")
+                    parser.error("validate --stage raw needs --date")
                 outcome = pipeline.validate_raw(args.date, settings)
             elif args.stage == "marts":
                 outcome = pipeline.validate_marts(settings)
@@ -92,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dbt docs: {settings.state_dir / 'dbt' / 'target' / 'index.html'}")
         elif args.command == "run":
             print(pipeline.run_all(settings, generate_demo=not args.no_generate).summary_text)
-    except (IngestError, pipeline.ValidationFailed) as exc:
-        logging.getLogger("pipecast").error("%s", exc)
+    except NOT_RETRIABLE as exc:
+        print(f"pipecast: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     forecast_threads: int = Field(default=1, ge=1)
     forecast_seed: int = 0
 
+    # Publishing and failure handling (atomic marts and ml.*, fault tests).
+    # Tests only: the process stops at this named point (pipecast.faults.pause_point, e.g.
+    # "writeback:revenue_forecast" or "publish:swap") and waits there to be killed.
+    fault_pause_at: str = ""
+
     @property
     def resolved_landing_dir(self) -> Path:
         return self.landing_dir or self.state_dir / "landing"

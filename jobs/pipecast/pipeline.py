@@ -12,6 +12,7 @@ from datetime import date
 
 from pipecast.canonical import ENTITIES
 from pipecast.config import Settings, get_settings
+from pipecast.errors import InputError
 from pipecast.ingest import IngestResult, find_exports, ingest_export
 from pipecast.ingest.landing import get_export, quarantine_export
 from pipecast.warehouse import execute_on_target, query_on_target
@@ -19,7 +20,7 @@ from pipecast.warehouse import execute_on_target, query_on_target
 log = logging.getLogger(__name__)
 
 
-class ValidationFailed(RuntimeError):
+class ValidationFailed(InputError):
     """An error-severity expectation failed: downstream steps must not run."""
 
 
@@ -143,7 +144,30 @@ def validate_predictions(as_of: date | None = None, settings: Settings | None = 
     settings = settings or get_settings()
     if as_of is None:
         [(as_of,)] = query_on_target(settings, "select max(as_of) from ml.opportunity_scores")
+    _require_forecast_of(as_of, settings)
     return _stop_on_errors(run_predictions_checkpoint(as_of, settings), "predictions")
+
+
+def _require_forecast_of(as_of: date | None, settings: Settings) -> None:
+    """A night whose forecast is not in ml.* (it failed or was killed before its one commit) fails
+    the predictions stage: the previous night's forecast is never passed off as tonight's."""
+    newest = None
+    if query_on_target(
+        settings,
+        "select count(*) from information_schema.tables where table_schema = 'ml' "
+        "and table_name = 'revenue_forecast'",
+    ) != [(0,)]:
+        [(newest, rows)] = query_on_target(
+            settings,
+            "select max(as_of), sum(case when as_of = $1 then 1 else 0 end) from ml.revenue_forecast",
+            [as_of],
+        )
+        if rows:
+            return
+    raise ValidationFailed(
+        f"predictions validation failed: no forecast for {as_of} in ml.revenue_forecast "
+        f"(the newest is {newest or 'none'}): that night's forecast did not complete"
+    )
 
 
 def build(settings: Settings | None = None, full_refresh: bool = False):

@@ -24,6 +24,30 @@ log = logging.getLogger(__name__)
 
 SCHEMAS = ("raw", "ml", "audit")
 
+# DuckDB connections inside a ``transaction`` block (by id): nested blocks join the outer one.
+_IN_TRANSACTION: set[int] = set()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One DuckDB transaction: committed when the block ends, rolled back when it raises. Inside
+    another ``transaction`` on the same connection the block joins the outer one (DuckDB has no
+    nested transactions or savepoints), so the outer block decides what commits."""
+    key = id(con)
+    if key in _IN_TRANSACTION:
+        yield con
+        return
+    con.execute("BEGIN TRANSACTION")
+    _IN_TRANSACTION.add(key)
+    try:
+        yield con
+    except BaseException:
+        _IN_TRANSACTION.discard(key)
+        con.execute("ROLLBACK")
+        raise
+    _IN_TRANSACTION.discard(key)
+    con.execute("COMMIT")
+
 
 @contextmanager
 def connect(settings: Settings | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -82,23 +106,35 @@ class Workspace:
 
         On DuckDB the workspace is the warehouse: nothing to do. On PostgreSQL the marked rows
         replace the warehouse's rows matching the same ``where`` when the workspace closes, all in
-        one transaction, also when the block then raises (what was marked was committed).
+        one transaction, also when the block then raises (what was marked was committed), unless
+        the workspace is atomic.
         """
         if self.target == "postgres":
             self.published.append(TableRows(schema, table, where, tuple(params)))
 
 
 @contextmanager
-def workspace(settings: Settings | None = None, pulls: Sequence[TableRows] = ()) -> Iterator[Workspace]:
+def workspace(
+    settings: Settings | None = None, pulls: Sequence[TableRows] = (), atomic: bool = False
+) -> Iterator[Workspace]:
     """Where a Python step computes: the DuckDB warehouse itself, or (target postgres) an
     in-memory DuckDB holding ``pulls`` (relations PostgreSQL lacks are left out), whose
-    published rows go to PostgreSQL on exit."""
+    published rows go to PostgreSQL on exit.
+
+    ``atomic``: everything the block writes reaches the warehouse in one transaction, or nothing
+    does (the block raised, or the process was killed): on DuckDB the block runs in one
+    ``transaction`` (blocks inside it, e.g. writeback.replace_night, join it); on PostgreSQL the
+    published rows are pushed in one transaction only when the block succeeded."""
     settings = settings or get_settings()
     if settings.target == "duckdb":
         with connect(settings) as con:
-            yield Workspace(con, "duckdb")
+            if atomic:
+                with transaction(con):
+                    yield Workspace(con, "duckdb")
+            else:
+                yield Workspace(con, "duckdb")
         return
-    from pipecast.pg_transfer import pg_connect, pull, push
+    from pipecast.pg_transfer import pg_connect, pull
 
     temp = settings.state_dir / "tmp"
     temp.mkdir(parents=True, exist_ok=True)
@@ -111,30 +147,36 @@ def workspace(settings: Settings | None = None, pulls: Sequence[TableRows] = ())
             with pg_connect(settings) as pg, pg.cursor() as cursor:
                 for rows in pulls:
                     pull(con, cursor, rows.schema, rows.table, rows.where, rows.params)
+        succeeded = False
         try:
             yield work
+            succeeded = True
         finally:
-            if work.published:
-                with pg_connect(settings) as pg, pg.cursor() as cursor:
-                    for rows in work.published:
-                        push(con, cursor, rows.schema, rows.table, rows.where, rows.params)
-                log.info("published %d table(s) to PostgreSQL", len(work.published))
+            if work.published and (succeeded or not atomic):
+                _push_published(settings, con, work.published)
     finally:
         con.close()
+
+
+def _push_published(settings: Settings, con: duckdb.DuckDBPyConnection, published: list[TableRows]) -> None:
+    """Every marked table to PostgreSQL in one transaction: a failure or a kill on the way leaves
+    the warehouse as it was (PostgreSQL rolls back a transaction whose connection drops)."""
+    from pipecast.faults import pause_point
+    from pipecast.pg_transfer import pg_connect, push
+
+    with pg_connect(settings) as pg, pg.cursor() as cursor:
+        for rows in published:
+            push(con, cursor, rows.schema, rows.table, rows.where, rows.params)
+            pause_point(f"publish:{rows.schema}.{rows.table}", settings)
+    log.info("published %d table(s) to PostgreSQL", len(published))
 
 
 def execute_on_target(settings: Settings, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
     """Run statements (``$1``-style parameters) on the warehouse in one transaction."""
     if settings.target == "duckdb":
-        with connect(settings) as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for sql, params in statements:
-                    con.execute(sql, list(params))
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+        with connect(settings) as con, transaction(con):
+            for sql, params in statements:
+                con.execute(sql, list(params))
         return
     from pipecast.pg_transfer import pg_connect
 

@@ -223,3 +223,16 @@ def test_a_missing_export_times_out_the_sensor_and_alerts(airflow_home, tmp_path
     assert [(a["kind"], a["task_id"]) for a in alerts] == [("task_failed", "wait_for_export")], alerts
     assert "AirflowSensorTimeout" in alerts[0]["details"]
     assert not (state / "warehouse.duckdb").exists()  # nothing downstream ran
+
+
+def test_every_task_fails_at_once_on_bad_input_through_one_wrapper():
+    """The DAGs wrap every task with orchestration.failures.fail_without_retry (no copied
+    try/except per task)."""
+    from pipecast.orchestration.failures import fail_without_retry
+
+    for dag in dagbag().dags.values():
+        for t in dag.tasks:
+            wrapped = t.python_callable
+            assert wrapped.__code__ is fail_without_retry(lambda: None).__code__, (dag.dag_id, t.task_id)
+    for dag_file in DAG_FILES:
+        assert "AirflowFailException" not in dag_file.read_text(), dag_file

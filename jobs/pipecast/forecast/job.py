@@ -110,7 +110,7 @@ def training_cutoffs(first_day: date, as_of: date) -> list[date]:
 def run_forecast(as_of: date | None = None, settings: Settings | None = None) -> ForecastResult:
     settings = settings or get_settings()
     run_id = uuid.uuid4().hex
-    with threadpool_limits(settings.forecast_threads), workspace(settings, pulls=SOURCES) as ws:
+    with threadpool_limits(settings.forecast_threads), workspace(settings, pulls=SOURCES, atomic=True) as ws:
         con = ws.con
         ensure_ml_tables(con)
         if as_of is None:
@@ -178,7 +178,7 @@ def _run(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings, run_id
         data = win_models.WinTrainingData(as_of, exits, training, ctx.maturity_days)
         win = win_models.fit(chosen, data, ctx.seed)
     else:  # the champion's recipe is unknown to this code: it keeps scoring as trained
-        win = champion.load()
+        win = champion.load(settings)
         chosen = win.recipe
     win_version = f"{win_models.MODEL_NAME}.{chosen.recipe_id}.{as_of:%Y%m%d}"
     if not decision.promote and chosen.recipe_id == (champion.recipe.get("recipe_id") if champion else None):
@@ -615,6 +615,7 @@ def _record_versions(
                 "decision": v.decision,
                 "current_version": v.current_version,
                 "model_path": str(path),
+                "model_sha256": registry.file_sha256(path),
                 "mlflow_run_id": mlflow_run,
                 "is_current": False,
             }

@@ -1,7 +1,8 @@
 """Model versions: every trained model kept with its metrics, data window, recipe and features;
 champion/challenger decides which one scores.
 
-Storage: the fitted model as a joblib file under state_dir/models/<model>/<version>.joblib, a row
+Storage: the fitted model as a joblib file under state_dir/models/<model>/<version>.joblib (the
+model store; a champion loads only from there, verified by the sha256 recorded at training), a row
 in ml.model_runs (what BI sees), and, with ``forecast_mlflow``, an MLflow run (params: recipe and
 features; metrics: backtest scores; the joblib file as artifact) and a registered model version
 whose alias ``champion`` follows the current one. MLflow's file store refuses to start in 3.x
@@ -17,6 +18,8 @@ retrained on tonight's data only if its recipe is among tonight's candidates.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import os
@@ -29,6 +32,7 @@ import duckdb
 import joblib
 
 from pipecast.config import Settings
+from pipecast.errors import IntegrityError
 from pipecast.warehouse import table_exists
 
 log = logging.getLogger(__name__)
@@ -45,9 +49,34 @@ class Champion:
     score: float | None
     model_path: str
     as_of: date
+    model_sha256: str | None = None
 
-    def load(self) -> Any:
-        return joblib.load(self.model_path)
+    def load(self, settings: Settings) -> Any:
+        """Unpickle the model, only from the model store and only if its sha256 is the one
+        recorded at training (ml.model_runs.model_sha256): anyone who can write ml.model_runs or
+        the file could otherwise run code here. Raises IntegrityError otherwise."""
+        store = model_store(settings).resolve()
+        path = Path(self.model_path).resolve()  # symlinks and `..` resolved before the check
+        if not path.is_relative_to(store):
+            raise IntegrityError(
+                f"refusing to load model {self.version}: its file is outside the model store {store}",
+                file=self.model_path,
+            )
+        if not self.model_sha256:
+            raise IntegrityError(
+                f"refusing to load model {self.version}: ml.model_runs records no sha256 for it "
+                "(trained by an older pipecast); retrain it",
+                file=self.model_path,
+            )
+        data = path.read_bytes()  # hashed and unpickled from the same bytes
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != self.model_sha256:
+            raise IntegrityError(
+                f"refusing to load model {self.version}: sha256 {digest} is not {self.model_sha256} "
+                "recorded at training (the file changed after training)",
+                file=self.model_path,
+            )
+        return joblib.load(io.BytesIO(data))
 
 
 @dataclass
@@ -63,7 +92,8 @@ def current_champion(con: duckdb.DuckDBPyConnection, model_name: str, before: da
         return None
     row = con.execute(
         """
-        select current.model_version, current.recipe, current.score, current.model_path, current.as_of
+        select current.model_version, current.recipe, current.score, current.model_path, current.as_of,
+               current.model_sha256
         from ml.model_runs night
         join ml.model_runs current
           on current.model_name = night.model_name and current.model_version = night.current_version
@@ -75,7 +105,7 @@ def current_champion(con: duckdb.DuckDBPyConnection, model_name: str, before: da
     ).fetchone()
     if row is None or not row[3] or not Path(row[3]).exists():
         return None
-    return Champion(model_name, row[0], json.loads(row[1] or "{}"), row[2], row[3], row[4])
+    return Champion(model_name, row[0], json.loads(row[1] or "{}"), row[2], row[3], row[4], row[5])
 
 
 def decide(
@@ -101,11 +131,25 @@ def decide(
     return Decision(False, f"does not beat the champion ({challenger_score:.4f} >= {reference:.4f})")
 
 
+def model_store(settings: Settings) -> Path:
+    """The only folder models are loaded from."""
+    return settings.state_dir / "models"
+
+
 def save_model(settings: Settings, model_name: str, version: str, model: Any) -> Path:
-    path = settings.state_dir / "models" / model_name / f"{version}.joblib"
+    """Write the model into the store (record ``file_sha256`` of it in ml.model_runs)."""
+    path = model_store(settings) / model_name / f"{version}.joblib"
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, path)
     return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class MlflowTracker:

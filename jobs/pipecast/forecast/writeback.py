@@ -1,5 +1,10 @@
 """Write forecasts to ml.*: every row carries as_of, run_id and model_version; re-running a night
-replaces that night's rows (one transaction per table), never duplicates.
+replaces that night's rows, never duplicates.
+
+A night is written all at once or not at all: the forecast job runs in an atomic workspace
+(pipecast.warehouse.workspace), so every ``replace_night`` of the night joins one transaction on
+DuckDB, and on PostgreSQL the night's tables are pushed in one transaction. A kill before the
+commit leaves the previous nights exactly as they were.
 
 Tables grow new columns in place (ALTER TABLE ADD COLUMN), so a warehouse written by an older
 version keeps its history.
@@ -11,6 +16,9 @@ from datetime import date
 
 import duckdb
 import pandas as pd
+
+from pipecast.faults import pause_point
+from pipecast.warehouse import transaction
 
 ML_TABLES: dict[str, str] = {
     "opportunity_scores": """
@@ -44,7 +52,7 @@ ML_TABLES: dict[str, str] = {
         run_id VARCHAR, as_of DATE, model_name VARCHAR, model_version VARCHAR, recipe_id VARCHAR,
         recipe VARCHAR, trained_at TIMESTAMP, train_rows BIGINT, first_cutoff DATE, last_cutoff DATE,
         features VARCHAR, metrics VARCHAR, score DOUBLE, decision VARCHAR, current_version VARCHAR,
-        model_path VARCHAR, mlflow_run_id VARCHAR, is_current BOOLEAN""",
+        model_path VARCHAR, mlflow_run_id VARCHAR, is_current BOOLEAN, model_sha256 VARCHAR""",
     "backtests": """
         run_id VARCHAR, as_of DATE, model_version VARCHAR, cutoff DATE, period VARCHAR, scope VARCHAR,
         forecaster VARCHAR, metric VARCHAR, value DOUBLE, n BIGINT""",
@@ -79,18 +87,14 @@ def ensure_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def replace_night(con: duckdb.DuckDBPyConnection, table: str, as_of: date, frame: pd.DataFrame) -> int:
     """Delete the night's rows of ml.<table> and insert ``frame`` (its columns of the table; the
-    others NULL), in one transaction."""
+    others NULL), in one transaction, or in the caller's when it holds one (``transaction``)."""
     columns = [c for c, _ in columns_of(table) if c in frame.columns]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(f"DELETE FROM ml.{table} WHERE as_of = ?", [as_of])
         if len(frame):
             con.register("_frame", frame[columns])
             names = ", ".join(columns)
             con.execute(f"INSERT INTO ml.{table} ({names}) SELECT {names} FROM _frame")
             con.unregister("_frame")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    pause_point(f"writeback:{table}")
     return len(frame)

@@ -2,31 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pipecast.errors import InputError
 
 
-class IngestError(Exception):
+class IngestError(InputError):
     """A bad export: it is quarantined and nothing loaded earlier is replaced."""
-
-    def __init__(
-        self,
-        message: str,
-        file: Path | str | None = None,
-        line: int | None = None,
-        column: str | None = None,
-    ) -> None:
-        self.message = message
-        self.file = str(file) if file is not None else None
-        self.line = line
-        self.column = column
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = []
-        if self.file:
-            where.append(f"file {self.file}")
-        if self.line is not None:
-            where.append(f"line {self.line}")
-        if self.column:
-            where.append(f"column {self.column!r}")
-        return f"{', '.join(where)}: {self.message}" if where else self.message

@@ -10,11 +10,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pipecast.config import Settings, get_settings
+from pipecast.errors import PipecastError
 
 log = logging.getLogger(__name__)
 
 
-class DbtError(RuntimeError):
+class DbtError(PipecastError):
     """dbt failed: a model did not build or an error-severity test failed."""
 
 
