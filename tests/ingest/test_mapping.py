@@ -142,6 +142,8 @@ def test_template_documents_every_option():
         mapping.EventSpec,
         mapping.Condition,
         mapping.AsOf,
+        mapping.AggregateSpec,
+        mapping.FeatureSpec,
     ]
     for model in models:
         for name, field in model.model_fields.items():
