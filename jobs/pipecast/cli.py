@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from datetime import date
+from pathlib import Path
 
 from pipecast.config import get_settings
 
@@ -39,6 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     fc = sub.add_parser("forecast", help="backtest, retrain and score; write ml.*")
     fc.add_argument("--as-of", type=_date, help="default: the newest export")
 
+    mp = sub.add_parser("mapping", help="mapping files (mappings/*.yml)")
+    mp_sub = mp.add_subparsers(dest="mapping_command", required=True)
+    chk = mp_sub.add_parser(
+        "check", help="validate a mapping file without loading anything (exit 2 on errors)"
+    )
+    chk.add_argument("file", type=Path, help="the mapping file (YAML)")
+    chk.add_argument(
+        "--export", type=Path, help="an export folder to check the mapping against (headers only)"
+    )
+
     sub.add_parser("report", help="write the report and print the summary")
     sub.add_parser("docs", help="generate the dbt docs site (catalog from the warehouse)")
     run = sub.add_parser("run", help="the whole night without a scheduler")
@@ -52,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.command == "mapping":
+        return _mapping_check(args.file, args.export)
     from pipecast import pipeline
     from pipecast.ingest import IngestError
 
@@ -95,6 +108,22 @@ def main(argv: list[str] | None = None) -> int:
     except (IngestError, pipeline.ValidationFailed) as exc:
         logging.getLogger("pipecast").error("%s", exc)
         return 2
+    return 0
+
+
+def _mapping_check(file: Path, export: Path | None) -> int:
+    """One line per problem on stderr, no traceback; 2 when the mapping has errors."""
+    from pipecast.ingest.mapping_check import check_mapping
+
+    layout, problems = check_mapping(file, export)
+    errors = [p for p in problems if not p.startswith("warning: ")]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if errors:
+        return 2
+    assert layout is not None
+    against = f" against {export}" if export else ""
+    print(f"{file}: layout {layout.layout} is valid{against} (entities: {', '.join(layout.entities)})")
     return 0
 
 

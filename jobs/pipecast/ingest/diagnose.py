@@ -121,7 +121,8 @@ class Diagnosis:
         """The first value that does not parse into its canonical type."""
         found: list[tuple[int, int, ColumnPlan, str, Any]] = []
         for branch in self.compiled.branches:
-            candidates = [*branch.columns, *(c for p in branch.columns for c in p.checks), *branch.features]
+            # A days column before the date it shifts: a bad days value empties the date too.
+            candidates = [*(c for p in branch.columns for c in (*p.checks, p)), *branch.features]
             plans = [p for p in candidates if p.origin is not None and p.value != p.text and not p.lenient]
             if not plans:
                 continue

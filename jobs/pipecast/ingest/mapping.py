@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -54,7 +55,14 @@ _Loader.add_implicit_resolver(
 
 
 class MappingError(IngestError):
-    """A mapping file is invalid: names the mapping file, the YAML line and the option's path."""
+    """A mapping file is invalid: names the mapping file, the YAML line and the option's path.
+    ``problems`` holds every problem found, one line each ("option (line N): message")."""
+
+    problems: list[str]
+
+    def __init__(self, message: str, *args: Any, problems: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, *args, **kwargs)
+        self.problems = problems if problems is not None else [message]
 
 
 class _Model(BaseModel):
@@ -486,7 +494,12 @@ def _entity_problems(
             problems.append(((*loc, "lookups", alias, "source"), f"unknown source {lookup.source!r}"))
     for column, col in spec.columns.items():
         if column not in entity.columns:
-            problems.append(((*loc, "columns", column), f"unknown column {column!r} of {entity_name}"))
+            problems.append(
+                (
+                    (*loc, "columns", column),
+                    f"unknown column {column!r} of {entity_name} (columns: {', '.join(entity.columns)})",
+                )
+            )
         if col.lookup and col.lookup not in spec.lookups:
             problems.append(((*loc, "columns", column, "lookup"), f"unknown lookup {col.lookup!r}"))
         elif column in entity.columns:
@@ -619,7 +632,7 @@ def parse_mapping(text: str, path: Path | None = None) -> Layout:
     try:
         layout = Layout.model_validate({**data, "path": path})
     except ValidationError as exc:
-        problems = [(tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+        problems = [(tuple(e["loc"]), _message(e)) for e in exc.errors()]
         raise _mapping_error(problems, node, path) from exc
     problems = semantic_problems(layout)
     if problems:
@@ -649,8 +662,72 @@ def _mapping_error(
         )
     first_line, first_where = _yaml_location(node, problems[0][0])
     return MappingError(
-        "invalid mapping: " + "; ".join(lines), file=path, line=first_line, column=first_where or None
+        "invalid mapping: " + "; ".join(lines),
+        file=path,
+        line=first_line,
+        column=first_where or None,
+        problems=lines,
     )
+
+
+def _message(error: Any) -> str:
+    """Pydantic's message, with the allowed options where it names an unknown or missing one."""
+    loc = tuple(error["loc"])
+    if error["type"] == "extra_forbidden":
+        allowed = allowed_options(loc[:-1])
+        return f"unknown option {loc[-1]!r}" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+    if error["type"] == "missing":
+        return "required option missing"
+    return str(error["msg"])
+
+
+def allowed_options(loc: tuple[str | int, ...]) -> list[str]:
+    """The option names a mapping allows at loc (a pydantic location), or [] where unknown."""
+    tp: Any = Layout
+    for part in loc:
+        tp = _step(tp, part)
+        if tp is None:
+            return []
+    model = _model_of(tp)
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items() if name != "path"]
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    """The candidate types of an annotation (Annotated and unions opened)."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _unwrap(get_args(tp)[0])
+    if origin in (Union, UnionType):
+        return [t for arg in get_args(tp) for t in _unwrap(arg)]
+    return [tp]
+
+
+def _model_of(tp: Any) -> type[BaseModel] | None:
+    for candidate in _unwrap(tp):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _step(tp: Any, part: str | int) -> Any:
+    model = _model_of(tp)
+    for candidate in _unwrap(tp):
+        origin = get_origin(candidate)
+        if origin is list and isinstance(part, int):
+            return get_args(candidate)[0]
+        if origin is dict and isinstance(part, str) and model is None:
+            return get_args(candidate)[1]
+    if model is not None and isinstance(part, str):
+        for name, field in model.model_fields.items():
+            if part in (name, field.alias):
+                return field.annotation
+        if part in ("str", "dict", "list") or "[" in part:  # pydantic names a union's member
+            return tp
+    if isinstance(part, int):  # an entity written without a list: pydantic still counts it
+        return tp
+    return None
 
 
 def _yaml_location(node: yaml.Node | None, loc: tuple[str | int, ...]) -> tuple[int | None, str]:
