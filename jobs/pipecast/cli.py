@@ -25,6 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int)
     gen.add_argument("--as-of", type=_date, help="date of the newest export (default: yesterday)")
     gen.add_argument("--nights", type=int, help="how many nightly exports to write")
+    gen.add_argument(
+        "--shape",
+        default="default",
+        help="a CRM shape: default, short_history, weekly_exports, fast_funnel, sparse_owners, "
+        "history_without_close_dates or real_crm (all of them; see pipecast.demo.shapes)",
+    )
 
     ing = sub.add_parser("ingest", help="load an export (or every pending one) into raw.* and validate it")
     ing.add_argument("--date", type=_date, help="export date (default: every pending export in order)")
@@ -71,7 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     try:
         if args.command == "generate":
-            s = pipeline.generate(settings, args.size, args.seed, args.as_of, args.nights)
+            from pipecast.demo.shapes import preset
+
+            try:
+                shape = preset(args.shape)
+            except ValueError as exc:
+                logging.getLogger("pipecast").error("%s", exc)
+                return 2
+            s = pipeline.generate(settings, args.size, args.seed, args.as_of, args.nights, shape=shape)
             print(f"wrote exports {', '.join(map(str, s.export_dates))} to {settings.resolved_landing_dir}")
         elif args.command == "ingest":
             for r in pipeline.ingest(args.date, settings, validate=not args.no_validate):
