@@ -193,6 +193,20 @@ LOAD_LINEAGE_COLUMNS: dict[str, str] = {
     "_extra": "VARCHAR",
 }
 
+# Model features a mapping declares (``features:``), kept per row as JSON text in this column of
+# raw.<entity> ({"name": value}: numbers for numeric features, text for categorical ones); the
+# declarations (name, kind) of each export in raw.declared_features. See pipecast.features.
+FEATURES_COLUMN = "features"
+FEATURE_ENTITIES: tuple[str, ...] = ("opportunities", "leads")
+DECLARED_FEATURES_COLUMNS: dict[str, str] = {
+    "entity": "VARCHAR",
+    "feature": "VARCHAR",
+    "kind": "VARCHAR",
+    "source_column": "VARCHAR",
+    "_export_date": "DATE",
+    "_source_layout": "VARCHAR",
+}
+
 # Written last into every export folder; an export without it is incomplete and is not loaded.
 COMPLETION_MARKER = "_SUCCESS"
 MANIFEST_FILE = "manifest.json"

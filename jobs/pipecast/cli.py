@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from datetime import date
+from pathlib import Path
 
 from pipecast.config import get_settings
 from pipecast.errors import NOT_RETRIABLE, ConfigurationError
@@ -25,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int)
     gen.add_argument("--as-of", type=_date, help="date of the newest export (default: yesterday)")
     gen.add_argument("--nights", type=int, help="how many nightly exports to write")
+    gen.add_argument(
+        "--shape",
+        default="default",
+        help="a CRM shape: default, short_history, weekly_exports, fast_funnel, sparse_owners, "
+        "history_without_close_dates or real_crm (all of them; see pipecast.demo.shapes)",
+    )
 
     ing = sub.add_parser("ingest", help="load an export (or every pending one) into raw.* and validate it")
     ing.add_argument("--date", type=_date, help="export date (default: every pending export in order)")
@@ -39,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     fc = sub.add_parser("forecast", help="backtest, retrain and score; write ml.*")
     fc.add_argument("--as-of", type=_date, help="default: the newest export")
+
+    mp = sub.add_parser("mapping", help="mapping files (mappings/*.yml)")
+    mp_sub = mp.add_subparsers(dest="mapping_command", required=True)
+    chk = mp_sub.add_parser(
+        "check", help="validate a mapping file without loading anything (exit 2 on errors)"
+    )
+    chk.add_argument("file", type=Path, help="the mapping file (YAML)")
+    chk.add_argument(
+        "--export", type=Path, help="an export folder to check the mapping against (headers only)"
+    )
 
     sub.add_parser("report", help="write the report and print the summary")
     sub.add_parser("docs", help="generate the dbt docs site (catalog from the warehouse)")
@@ -73,12 +90,21 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.command == "mapping":
+        return _mapping_check(args.file, args.export)
     from pipecast import pipeline
 
     try:
         settings = _settings()
         if args.command == "generate":
-            s = pipeline.generate(settings, args.size, args.seed, args.as_of, args.nights)
+            from pipecast.demo.shapes import preset
+
+            try:
+                shape = preset(args.shape)
+            except ValueError as exc:
+                logging.getLogger("pipecast").error("%s", exc)
+                return 2
+            s = pipeline.generate(settings, args.size, args.seed, args.as_of, args.nights, shape=shape)
             print(f"wrote exports {', '.join(map(str, s.export_dates))} to {settings.resolved_landing_dir}")
         elif args.command == "ingest":
             for r in pipeline.ingest(args.date, settings, validate=not args.no_validate):
@@ -115,6 +141,22 @@ def main(argv: list[str] | None = None) -> int:
     except NOT_RETRIABLE as exc:
         print(f"pipecast: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _mapping_check(file: Path, export: Path | None) -> int:
+    """One line per problem on stderr, no traceback; 2 when the mapping has errors."""
+    from pipecast.ingest.mapping_check import check_mapping
+
+    layout, problems = check_mapping(file, export)
+    errors = [p for p in problems if not p.startswith("warning: ")]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if errors:
+        return 2
+    assert layout is not None
+    against = f" against {export}" if export else ""
+    print(f"{file}: layout {layout.layout} is valid{against} (entities: {', '.join(layout.entities)})")
     return 0
 
 

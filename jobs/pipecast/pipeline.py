@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from pipecast.canonical import ENTITIES
 from pipecast.config import Settings, get_settings
@@ -16,6 +17,9 @@ from pipecast.errors import InputError
 from pipecast.ingest import IngestResult, find_exports, ingest_export
 from pipecast.ingest.landing import get_export, quarantine_export
 from pipecast.warehouse import execute_on_target, query_on_target
+
+if TYPE_CHECKING:
+    from pipecast.demo.shapes import DemoShape
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,9 @@ def generate(
     seed: int | None = None,
     as_of: date | None = None,
     nights: int | None = None,
+    shape: DemoShape | None = None,
 ) -> GenerateSummary:
+    """Write the demo's exports; shape (pipecast.demo.shapes) for other CRM shapes."""
     from pipecast.demo.generator import generate_demo_exports
 
     settings = settings or get_settings()
@@ -47,6 +53,7 @@ def generate(
         seed=settings.demo_seed if seed is None else seed,
         as_of=as_of,
         nights=nights or settings.demo_nights,
+        shape=shape,
     )
     return GenerateSummary(summary.export_dates, summary.rows)
 

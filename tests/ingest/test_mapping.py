@@ -79,7 +79,13 @@ def _error(text: str) -> MappingError:
             "amout",
             "unknown column",
         ),
-        ("      stage: stage\n", "      stage: {column: stage, scal: 2}\n", 9, "scal", "Extra inputs"),
+        (
+            "      stage: stage\n",
+            "      stage: {column: stage, scal: 2}\n",
+            9,
+            "scal",
+            "'scal' (allowed: column,",
+        ),
         ("    from: deals\n    columns:\n", "    from: dealz\n    columns:\n", 6, "from", "unknown source"),
         ("      close_date: close\n", "", 7, "columns", "close_date"),
         ("{file: deals.csv,", "{file: ../deals.csv,", 3, "file", "'..'"),
@@ -142,6 +148,8 @@ def test_template_documents_every_option():
         mapping.EventSpec,
         mapping.Condition,
         mapping.AsOf,
+        mapping.AggregateSpec,
+        mapping.FeatureSpec,
     ]
     for model in models:
         for name, field in model.model_fields.items():

@@ -46,8 +46,9 @@ import pyarrow as pa
 from pipecast import canonical
 from pipecast.demo import world
 from pipecast.demo.csv_text import CsvFile, render_lines
-from pipecast.demo.reference import Company, build_company, build_targets
+from pipecast.demo.reference import OPPORTUNITIES_PER_REP, Company, build_company, build_targets
 from pipecast.demo.rendering import RenderedChunk, truth_lines
+from pipecast.demo.shapes import DemoShape
 from pipecast.demo.simulation import Chunk, expected_won_amount_by_segment, simulate_chunk
 from pipecast.demo.timeline import DAY, Window, quarter_starts, to_day
 
@@ -75,13 +76,16 @@ def generate_demo_exports(
     as_of: date | None = None,
     nights: int = 3,
     progress: ProgressCallback | None = None,
+    shape: DemoShape | None = None,
 ) -> GenerationSummary:
     """Write `nights` nightly full exports ending at as_of (default: yesterday) into landing_dir
     (one YYYY-MM-DD folder each) and the ground truth for every deal to truth_path.
 
-    Deterministic for a given (seed, size, as_of, nights); re-running replaces the folders.
+    Deterministic for a given (seed, size, as_of, nights, shape); re-running replaces the
+    folders. ``shape`` (pipecast.demo.shapes) gives short histories, weekly exports, fast
+    funnels, sparse owners or a history file without close dates; the default is the demo company.
     """
-    return _generate(landing_dir, truth_path, size, seed, as_of, nights, progress, CHUNK_SIZE)
+    return _generate(landing_dir, truth_path, size, seed, as_of, nights, progress, CHUNK_SIZE, shape)
 
 
 def _generate(
@@ -93,15 +97,18 @@ def _generate(
     nights: int,
     progress: ProgressCallback | None,
     chunk_size: int,
+    shape: DemoShape | None = None,
 ) -> GenerationSummary:
     if size < 1 or nights < 1 or chunk_size < 1:
         raise ValueError("size, nights and chunk_size must be positive")
+    shape = shape or DemoShape()
     started = time.perf_counter()
     report = _reporter(progress)
     as_of = as_of or date.today() - timedelta(days=1)
-    window = Window.ending(as_of)
-    export_dates = [as_of - timedelta(days=nights - 1 - i) for i in range(nights)]
-    company, targets = _reference_data(size, seed, window)
+    window = _window(as_of, shape)
+    step = shape.export_interval_days
+    export_dates = [as_of - timedelta(days=step * (nights - 1 - i)) for i in range(nights)]
+    company, targets = _reference_data(size, seed, window, shape)
     report(
         f"reference data: {len(company.accounts.ids):,} accounts, "
         f"{len(company.owners.ids):,} owners, {len(company.product_ids)} products"
@@ -112,9 +119,9 @@ def _generate(
     truth = TruthFile(truth_path)
     try:
         for export_date in export_dates:
-            exports.append(NightlyExport(landing_dir, export_date))
+            exports.append(NightlyExport(landing_dir, export_date, shape.history_close_dates))
             exports[-1].write_reference(company, targets)
-        _write_deals(exports, truth, company, window, size, seed, chunk_size, report)
+        _write_deals(exports, truth, company, window, size, seed, chunk_size, report, shape)
         for export in exports:
             export.publish()
         truth.publish()
@@ -138,8 +145,17 @@ def _generate(
     )
 
 
-def _reference_data(size: int, seed: int, window: Window) -> tuple[Company, pa.Table]:
-    company = build_company(size, window, (seed, REFERENCE_STREAM))
+def _window(as_of: date, shape: DemoShape) -> Window:
+    if shape.history_days is None:
+        return Window.ending(as_of)
+    return Window(start=as_of - timedelta(days=shape.history_days - 1), as_of=as_of)
+
+
+def _reference_data(
+    size: int, seed: int, window: Window, shape: DemoShape | None = None
+) -> tuple[Company, pa.Table]:
+    per_rep = (shape.opportunities_per_rep if shape else None) or OPPORTUNITIES_PER_REP
+    company = build_company(size, window, (seed, REFERENCE_STREAM), per_rep)
     won_per_deal = expected_won_amount_by_segment(
         company, window, np.random.default_rng([seed, REFERENCE_STREAM, 3])
     )
@@ -163,23 +179,30 @@ def _write_deals(
     seed: int,
     chunk_size: int,
     report: ProgressCallback,
+    shape: DemoShape | None = None,
 ) -> None:
     """Simulate the deals chunk by chunk, each chunk written everywhere before the next."""
+    shape = shape or DemoShape()
     qstarts = quarter_starts(window.start_day - 366, window.end_day + 5 * 366)
     leads_so_far = 0
     for chunk_index, first in enumerate(range(0, size, chunk_size)):
         stop = min(size, first + chunk_size)
         rng = np.random.default_rng([seed, chunk_index])
-        chunk = simulate_chunk(rng, first, stop, size, window, qstarts, company)
-        leads_so_far += _write_chunk(chunk, company, leads_so_far, exports, truth)
+        chunk = simulate_chunk(rng, first, stop, size, window, qstarts, company, shape.cycle_factor)
+        leads_so_far += _write_chunk(chunk, company, leads_so_far, exports, truth, shape.history_close_dates)
         del chunk  # free this chunk before drawing the next: memory stays one chunk deep
         report(f"opportunities {stop:,}/{size:,}")
 
 
 def _write_chunk(
-    chunk: Chunk, company: Company, first_lead: int, exports: list[NightlyExport], truth: TruthFile
+    chunk: Chunk,
+    company: Company,
+    first_lead: int,
+    exports: list[NightlyExport],
+    truth: TruthFile,
+    history_close_dates: bool = True,
 ) -> int:
-    rendered = RenderedChunk(chunk, company, first_lead)
+    rendered = RenderedChunk(chunk, company, first_lead, history_close_dates)
     for export in exports:
         export.write_chunk(rendered)
     truth.write(chunk)
@@ -199,7 +222,7 @@ def _reporter(progress: ProgressCallback | None) -> ProgressCallback:
 class NightlyExport:
     """One export folder, written into a hidden temporary folder and renamed when complete."""
 
-    def __init__(self, landing_dir: Path, export_date: date) -> None:
+    def __init__(self, landing_dir: Path, export_date: date, history_close_dates: bool = True) -> None:
         self.export_date = export_date
         self.final_path = landing_dir / export_date.isoformat()
         self.work_path = landing_dir / f".{export_date.isoformat()}.partial"
@@ -207,8 +230,12 @@ class NightlyExport:
         if self.work_path.exists():
             shutil.rmtree(self.work_path)
         self.work_path.mkdir(parents=True)
+        # Without history close dates, the history file has no close_date column at all.
+        dropped = set() if history_close_dates else {("opportunity_stage_history", "close_date")}
         self.files = {
-            name: CsvFile(self.work_path / entity.file_name, list(entity.columns))
+            name: CsvFile(
+                self.work_path / entity.file_name, [c for c in entity.columns if (name, c) not in dropped]
+            )
             for name, entity in canonical.ENTITIES.items()
         }
         self.rows: dict[str, int] = {}

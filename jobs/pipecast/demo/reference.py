@@ -73,8 +73,10 @@ class Company:
     product_names: pa.Array
 
 
-def build_company(size: int, window: Window, seeds: tuple[int, ...]) -> Company:
-    owners = build_owners(size, np.random.default_rng([*seeds, 1]))
+def build_company(
+    size: int, window: Window, seeds: tuple[int, ...], opportunities_per_rep: int = OPPORTUNITIES_PER_REP
+) -> Company:
+    owners = build_owners(size, np.random.default_rng([*seeds, 1]), opportunities_per_rep)
     accounts = build_accounts(size, owners, window, np.random.default_rng([*seeds, 2]))
     products = build_products()
     return Company(
@@ -129,9 +131,11 @@ def _team_names(team_segment: np.ndarray, team_region: np.ndarray) -> list[str]:
     return names
 
 
-def build_owners(size: int, rng: np.random.Generator) -> Owners:
+def build_owners(
+    size: int, rng: np.random.Generator, opportunities_per_rep: int = OPPORTUNITIES_PER_REP
+) -> Owners:
     """A sales org: a CRO, a VP per region, a manager per team and the reps (who own deals)."""
-    n_reps = max(MIN_REPS, round(size / OPPORTUNITIES_PER_REP))
+    n_reps = max(MIN_REPS, round(size / opportunities_per_rep))
     n_teams = max(3, math.ceil(n_reps / REPS_PER_TEAM))
     team_segment = np.arange(n_teams) % len(world.SEGMENTS)
     rotation = np.array(world.REGION_ROTATION)

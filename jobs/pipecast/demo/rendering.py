@@ -66,7 +66,9 @@ def _campaign_labels(leads_created: np.ndarray, campaign: np.ndarray) -> pa.Arra
 class RenderedChunk:
     """A chunk with its night-independent CSV text rendered once, ready to filter per night."""
 
-    def __init__(self, chunk: Chunk, company: Company, first_lead: int) -> None:
+    def __init__(
+        self, chunk: Chunk, company: Company, first_lead: int, history_close_dates: bool = True
+    ) -> None:
         deals, history, leads = chunk.deals, chunk.history, chunk.leads
         self.chunk = chunk
         self.opp_id_text = to_text(opportunity_ids(deals.index))
@@ -103,7 +105,7 @@ class RenderedChunk:
                     to_text(_timestamps(history.changed_at)),
                     _take(STAGE_TEXT, history.stage),
                     to_text(history.amount),
-                    to_text(_dates(history.close_day)),
+                    *([to_text(_dates(history.close_day))] if history_close_dates else []),
                     _take(STAGE_PROBABILITY_TEXT, history.stage),
                     _take(STAGE_CATEGORY_TEXT, history.stage),
                 ]

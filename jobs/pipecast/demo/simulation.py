@@ -303,7 +303,9 @@ def _strictly_increasing(at: np.ndarray, opp: np.ndarray, start: np.ndarray) -> 
     return running + position
 
 
-def _stage_times(rng: np.random.Generator, deals: Deals, qstarts: np.ndarray) -> np.ndarray:
+def _stage_times(
+    rng: np.random.Generator, deals: Deals, qstarts: np.ndarray, cycle_factor: float = 1.0
+) -> np.ndarray:
     """(n, 6): entry time of each open stage, then the decision time after Commit.
 
     Column k+1 is when the decision at stage k falls, whether that decision is to advance or to
@@ -313,6 +315,7 @@ def _stage_times(rng: np.random.Generator, deals: Deals, qstarts: np.ndarray) ->
     relative_size = np.log(deals.amount) - typical_log_amount(deals.segment)
     median = (
         world.STAGE_MEDIAN_DAYS[None, :]
+        * cycle_factor
         * (
             world.SEGMENT_DURATION_FACTOR[deals.segment]
             * world.TYPE_DURATION_FACTOR[deals.type]
@@ -355,12 +358,13 @@ def _slips(
 
 
 def simulate_history(
-    rng: np.random.Generator, deals: Deals, qstarts: np.ndarray
+    rng: np.random.Generator, deals: Deals, qstarts: np.ndarray, cycle_factor: float = 1.0
 ) -> tuple[History, np.ndarray]:
-    """Play every deal's life to its end; returns the change history and whether each was won."""
+    """Play every deal's life to its end; returns the change history and whether each was won.
+    cycle_factor scales the stages' durations (DemoShape.cycle_factor)."""
     n = deals.size
     rows = np.arange(n)
-    times = _stage_times(rng, deals, qstarts)
+    times = _stage_times(rng, deals, qstarts, cycle_factor)
     advanced = rng.random((n, world.N_OPEN)) < deals.advance
     first_failure = np.where(advanced.all(axis=1), world.N_OPEN, np.argmin(advanced, axis=1))
     won = first_failure == world.N_OPEN
@@ -536,6 +540,7 @@ def simulate_chunk(
     window: Window,
     qstarts: np.ndarray,
     company: Company,
+    cycle_factor: float = 1.0,
 ) -> Chunk:
     """Deals first..stop-1 of total. Deal i is created at activity quantile (i + u) / total, so
     ids follow creation time and every chunk covers its own stretch of the calendar."""
@@ -543,6 +548,6 @@ def simulate_chunk(
     quantile = (index + rng.random(index.size)) / total
     created = window.times_at_quantiles(quantile, rng)
     deals = draw_deals(rng, index, created, company)
-    history, won = simulate_history(rng, deals, qstarts)
+    history, won = simulate_history(rng, deals, qstarts, cycle_factor)
     leads = draw_leads(rng, deals, (first / total, stop / total), window, company)
     return Chunk(deals, history, won, true_win_probabilities(deals.advance), leads)

@@ -21,7 +21,14 @@ from datetime import date, datetime
 
 import duckdb
 
-from pipecast.canonical import ENTITIES, LOAD_LINEAGE_COLUMNS, LOAD_METADATA_COLUMNS
+from pipecast.canonical import (
+    DECLARED_FEATURES_COLUMNS,
+    ENTITIES,
+    FEATURE_ENTITIES,
+    FEATURES_COLUMN,
+    LOAD_LINEAGE_COLUMNS,
+    LOAD_METADATA_COLUMNS,
+)
 from pipecast.ingest.errors import IngestError
 from pipecast.ingest.sql import ident
 
@@ -86,11 +93,13 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     con.execute("CREATE SCHEMA IF NOT EXISTS audit")
     for entity in ENTITIES.values():
+        features = {FEATURES_COLUMN: "VARCHAR"} if entity.name in FEATURE_ENTITIES else {}
         _ensure(
             con,
             f"raw.{ident(entity.name)}",
-            {**entity.columns, **LOAD_METADATA_COLUMNS, **LOAD_LINEAGE_COLUMNS},
+            {**entity.columns, **LOAD_METADATA_COLUMNS, **LOAD_LINEAGE_COLUMNS, **features},
         )
+    _ensure(con, "raw.declared_features", DECLARED_FEATURES_COLUMNS)
     for name, columns in AUDIT_TABLES.items():
         _ensure(con, f"audit.{name}", columns)
 

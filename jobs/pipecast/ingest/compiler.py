@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-from pipecast.canonical import ENTITIES, Entity
+from pipecast.canonical import ENTITIES, FEATURES_COLUMN, Entity
 from pipecast.ingest.errors import IngestError
 from pipecast.ingest.formats import FileFormat, delimiter_hint
 from pipecast.ingest.mapping import (
@@ -33,6 +34,8 @@ from pipecast.ingest.mapping import (
 from pipecast.ingest.sql import col, ident, lit, lit_list, sql_type
 
 MAIN = "src"
+# SQL type of each kind of declared feature.
+FEATURE_TYPES = {"categorical": "VARCHAR", "numeric": "DOUBLE"}
 LINE = "_line"
 FILE = "_file"
 _TEMPORAL = ("DATE", "TIMESTAMP")
@@ -47,6 +50,7 @@ class SourceFiles:
     relatives: list[str]  # names inside the export folder
     locations: list[str]  # what readers open
     fmt: FileFormat
+    export_date: date | None = None  # the export's date, for columns with export_date: true
 
     @property
     def display(self) -> str:
@@ -68,6 +72,7 @@ class ColumnPlan:
     origin: str | None  # alias of the relation the value comes from (for line numbers)
     source_column: str | None  # the file's column name, for messages
     lenient: bool = False  # on_error: null (an unparseable value is NULL, not an error)
+    checks: list[ColumnPlan] = field(default_factory=list)  # values parsed on the way (days)
 
 
 @dataclass
@@ -80,6 +85,7 @@ class Branch:
     where: list[str]
     params: list[Any]
     order: list[str] = field(default_factory=list)  # latest_by: text expressions, greatest wins
+    features: list[ColumnPlan] = field(default_factory=list)  # declared features, typed by kind
 
 
 @dataclass
@@ -107,7 +113,7 @@ def referenced_columns(layout: Layout) -> dict[str, set[str]]:
             if spec.from_ is None:
                 continue
             main = refs.setdefault(spec.from_, set())
-            specs = list(spec.columns.values())
+            specs = [*spec.columns.values(), *spec.features.values()]
             for event in spec.events or []:
                 specs += [event.at, *event.columns.values()]
                 main |= {c.column for c in event.where}
@@ -130,6 +136,9 @@ def referenced_columns(layout: Layout) -> dict[str, set[str]]:
 def _refs(cs: ColumnSpec, spec: EntitySpec) -> list[tuple[str, str]]:
     names = [cs.column] if cs.column else list(cs.coalesce or []) + list(cs.concat or [])
     out = []
+    days = cs.days
+    if days is not None and isinstance(days[1], str):
+        out.append(_split_ref(days[1], spec))
     for name in names:
         if name is None:
             continue
@@ -207,12 +216,17 @@ class EntityCompiler:
 
     # -- one column ----------------------------------------------------------------------------
 
-    def column(self, name: str, cs: ColumnSpec) -> ColumnPlan:
-        target = sql_type(self.entity.columns[name])
+    def column(self, name: str, cs: ColumnSpec, target: str | None = None) -> ColumnPlan:
+        target = target or sql_type(self.entity.columns[name])
         origin: str | None = None
         source_column: str | None = None
         if cs.is_constant:
             text = lit(cs.value)
+        elif cs.export_date:
+            export_date = self.main.export_date if self.main else None
+            if export_date is None:
+                raise IngestError(f"{self.entity.name}.{name}: export_date is not known for this load")
+            text = lit(export_date.isoformat())
         elif cs.column:
             text, origin, source_column = self._resolve(cs.column, cs.lookup, cs.optional)
         else:
@@ -227,9 +241,34 @@ class EntityCompiler:
             else:
                 text = f"nullif(concat_ws({lit(cs.separator)}, {', '.join(parts)}), '')"
         text = self._text_steps(text, cs)
-        plan = ColumnPlan(name, target, self._parse(text, cs, target), text, origin, source_column)
+        value = self._parse(text, cs, target)
+        checks: list[ColumnPlan] = []
+        if cs.days is not None and target in _TEMPORAL:
+            value, checks = self._plus_days(name, cs, value, target)
+        plan = ColumnPlan(name, target, value, text, origin, source_column)
         plan.lenient = cs.on_error == "null"
+        plan.checks = checks
         return plan
+
+    def _plus_days(self, name: str, cs: ColumnSpec, value: str, target: str) -> tuple[str, list[ColumnPlan]]:
+        """value +/- days: a days column (its own parse check, named in errors) or a constant."""
+        sign, days = cs.days  # type: ignore[misc]
+        checks: list[ColumnPlan] = []
+        if isinstance(days, str):
+            days_text, origin, source_column = self._resolve(days, None, cs.optional)
+            lenient = self.diagnose or cs.on_error == "null"
+            days_value = f"{'TRY_CAST' if lenient else 'CAST'}({days_text} AS DOUBLE)"
+            check = ColumnPlan(
+                f"{name} ({days} days)", "DOUBLE", days_value, days_text, origin, source_column
+            )
+            check.lenient = cs.on_error == "null"
+            checks.append(check)
+        else:
+            days_value = repr(float(days))
+        base = value if target == "TIMESTAMP" else f"CAST({value} AS TIMESTAMP)"
+        micros = f"CAST(round({sign} * {days_value} * 86400000000) AS BIGINT)"
+        shifted = f"({base} + to_microseconds({micros}))"
+        return (shifted if target == "TIMESTAMP" else f"CAST({shifted} AS DATE)"), checks
 
     def _text_steps(self, text: str, cs: ColumnSpec) -> str:
         if cs.trim:
@@ -364,6 +403,9 @@ class EntityCompiler:
         _align(branches, self.entity)
         for branch in branches:
             branch.order = [self._resolve(c, None, False)[0] for c in self.spec.latest_by or []]
+            branch.features = [
+                self.column(n, fs, target=FEATURE_TYPES[fs.kind]) for n, fs in self.spec.features.items()
+            ]
         compiled = CompiledEntity(
             self.entity, self.spec, self.main, self.lookups, branches, self._extra_columns(branches[0])
         )
@@ -378,7 +420,7 @@ class EntityCompiler:
         JSON in _extra (keys and filter columns too: nothing of the row is lost)."""
         if self.spec.distinct or self.main is None:
             return []
-        specs = list(self.spec.columns.values())
+        specs = [*self.spec.columns.values(), *self.spec.features.values()]
         for event in self.spec.events or []:
             specs += [event.at, *event.columns.values()]
         carried = {column for cs in specs for alias, column in _refs(cs, self.spec) if alias == MAIN}
@@ -463,11 +505,35 @@ def row_hash(texts: list[str]) -> str:
     return f"md5(concat({', chr(31), '.join(texts)}))"
 
 
-def branch_select(branch: Branch, extra_columns: list[str], with_hash: bool = True) -> str:
-    """The branch as SELECT of the canonical columns (+ _row_hash, _extra)."""
+def hashed_texts(branch: Branch) -> list[str]:
+    """The texts _row_hash covers: the canonical columns', then (only when the layout has them,
+    so other layouts keep their hashes) the days columns' and the declared features'."""
+    texts = [c.text for c in branch.columns]
+    texts += [check.text for c in branch.columns for check in c.checks]
+    return texts + [f.text for f in branch.features]
+
+
+def features_json(names: list[str], values: list[str]) -> str:
+    """The features column: {"name": value, ...} as JSON text (NULL when none are declared)."""
+    if not names:
+        return "CAST(NULL AS VARCHAR)"
+    pairs = ", ".join(f"{lit(n)}, {v}" for n, v in zip(names, values, strict=True))
+    return f"CAST(json_object({pairs}) AS VARCHAR)"
+
+
+def branch_select(
+    branch: Branch, extra_columns: list[str], with_hash: bool = True, features_apart: bool = False
+) -> str:
+    """The branch as SELECT of the canonical columns (+ _row_hash, _extra, features; with
+    features_apart, each feature as its own column _feature_<i> instead of the JSON)."""
     items = [f"{c.value} AS {ident(c.name)}" for c in branch.columns]
+    if branch.features and features_apart:
+        items += [f"{f.value} AS _feature_{i}" for i, f in enumerate(branch.features)]
+    elif branch.features:
+        names = [f.name for f in branch.features]
+        items.append(f"{features_json(names, [f.value for f in branch.features])} AS {FEATURES_COLUMN}")
     if with_hash:
-        items.append(f"{row_hash([c.text for c in branch.columns])} AS _row_hash")
+        items.append(f"{row_hash(hashed_texts(branch))} AS _row_hash")
         if extra_columns:
             pairs = ", ".join(f"{lit(c)}, {col(MAIN, c)}" for c in extra_columns)
             items.append(f"CAST(json_object({pairs}) AS VARCHAR) AS _extra")
@@ -495,6 +561,8 @@ def entity_select(compiled: CompiledEntity) -> tuple[str, list[Any]]:
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _n DESC, {', '.join(names)}) = 1"
         )
         return sql, params
+    if compiled.spec.aggregate is not None:
+        return aggregated_select(compiled)
     selects = []
     for b in compiled.branches:
         selects.append(branch_select(b, compiled.extra_columns))
@@ -510,6 +578,66 @@ def entity_select(compiled: CompiledEntity) -> tuple[str, list[Any]]:
         f"{', '.join(o + ' DESC NULLS LAST' for o in orders)}) = 1"
     )
     return sql, params
+
+
+AGGREGATES = {"sum": "sum", "min": "min", "max": "max"}
+
+
+def aggregated_select(compiled: CompiledEntity) -> tuple[str, list[Any]]:
+    """Lines repeating the key combined into one row (``aggregate``): each column by its
+    function; a column left to ``same`` raises when its lines disagree (the loader then names
+    the key, lines and column, see diagnose), _row_hash hashes the lines' hashes, _extra keeps
+    every line's extra columns as a JSON array, features are combined like columns."""
+    spec = compiled.spec
+    assert spec.aggregate is not None
+    params: list[Any] = []
+    selects = []
+    for b in compiled.branches:
+        selects.append(branch_select(b, compiled.extra_columns, features_apart=True))
+        params += b.params
+    union = " UNION ALL ".join(selects)
+    key = [ident(k) for k in compiled.entity.key]
+    order = ", ".join(f"{ident(c)} NULLS LAST" for c in spec.aggregate.order_by)
+    order_desc = ", ".join(f"{ident(c)} DESC NULLS LAST" for c in spec.aggregate.order_by)
+    key_text = " || ', ' || ".join(f"CAST({k} AS VARCHAR)" for k in key)
+
+    def combined(name: str, ref: str) -> str:
+        kind = spec.aggregate.columns.get(name, "same")  # type: ignore[union-attr]
+        if kind in AGGREGATES:
+            return f"{AGGREGATES[kind]}({ref})"
+        if kind == "first":
+            return f"first({ref} ORDER BY {order})"
+        if kind == "last":
+            return f"first({ref} ORDER BY {order_desc})"
+        message = f"concat('aggregate: the lines of key ', {key_text}, ' disagree on {name}')"
+        return f"(CASE WHEN count(DISTINCT {ref}) > 1 THEN error({message}) ELSE any_value({ref}) END)"
+
+    branch = compiled.branches[0]
+    items = list(key)
+    items += [
+        f"{combined(c.name, ident(c.name))} AS {ident(c.name)}"
+        for c in branch.columns
+        if c.name not in compiled.entity.key
+    ]
+    if branch.features:
+        names = [f.name for f in branch.features]
+        values = [combined(f.name, f"_feature_{i}") for i, f in enumerate(branch.features)]
+        items.append(f"{features_json(names, values)} AS {FEATURES_COLUMN}")
+    items.append("md5(string_agg(_row_hash, '' ORDER BY _row_hash)) AS _row_hash")
+    items.append("CAST('[' || string_agg(_extra, ',' ORDER BY _row_hash) || ']' AS VARCHAR) AS _extra")
+    sql = f"SELECT {', '.join(items)} FROM ({union}) GROUP BY {', '.join(key)}"
+    return sql, params
+
+
+def collapsed_warning(compiled: CompiledEntity, total: int, rows: int) -> str | None:
+    """The load warning when latest_by or aggregate made fewer rows than the source lines."""
+    if total <= rows:
+        return None
+    spec, entity = compiled.spec, compiled.entity
+    head = f"{entity.name}: {total - rows} of {total} rows repeat a key ({', '.join(entity.key)})"
+    if spec.aggregate is not None:
+        return f"{head}: combined into {rows} rows by aggregate"
+    return f"{head}: kept the latest by {', '.join(spec.latest_by or [])}"
 
 
 def uncollapsed_count(compiled: CompiledEntity) -> tuple[str, list[Any]]:

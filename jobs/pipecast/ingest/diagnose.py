@@ -17,7 +17,7 @@ import duckdb
 from pipecast.ingest.compiler import FILE, LINE, MAIN, Branch, ColumnPlan, EntityCompiler, SourceFiles
 from pipecast.ingest.errors import IngestError
 from pipecast.ingest.formats import error_line, reader_error_message, reader_sql
-from pipecast.ingest.mapping import EntitySpec, Layout
+from pipecast.ingest.mapping import AGGREGATE_KINDS, EntitySpec, Layout
 from pipecast.ingest.sql import col, ident, insertion_order
 
 log = logging.getLogger(__name__)
@@ -121,9 +121,9 @@ class Diagnosis:
         """The first value that does not parse into its canonical type."""
         found: list[tuple[int, int, ColumnPlan, str, Any]] = []
         for branch in self.compiled.branches:
-            plans = [
-                p for p in branch.columns if p.origin is not None and p.value != p.text and not p.lenient
-            ]
+            # A days column before the date it shifts: a bad days value empties the date too.
+            candidates = [*(c for p in branch.columns for c in (*p.checks, p)), *branch.features]
+            plans = [p for p in candidates if p.origin is not None and p.value != p.text and not p.lenient]
             if not plans:
                 continue
             select = []
@@ -187,22 +187,92 @@ class Diagnosis:
         if not parts or anchor is None:
             return None
         keys = ", ".join(ident(k) for k in entity.key)
-        row = self.con.execute(
-            f"SELECT {keys}, list(_l ORDER BY _l), list(_f ORDER BY _l) FROM ({' UNION ALL '.join(parts)}) "
-            f"GROUP BY ALL HAVING count(*) > 1 ORDER BY min(_l) LIMIT 1",
+        rows = self.con.execute(
+            f"SELECT {keys}, list(_l ORDER BY _l), list(_f ORDER BY _l), count(*) OVER () "
+            f"FROM ({' UNION ALL '.join(parts)}) "
+            f"GROUP BY ALL HAVING count(*) > 1 ORDER BY min(_l) LIMIT {SHOWN_KEYS}",
             params,
-        ).fetchone()
-        if not row:
+        ).fetchall()
+        if not rows:
             return None
-        lines, files = row[-2], row[-1]
-        key = dict(zip(entity.key, row[: len(entity.key)], strict=True))
-        shown = [self._line_of(anchor, files[i], lines[i]) for i in range(min(5, len(lines)))]
+        n = len(entity.key)
+        shown_keys = []
+        first: tuple[str, int] | None = None
+        for row in rows:
+            lines, files = row[n], row[n + 1]
+            shown = [self._line_of(anchor, files[i], lines[i]) for i in range(min(SHOWN_LINES, len(lines)))]
+            first = first or (files[1], shown[1])
+            key = dict(zip(entity.key, row[:n], strict=True))
+            shown_keys.append(f"{key} on lines {shown}")
+        repeating = int(rows[0][n + 2])
+        what = "key repeats" if repeating == 1 else "keys repeat"
+        assert first is not None
+        more = "; ..." if repeating > len(rows) else ""
         return IngestError(
-            f"duplicate key {key} on lines {shown}",
-            file=files[1],
-            line=shown[1],
+            f"duplicate key: {repeating} {what} ({'; '.join(shown_keys)}{more}). "
+            + _duplicate_hint(self.compiled.entity.name),
+            file=first[0],
+            line=first[1],
             column=anchor.source_column or entity.key[0],
         )
+
+    def aggregate_conflict(self) -> IngestError | None:
+        """With ``aggregate``: the first key whose lines disagree on a column left to ``same``."""
+        spec = self.compiled.spec
+        if spec.aggregate is None:
+            return None
+        entity = self.compiled.entity
+        names = [c.name for c in self.compiled.branches[0].columns if c.name not in entity.key]
+        names += [f.name for f in self.compiled.branches[0].features]
+        same = [c for c in names if spec.aggregate.columns.get(c, "same") == "same"]
+        if not same:
+            return None
+        parts, params, anchor = [], [], None
+        source_columns: dict[str, str | None] = {}
+        for branch in self.compiled.branches:
+            plans = self._key_plans(branch)
+            if len(plans) != len(entity.key) or plans[0].origin is None:
+                continue
+            anchor = anchor or plans[0]
+            by_name = {p.name: p for p in [*branch.columns, *branch.features]}
+            for c in same:
+                source_columns.setdefault(c, by_name[c].source_column)
+            values = ", ".join(f"CAST({by_name[c].value} AS VARCHAR) AS {ident('_v_' + c)}" for c in same)
+            keys = ", ".join(f"{p.value} AS {ident(p.name)}" for p in plans)
+            where = f" WHERE {' AND '.join(branch.where)}" if branch.where else ""
+            parts.append(
+                f"SELECT {keys}, {values}, {col(plans[0].origin, LINE)} AS _l, "
+                f"{col(plans[0].origin, FILE)} AS _f FROM {branch.from_sql}{where}"
+            )
+            params += branch.params
+        if anchor is None:
+            return None
+        keys = ", ".join(ident(k) for k in entity.key)
+        union = " UNION ALL ".join(parts)
+        for column in same:
+            v = ident("_v_" + column)
+            row = self.con.execute(
+                f"SELECT {keys}, list(_l ORDER BY _l), list(_f ORDER BY _l), list({v} ORDER BY _l), "
+                f"count(*) OVER () FROM ({union}) GROUP BY {keys} "
+                f"HAVING count(DISTINCT {v}) > 1 ORDER BY min(_l) LIMIT 1",
+                params,
+            ).fetchone()
+            if not row:
+                continue
+            n = len(entity.key)
+            key = dict(zip(entity.key, row[:n], strict=True))
+            found, files, values_seen, conflicting = row[n], row[n + 1], row[n + 2], int(row[n + 3])
+            shown = [self._line_of(anchor, files[i], found[i]) for i in range(min(SHOWN_LINES, len(found)))]
+            return IngestError(
+                f"aggregate: {conflicting} key(s) have lines that disagree on {column} (first: {key} on "
+                f"lines {shown} with {values_seen[:SHOWN_LINES]}). Say how to combine them: "
+                f"entities.{entity.name}.aggregate.columns.{column}: one of "
+                f"{', '.join(k for k in AGGREGATE_KINDS if k != 'same')}",
+                file=files[1],
+                line=shown[1],
+                column=source_columns.get(column) or column,
+            )
+        return None
 
     def _line_of(self, plan: ColumnPlan, file: str, line: int) -> int:
         source = self._origin_source(plan)
@@ -229,6 +299,21 @@ class Diagnosis:
         )
 
 
+SHOWN_KEYS = 3  # repeated keys a duplicate-key error lists
+SHOWN_LINES = 5  # lines listed per key
+
+
+def _duplicate_hint(entity_name: str) -> str:
+    """The options that resolve repeated keys, for the duplicate-key error."""
+    at = f"entities.{entity_name}"
+    return (
+        f"If the lines are parts of one record (order lines of one deal), combine them with "
+        f"{at}.aggregate (columns: sum, min, max, first or last); if they are versions of one record, "
+        f"keep the newest with {at}.latest_by (source columns, the greatest wins); if the source has "
+        f"its own row key, name it in {at}.unique_by"
+    )
+
+
 def diagnose(
     con: duckdb.DuckDBPyConnection,
     layout: Layout,
@@ -244,7 +329,7 @@ def diagnose(
     diagnosis = Diagnosis(con, layout, entity_name, spec, sources)
     try:
         if kind == "value":
-            return diagnosis.bad_value()
+            return diagnosis.bad_value() or diagnosis.aggregate_conflict()
         if kind == "empty_key":
             return diagnosis.empty_key() or diagnosis.bad_value()
         if kind == "duplicate_key":

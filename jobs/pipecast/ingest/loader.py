@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,11 +21,12 @@ import duckdb
 
 from pipecast.canonical import ENTITIES
 from pipecast.config import Settings, get_settings
-from pipecast.ingest import audit
+from pipecast.ingest import audit, declared_features
 from pipecast.ingest.compiler import (
     MAIN,
     EntityCompiler,
     SourceFiles,
+    collapsed_warning,
     condition_sql,
     entity_select,
     uncollapsed_count,
@@ -184,14 +185,12 @@ def _load_entity(
         [plan.export.export_date, source_file, loaded_at, plan.layout.layout, *params],
     ).fetchone()
     rows = int(row[0]) if row else 0
-    if spec.latest_by:
+    if spec.latest_by or spec.aggregate:
         count_sql, count_params = uncollapsed_count(compiled)
         total = int(con.execute(count_sql, count_params).fetchone()[0])
-        if total > rows:
-            warnings.append(
-                f"{entity_name}: {total - rows} of {total} rows repeat a key "
-                f"({', '.join(entity.key)}): kept the latest by {', '.join(spec.latest_by)}"
-            )
+        warning = collapsed_warning(compiled, total, rows)
+        if warning:
+            warnings.append(warning)
     if rows == 0 and entity.required:
         first = compiled.main.locations[0] if compiled.main else None
         raise IngestError("file has no data rows", file=first, line=2)
@@ -295,9 +294,7 @@ def load_export(
             warning = f"{source.relatives[0]}: not valid UTF-8 past its first MiB: read as Latin-1"
             log.warning(warning)
             plan.warnings.append(warning)
-            plan.sources[retry.source] = SourceFiles(
-                source.name, source.spec, source.relatives, source.locations, _latin1(source.fmt)
-            )
+            plan.sources[retry.source] = replace(source, fmt=_latin1(source.fmt))
     else:  # pragma: no cover - each retry fixes one source
         raise IngestError("could not settle the files' encodings", file=export.location)
     result.seconds = time.perf_counter() - started
@@ -305,8 +302,6 @@ def load_export(
 
 
 def _latin1(fmt: FileFormat) -> FileFormat:
-    from dataclasses import replace
-
     return replace(fmt, encoding="latin-1", encoding_guessed=False)
 
 
@@ -333,6 +328,7 @@ def _load(con: duckdb.DuckDBPyConnection, plan: ExportPlan, fingerprint: str | N
         result.warnings += _excluded_rows(con, plan)
         result.warnings += _record_drift(con, plan)
         _record_loads(con, plan, result, loaded_at, fingerprint, timings)
+        declared_features.record(con, export.export_date, plan.layout, plan.entities)
         con.execute("COMMIT")
     except _CheckFailed as failed:
         con.execute("ROLLBACK")
@@ -481,6 +477,7 @@ def ingest_export(export_date: date, settings: Settings | None = None) -> Ingest
         night = [export_date]
         for entity_name in ENTITIES:
             ws.publish("raw", entity_name, "where _export_date = $1", night)
+        ws.publish("raw", "declared_features", "where _export_date = $1", night)
         ws.publish("audit", "loads", "where export_date = $1", night)
         ws.publish("audit", "missing_exports", "where export_date = $1", night)
         ws.publish("audit", "schema_drift", "where first_export_date = $1", night)

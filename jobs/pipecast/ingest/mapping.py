@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -29,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipecast.canonical import ENTITIES
+from pipecast.canonical import ENTITIES, FEATURE_ENTITIES
 from pipecast.ingest.errors import IngestError
 
 Scalar = str | int | float | bool | None
@@ -54,7 +55,14 @@ _Loader.add_implicit_resolver(
 
 
 class MappingError(IngestError):
-    """A mapping file is invalid: names the mapping file, the YAML line and the option's path."""
+    """A mapping file is invalid: names the mapping file, the YAML line and the option's path.
+    ``problems`` holds every problem found, one line each ("option (line N): message")."""
+
+    problems: list[str]
+
+    def __init__(self, message: str, *args: Any, problems: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, *args, **kwargs)
+        self.problems = problems if problems is not None else [message]
 
 
 class _Model(BaseModel):
@@ -133,13 +141,16 @@ class ColumnSpec(_Model):
     """How one canonical column is computed from the source row.
 
     Exactly one origin: ``column`` (a source column, or ``<lookup>.<column>``), ``value`` (a
-    constant), ``coalesce`` (the first non-empty of several columns) or ``concat`` (columns joined
-    by ``separator``). Then, in this order: ``trim``, ``case``, ``map``/``otherwise``, ``if_null``,
-    number clean-up (``thousands_separator``, ``decimal_separator``), parsing (``format`` for dates
-    and timestamps, ``epoch`` for Unix times) and ``scale``.
+    constant), ``coalesce`` (the first non-empty of several columns), ``concat`` (columns joined
+    by ``separator``) or ``export_date`` (the date of the export being loaded). Then, in this
+    order: ``trim``, ``case``, ``map``/``otherwise``, ``if_null``, number clean-up
+    (``thousands_separator``, ``decimal_separator``), parsing (``format`` for dates and
+    timestamps, ``epoch`` for Unix times), ``scale``, and date arithmetic (``plus_days`` or
+    ``minus_days``: a days column, or a constant number of days).
     """
 
     column: str | None = None
+    export_date: bool = False  # the export's date (a dateless export's "today")
     lookup: str | None = None
     value: Scalar = None
     coalesce: list[str] | None = None
@@ -159,6 +170,10 @@ class ColumnSpec(_Model):
     # reject: a value that does not parse rejects the export (default); null: it loads as NULL
     # (for free-text fields such as HubSpot's property history values).
     on_error: Literal["reject", "null"] = "reject"
+    # Date arithmetic on a date or timestamp: + or - a source column of days (a name; may be
+    # fractional) or a constant number of days. An empty days value gives an empty date.
+    plus_days: str | float | None = None
+    minus_days: str | float | None = None
 
     @field_validator("format", mode="before")
     @classmethod
@@ -177,12 +192,17 @@ class ColumnSpec(_Model):
     def _one_origin(self) -> ColumnSpec:
         origins = [
             name
-            for name in ("column", "value", "coalesce", "concat")
+            for name in ("column", "value", "coalesce", "concat", "export_date")
             if (name == "value" and "value" in self.model_fields_set)
             or (name != "value" and getattr(self, name))
         ]
         if len(origins) != 1:
-            raise ValueError("a column needs exactly one of: column, value, coalesce, concat")
+            raise ValueError("a column needs exactly one of: column, value, coalesce, concat, export_date")
+        if self.plus_days is not None and self.minus_days is not None:
+            raise ValueError("use either plus_days or minus_days")
+        for days in (self.plus_days, self.minus_days):
+            if isinstance(days, str) and not days:
+                raise ValueError("plus_days/minus_days need a column name or a number of days")
         if self.lookup and not self.column:
             raise ValueError("lookup is only used with column")
         if self.lookup and not IDENTIFIER.match(self.lookup):
@@ -204,6 +224,15 @@ class ColumnSpec(_Model):
     @property
     def is_constant(self) -> bool:
         return "value" in self.model_fields_set
+
+    @property
+    def days(self) -> tuple[int, str | float] | None:
+        """(+1 or -1, days column or constant) of the date arithmetic, if any."""
+        if self.plus_days is not None:
+            return 1, self.plus_days
+        if self.minus_days is not None:
+            return -1, self.minus_days
+        return None
 
 
 def _column_spec(value: Any) -> Any:
@@ -268,6 +297,41 @@ class EventSpec(_Model):
     where: list[Condition] = Field(default_factory=list)
 
 
+FeatureKind = Literal["categorical", "numeric"]
+FEATURE_KINDS: tuple[str, ...] = ("categorical", "numeric")
+
+
+class FeatureSpec(ColumnSpec):
+    """A source value declared as a model feature: any column spec plus its ``kind``.
+
+    Categorical features load as text, numeric ones as numbers (a value that does not parse
+    rejects the export, unless ``on_error: null``). They land in the entity's ``features`` JSON.
+    """
+
+    kind: FeatureKind
+
+
+AggregateKind = Literal["sum", "min", "max", "first", "last", "same"]
+AGGREGATE_KINDS: tuple[str, ...] = ("sum", "min", "max", "first", "last", "same")
+
+
+class AggregateSpec(_Model):
+    """Lines that repeat the entity's key combine into one row, column by column.
+
+    ``columns`` says how (``sum``, ``min``, ``max``; ``first``/``last``: the value of the line
+    with the smallest/greatest ``order_by``). A column not listed must be the ``same`` on every
+    line of a key (empty values aside), else the export is rejected naming the key and lines.
+    """
+
+    columns: dict[str, AggregateKind] = Field(default_factory=dict)
+    order_by: list[str] = Field(default_factory=list)  # canonical columns (typed), for first/last
+
+    @field_validator("order_by", mode="before")
+    @classmethod
+    def _order(cls, value: Any) -> Any:
+        return _as_list(value)
+
+
 class EntitySpec(_Model):
     """How the rows of one canonical entity are built.
 
@@ -289,6 +353,10 @@ class EntitySpec(_Model):
     latest_by: list[str] | None = None
     # Keep one row per canonical key: the most frequent combination (derive stages from deals).
     distinct: bool = False
+    # Lines that repeat the canonical key are parts of one record: combine them per column.
+    aggregate: AggregateSpec | None = None
+    # Source values declared as model features (opportunities and leads): name -> spec + kind.
+    features: dict[str, FeatureSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _origin(self) -> EntitySpec:
@@ -298,6 +366,10 @@ class EntitySpec(_Model):
             raise ValueError("rows cannot be combined with columns, lookups, events or where")
         if self.latest_by is not None and (self.distinct or self.rows is not None or not self.latest_by):
             raise ValueError("latest_by needs source columns, and no distinct or rows")
+        if self.aggregate is not None and (self.distinct or self.rows is not None or self.latest_by):
+            raise ValueError("aggregate cannot be combined with distinct, rows or latest_by")
+        if self.features and (self.rows is not None or self.distinct):
+            raise ValueError("features need a source: not with rows or distinct")
         return self
 
 
@@ -422,9 +494,23 @@ def _entity_problems(
             problems.append(((*loc, "lookups", alias, "source"), f"unknown source {lookup.source!r}"))
     for column, col in spec.columns.items():
         if column not in entity.columns:
-            problems.append(((*loc, "columns", column), f"unknown column {column!r} of {entity_name}"))
+            problems.append(
+                (
+                    (*loc, "columns", column),
+                    f"unknown column {column!r} of {entity_name} (columns: {', '.join(entity.columns)})",
+                )
+            )
         if col.lookup and col.lookup not in spec.lookups:
             problems.append(((*loc, "columns", column, "lookup"), f"unknown lookup {col.lookup!r}"))
+        elif column in entity.columns:
+            problems += _days_problems(col, entity.columns[column], (*loc, "columns", column))
+    for i, event in enumerate(spec.events or []):
+        problems += _days_problems(event.at, "TIMESTAMP", (*loc, "events", i, "at"))
+        for column, col in event.columns.items():
+            if column in entity.columns:
+                problems += _days_problems(col, entity.columns[column], (*loc, "events", i, column))
+    problems += _feature_problems(entity_name, spec, loc)
+    problems += _aggregate_problems(entity_name, spec, loc)
     provided = set(spec.columns)
     if spec.events is not None:
         if "changed_at" not in entity.columns:
@@ -442,6 +528,81 @@ def _entity_problems(
         missing = [c for c in entity.mandatory_columns if c not in provided]
         if missing:
             problems.append(((*loc, "columns"), f"required column(s) not mapped: {', '.join(missing)}"))
+    return problems
+
+
+def _days_problems(
+    col: ColumnSpec, sql_type: str, loc: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    if col.days is not None and sql_type not in ("DATE", "TIMESTAMP"):
+        option = "plus_days" if col.plus_days is not None else "minus_days"
+        return [((*loc, option), f"date arithmetic needs a date or timestamp column, not {sql_type}")]
+    return []
+
+
+def _feature_problems(
+    entity_name: str, spec: EntitySpec, loc: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if spec.features and entity_name not in FEATURE_ENTITIES:
+        problems.append(
+            (
+                (*loc, "features"),
+                f"features are declared on {' or '.join(FEATURE_ENTITIES)}, not {entity_name}",
+            )
+        )
+    for name, feature in spec.features.items():
+        if not IDENTIFIER.match(name):
+            problems.append(((*loc, "features", name), f"feature name {name!r} must be an identifier"))
+        if feature.lookup and feature.lookup not in spec.lookups:
+            problems.append(((*loc, "features", name, "lookup"), f"unknown lookup {feature.lookup!r}"))
+        if feature.days is not None:
+            problems.append(((*loc, "features", name), "date arithmetic is for date columns, not features"))
+    return problems
+
+
+def _numeric(entity_name: str, spec: EntitySpec, column: str) -> bool:
+    if column in spec.features:
+        return spec.features[column].kind == "numeric"
+    return ENTITIES[entity_name].columns.get(column) in ("DOUBLE", "INTEGER", "BIGINT")
+
+
+def _aggregate_problems(
+    entity_name: str, spec: EntitySpec, loc: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    if spec.aggregate is None:
+        return []
+    entity = ENTITIES[entity_name]
+    at = (*loc, "aggregate")
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    mapped = set(spec.columns) | {c for e in spec.events or [] for c in e.columns}
+    if spec.events is not None:
+        mapped.add("changed_at")
+    allowed = sorted((mapped - set(entity.key)) | set(spec.features))
+    for column, kind in spec.aggregate.columns.items():
+        if column in entity.key:
+            problems.append(((*at, "columns", column), f"{column} is the key lines are grouped by"))
+        elif column not in mapped and column not in spec.features:
+            problems.append(
+                (
+                    (*at, "columns", column),
+                    f"{column!r} is not a mapped column or feature (mapped: {', '.join(allowed)})",
+                )
+            )
+        elif kind == "sum" and not _numeric(entity_name, spec, column):
+            problems.append(((*at, "columns", column), f"sum needs a numeric column; {column} is not"))
+        elif kind in ("first", "last") and not spec.aggregate.order_by:
+            problems.append(
+                ((*at, "columns", column), f"{kind} needs aggregate.order_by (columns that order lines)")
+            )
+    for column in spec.aggregate.order_by:
+        if column not in mapped:
+            problems.append(
+                (
+                    (*at, "order_by"),
+                    f"{column!r} is not a mapped column (mapped: {', '.join(sorted(mapped))})",
+                )
+            )
     return problems
 
 
@@ -471,7 +632,7 @@ def parse_mapping(text: str, path: Path | None = None) -> Layout:
     try:
         layout = Layout.model_validate({**data, "path": path})
     except ValidationError as exc:
-        problems = [(tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+        problems = [(tuple(e["loc"]), _message(e)) for e in exc.errors()]
         raise _mapping_error(problems, node, path) from exc
     problems = semantic_problems(layout)
     if problems:
@@ -501,8 +662,72 @@ def _mapping_error(
         )
     first_line, first_where = _yaml_location(node, problems[0][0])
     return MappingError(
-        "invalid mapping: " + "; ".join(lines), file=path, line=first_line, column=first_where or None
+        "invalid mapping: " + "; ".join(lines),
+        file=path,
+        line=first_line,
+        column=first_where or None,
+        problems=lines,
     )
+
+
+def _message(error: Any) -> str:
+    """Pydantic's message, with the allowed options where it names an unknown or missing one."""
+    loc = tuple(error["loc"])
+    if error["type"] == "extra_forbidden":
+        allowed = allowed_options(loc[:-1])
+        return f"unknown option {loc[-1]!r}" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+    if error["type"] == "missing":
+        return "required option missing"
+    return str(error["msg"])
+
+
+def allowed_options(loc: tuple[str | int, ...]) -> list[str]:
+    """The option names a mapping allows at loc (a pydantic location), or [] where unknown."""
+    tp: Any = Layout
+    for part in loc:
+        tp = _step(tp, part)
+        if tp is None:
+            return []
+    model = _model_of(tp)
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items() if name != "path"]
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    """The candidate types of an annotation (Annotated and unions opened)."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _unwrap(get_args(tp)[0])
+    if origin in (Union, UnionType):
+        return [t for arg in get_args(tp) for t in _unwrap(arg)]
+    return [tp]
+
+
+def _model_of(tp: Any) -> type[BaseModel] | None:
+    for candidate in _unwrap(tp):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _step(tp: Any, part: str | int) -> Any:
+    model = _model_of(tp)
+    for candidate in _unwrap(tp):
+        origin = get_origin(candidate)
+        if origin is list and isinstance(part, int):
+            return get_args(candidate)[0]
+        if origin is dict and isinstance(part, str) and model is None:
+            return get_args(candidate)[1]
+    if model is not None and isinstance(part, str):
+        for name, field in model.model_fields.items():
+            if part in (name, field.alias):
+                return field.annotation
+        if part in ("str", "dict", "list") or "[" in part:  # pydantic names a union's member
+            return tp
+    if isinstance(part, int):  # an entity written without a list: pydantic still counts it
+        return tp
+    return None
 
 
 def _yaml_location(node: yaml.Node | None, loc: tuple[str | int, ...]) -> tuple[int | None, str]:

@@ -90,7 +90,9 @@ def plan_export(con: duckdb.DuckDBPyConnection, export: Export, layout: Layout) 
                     file=location,
                     line=1,
                 )
-        sources[source_name] = SourceFiles(source_name, spec, matched, locations, formats[0])
+        sources[source_name] = SourceFiles(
+            source_name, spec, matched, locations, formats[0], export_date=export.export_date
+        )
 
     entities: dict[str, EntitySpec] = {}
     for entity_name, alternatives in layout.entities.items():

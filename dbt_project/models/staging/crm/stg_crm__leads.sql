@@ -10,5 +10,8 @@ select
     status,
     converted_at,
     converted_opportunity_id,
-    owner_id
+    owner_id,
+    -- model features the mapping declares, as JSON text ({"name": value}); null when none
+    features,
+    _export_date as export_date
 from source

@@ -21,6 +21,8 @@ select
     type as opportunity_type,
     product_id,
     last_modified_at,
+    -- model features the mapping declares, as JSON text ({"name": value}); null when none
+    features,
     _export_date as export_date,
     -- the export date as a timestamp: the opportunities snapshot dates its versions with it
     cast(_export_date as timestamp) as exported_at
