@@ -48,7 +48,13 @@ from pipecast.demo import world
 from pipecast.demo.csv_text import CsvFile, render_lines
 from pipecast.demo.reference import Company, build_company, build_targets
 from pipecast.demo.rendering import RenderedChunk, truth_lines
-from pipecast.demo.simulation import Chunk, expected_won_amount_by_segment, simulate_chunk
+from pipecast.demo.simulation import (
+    WORLD_TIMING,
+    Chunk,
+    DealTiming,
+    expected_won_amount_by_segment,
+    simulate_chunk,
+)
 from pipecast.demo.timeline import DAY, Window, quarter_starts, to_day
 
 log = logging.getLogger("pipecast.demo")
@@ -75,13 +81,17 @@ def generate_demo_exports(
     as_of: date | None = None,
     nights: int = 3,
     progress: ProgressCallback | None = None,
+    stage_days_factor: float = 1.0,
+    lost_days_factor: float = 1.0,
 ) -> GenerationSummary:
     """Write `nights` nightly full exports ending at as_of (default: yesterday) into landing_dir
     (one YYYY-MM-DD folder each) and the ground truth for every deal to truth_path.
 
     Deterministic for a given (seed, size, as_of, nights); re-running replaces the folders.
+    ``stage_days_factor`` and ``lost_days_factor``: see simulation.DealTiming (1: the demo).
     """
-    return _generate(landing_dir, truth_path, size, seed, as_of, nights, progress, CHUNK_SIZE)
+    timing = DealTiming(stage_days_factor, lost_days_factor)
+    return _generate(landing_dir, truth_path, size, seed, as_of, nights, progress, CHUNK_SIZE, timing)
 
 
 def _generate(
@@ -93,6 +103,7 @@ def _generate(
     nights: int,
     progress: ProgressCallback | None,
     chunk_size: int,
+    timing: DealTiming = WORLD_TIMING,
 ) -> GenerationSummary:
     if size < 1 or nights < 1 or chunk_size < 1:
         raise ValueError("size, nights and chunk_size must be positive")
@@ -114,7 +125,7 @@ def _generate(
         for export_date in export_dates:
             exports.append(NightlyExport(landing_dir, export_date))
             exports[-1].write_reference(company, targets)
-        _write_deals(exports, truth, company, window, size, seed, chunk_size, report)
+        _write_deals(exports, truth, company, window, size, seed, chunk_size, report, timing)
         for export in exports:
             export.publish()
         truth.publish()
@@ -163,6 +174,7 @@ def _write_deals(
     seed: int,
     chunk_size: int,
     report: ProgressCallback,
+    timing: DealTiming = WORLD_TIMING,
 ) -> None:
     """Simulate the deals chunk by chunk, each chunk written everywhere before the next."""
     qstarts = quarter_starts(window.start_day - 366, window.end_day + 5 * 366)
@@ -170,7 +182,7 @@ def _write_deals(
     for chunk_index, first in enumerate(range(0, size, chunk_size)):
         stop = min(size, first + chunk_size)
         rng = np.random.default_rng([seed, chunk_index])
-        chunk = simulate_chunk(rng, first, stop, size, window, qstarts, company)
+        chunk = simulate_chunk(rng, first, stop, size, window, qstarts, company, timing)
         leads_so_far += _write_chunk(chunk, company, leads_so_far, exports, truth)
         del chunk  # free this chunk before drawing the next: memory stays one chunk deep
         report(f"opportunities {stop:,}/{size:,}")
