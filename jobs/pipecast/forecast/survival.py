@@ -44,7 +44,8 @@ INTERVAL_EDGES = np.array([0.0, 2.0, 5.0, 10.0, 17.0, 27.0, 40.0, 60.0, 90.0, 13
 TAIL_DAYS = 150.0
 STAY, ADVANCE, LOSE = 0, 1, 2
 CLASSES = [STAY, ADVANCE, LOSE]
-TIME_FEATURE = "interval_start_days"
+# the start of the interval, in days in stage: a deal is scored at each interval ahead of it
+TIME_FEATURE = "days_in_stage"
 # Person-period rows above this are thinned by deal (a deterministic share of deals, all their rows).
 MAX_PERIOD_ROWS = 400_000
 
