@@ -84,6 +84,15 @@ def test_stage_exits_up_to_the_cutoff_ignore_later_history(warehouses):
     _assert_same(_features(full, build), _features(rewound, build), ["opportunity_id", "stage_rank"])
 
 
+def test_stage_visits_up_to_the_cutoff_ignore_later_history(warehouses):
+    """Visits still open at the cut-off are open (censored) in both, whatever happened later."""
+    full, rewound = warehouses
+    build = lambda con: features.stage_visits(con, CUTOFF)  # noqa: E731
+    full_visits, rewound_visits = _features(full, build), _features(rewound, build)
+    assert (full_visits["outcome"] == "open").sum() > 50
+    _assert_same(full_visits, rewound_visits, ["opportunity_id", "entered_at"])
+
+
 def test_account_product_and_lead_features_ignore_later_history(warehouses):
     full, rewound = warehouses
     pairs = lambda con: propensity.account_product_pairs(con, [CUTOFF])  # noqa: E731

@@ -49,7 +49,7 @@ from pipecast.demo.csv_text import CsvFile, render_lines
 from pipecast.demo.reference import OPPORTUNITIES_PER_REP, Company, build_company, build_targets
 from pipecast.demo.rendering import RenderedChunk, truth_lines
 from pipecast.demo.shapes import DemoShape
-from pipecast.demo.simulation import Chunk, expected_won_amount_by_segment, simulate_chunk
+from pipecast.demo.simulation import Chunk, DealTiming, expected_won_amount_by_segment, simulate_chunk
 from pipecast.demo.timeline import DAY, Window, quarter_starts, to_day
 
 log = logging.getLogger("pipecast.demo")
@@ -188,7 +188,8 @@ def _write_deals(
     for chunk_index, first in enumerate(range(0, size, chunk_size)):
         stop = min(size, first + chunk_size)
         rng = np.random.default_rng([seed, chunk_index])
-        chunk = simulate_chunk(rng, first, stop, size, window, qstarts, company, shape.cycle_factor)
+        timing = DealTiming(shape.cycle_factor, shape.lost_days_factor)
+        chunk = simulate_chunk(rng, first, stop, size, window, qstarts, company, timing)
         leads_so_far += _write_chunk(chunk, company, leads_so_far, exports, truth, shape.history_close_dates)
         del chunk  # free this chunk before drawing the next: memory stays one chunk deep
         report(f"opportunities {stop:,}/{size:,}")

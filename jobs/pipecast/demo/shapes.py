@@ -20,6 +20,9 @@ class DemoShape:
     export_interval_days: int = 1
     # Multiplies every stage's median duration: 0.1 turns weeks-long stages into days-long ones.
     cycle_factor: float = 1.0
+    # Multiplies the time to a decision that loses the deal: below 1, losses come faster than
+    # advances, so a short history holds mostly the losses and time in stage carries information.
+    lost_days_factor: float = 1.0
     # Deals per quota-carrying rep (None: the default 250): 5 gives many owners with few deals.
     opportunities_per_rep: int | None = None
     # False: the stage-history file has no close_date column (a CRM whose field history leaves
@@ -33,6 +36,8 @@ class DemoShape:
             raise ValueError("export_interval_days must be positive")
         if not 0.01 <= self.cycle_factor <= 10:
             raise ValueError("cycle_factor must be between 0.01 and 10")
+        if not 0.01 <= self.lost_days_factor <= 10:
+            raise ValueError("lost_days_factor must be between 0.01 and 10")
         if self.opportunities_per_rep is not None and self.opportunities_per_rep < 1:
             raise ValueError("opportunities_per_rep must be positive")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Final
 
 import numpy as np
 
@@ -33,6 +34,22 @@ from pipecast.demo.timeline import (
 EXISTING_CUSTOMER = world.OPPORTUNITY_SOURCES.index(world.EXISTING_CUSTOMER_SOURCE)
 OTHER_REP_SHARE = 0.15  # deals owned by another rep of the segment than the account's
 SORT_KEY_STRIDE = np.int64(1) << 34  # > any timestamp in seconds we produce
+
+
+@dataclass(frozen=True)
+class DealTiming:
+    """How long stage decisions take, relative to the world's: ``stage_days_factor`` scales every
+    stage's time (below 1: a fast funnel); ``lost_days_factor`` scales the time to a decision
+    that loses the deal (below 1: losses come faster than advances, so a short history holds
+    mostly the losses; 1: timing independent of the outcome, the world's default). With a
+    ``lost_days_factor`` other than 1 the time already spent in a stage carries information,
+    and the ground truth's p_win_<stage> is the probability on entering the stage."""
+
+    stage_days_factor: float = 1.0
+    lost_days_factor: float = 1.0
+
+
+WORLD_TIMING: Final = DealTiming()
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -304,7 +321,7 @@ def _strictly_increasing(at: np.ndarray, opp: np.ndarray, start: np.ndarray) -> 
 
 
 def _stage_times(
-    rng: np.random.Generator, deals: Deals, qstarts: np.ndarray, cycle_factor: float = 1.0
+    rng: np.random.Generator, deals: Deals, qstarts: np.ndarray, stage_days_factor: float = 1.0
 ) -> np.ndarray:
     """(n, 6): entry time of each open stage, then the decision time after Commit.
 
@@ -315,7 +332,7 @@ def _stage_times(
     relative_size = np.log(deals.amount) - typical_log_amount(deals.segment)
     median = (
         world.STAGE_MEDIAN_DAYS[None, :]
-        * cycle_factor
+        * stage_days_factor
         * (
             world.SEGMENT_DURATION_FACTOR[deals.segment]
             * world.TYPE_DURATION_FACTOR[deals.type]
@@ -358,17 +375,24 @@ def _slips(
 
 
 def simulate_history(
-    rng: np.random.Generator, deals: Deals, qstarts: np.ndarray, cycle_factor: float = 1.0
+    rng: np.random.Generator, deals: Deals, qstarts: np.ndarray, timing: DealTiming = WORLD_TIMING
 ) -> tuple[History, np.ndarray]:
     """Play every deal's life to its end; returns the change history and whether each was won.
     cycle_factor scales the stages' durations (DemoShape.cycle_factor)."""
     n = deals.size
     rows = np.arange(n)
-    times = _stage_times(rng, deals, qstarts, cycle_factor)
+    times = _stage_times(rng, deals, qstarts, timing.stage_days_factor)
     advanced = rng.random((n, world.N_OPEN)) < deals.advance
     first_failure = np.where(advanced.all(axis=1), world.N_OPEN, np.argmin(advanced, axis=1))
     won = first_failure == world.N_OPEN
     last_open = np.minimum(first_failure, world.N_OPEN - 1)
+    if timing.lost_days_factor != 1.0:  # the losing decision comes sooner (or later)
+        lost = np.flatnonzero(~won)
+        entered = times[lost, last_open[lost]]
+        decided = entered + ((times[lost, last_open[lost] + 1] - entered) * timing.lost_days_factor).astype(
+            np.int64
+        )
+        times[lost, last_open[lost] + 1] = np.maximum(decided, entered + HOUR)
     closed_at = times[rows, last_open + 1]
 
     changes = _Changes()
@@ -540,7 +564,7 @@ def simulate_chunk(
     window: Window,
     qstarts: np.ndarray,
     company: Company,
-    cycle_factor: float = 1.0,
+    timing: DealTiming = WORLD_TIMING,
 ) -> Chunk:
     """Deals first..stop-1 of total. Deal i is created at activity quantile (i + u) / total, so
     ids follow creation time and every chunk covers its own stretch of the calendar."""
@@ -548,6 +572,6 @@ def simulate_chunk(
     quantile = (index + rng.random(index.size)) / total
     created = window.times_at_quantiles(quantile, rng)
     deals = draw_deals(rng, index, created, company)
-    history, won = simulate_history(rng, deals, qstarts, cycle_factor)
+    history, won = simulate_history(rng, deals, qstarts, timing)
     leads = draw_leads(rng, deals, (first / total, stop / total), window, company)
     return Chunk(deals, history, won, true_win_probabilities(deals.advance), leads)

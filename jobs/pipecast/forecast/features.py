@@ -74,11 +74,15 @@ LABEL_COLUMNS = ["final_is_closed", "final_is_won", "final_close_date", "final_a
 
 def _common_ctes(con: duckdb.DuckDBPyConnection) -> str:
     """Deal attributes, stage ranks, the change history and the stage exits with their surprise."""
+    versions = sources.opportunity_versions(con)
     accounts = sources.relation(con, "accounts")
     owners = sources.relation(con, "owners")
     products = sources.relation(con, "products")
     line_items = sources.relation(con, "line_items")
     return f"""
+-- each version of the opportunity row the exports showed: where the stage history carries no
+-- close date, the deal's close date at a cut-off is the one its export showed then
+opportunity_versions as {versions},
 stage_ranks as (
     select coalesce(pipeline, 'default') as pipeline, stage, is_closed, is_won,
            case when not is_closed then dense_rank() over (
@@ -236,8 +240,13 @@ snap_rows as (
     where not c.is_closed
 ),
 snap as (
-    select snap_rows.*, d.owner_id, d.account_id
+    select snap_rows.* replace (coalesce(snap_rows.close_date, ov.close_date) as close_date),
+           d.owner_id, d.account_id
     from snap_rows join deal_attributes d on snap_rows.opportunity_id = d.opportunity_id
+    left join opportunity_versions ov
+        on ov.opportunity_id = snap_rows.opportunity_id and snap_rows.close_date is null
+        and ov.valid_from < snap_rows.cutoff_end
+        and (ov.valid_to is null or ov.valid_to >= snap_rows.cutoff_end)
 )
 select
     snap.cutoff, snap.opportunity_id, snap.owner_id, snap.account_id,
@@ -292,6 +301,68 @@ order by x.exited_at, x.opportunity_id
 """
     frame = con.execute(sql, [known_at]).df()
     return _tidy(frame)
+
+
+VISIT_OUTCOMES = ("advanced", "lost", "open", "moved")
+
+
+def stage_visits(
+    con: duckdb.DuckDBPyConnection, known_at: date, sample_fraction: float = 1.0
+) -> pd.DataFrame:
+    """Every visit of an open stage that had begun by the end of ``known_at``, as it stood then:
+    left forwards (``outcome`` advanced), out (lost), back to an earlier stage (moved), or still
+    in it at the end of ``known_at`` (open: censored there, whatever happened later). Columns as
+    stage_exits (``advanced`` true only for advanced visits) plus ``outcome`` and ``days_observed``,
+    the days from the stage entry to the exit or to the end of ``known_at``.
+
+    The still-open visits are what an exit-only model never sees: a deal that has sat in a stage
+    for months has not been lost, and a model of the time to each exit must count it as at risk."""
+    record_columns, record_joins = _record_joins("x", "entered_at")
+    sql = f"""
+with {_common_ctes(con)},
+known as (select cast(? as date) + interval 1 day as known_end),
+staged as (
+    select v.opportunity_id, v.stage_rank, v.entered_at, v.entry_amount, d.owner_id, d.account_id,
+           case
+               when v.exited_at is null or v.exited_at >= k.known_end then 'open'
+               when v.next_won or (not v.next_closed and v.next_rank > v.stage_rank) then 'advanced'
+               when v.next_closed then 'lost'
+               else 'moved'
+           end as outcome,
+           case when v.exited_at is null or v.exited_at >= k.known_end then k.known_end
+                else v.exited_at end as ended_at
+    from visits v
+    cross join known k
+    join deal_attributes d on v.opportunity_id = d.opportunity_id
+    where not v.is_closed and v.stage_rank is not null and v.entered_at < k.known_end
+      and {_sample_clause("v.opportunity_id", sample_fraction)}
+)
+select x.opportunity_id, x.stage_rank, coalesce(osc.open_stages, x.stage_rank) as open_stages,
+       x.entered_at, x.ended_at, x.outcome, x.outcome = 'advanced' as advanced,
+       date_diff('second', x.entered_at, x.ended_at) / 86400.0 as days_observed,
+       ln(1 + greatest(coalesce(x.entry_amount, 0), 0)) as log_amount,
+       d.pipeline, d.segment, d.industry, d.lead_source, d.opportunity_type, d.product_id, d.product_family,
+       d.region, d.log_employees, d.price_ratio,
+       {record_columns}
+from staged x
+join deal_attributes d on x.opportunity_id = d.opportunity_id
+left join open_stage_counts osc on osc.pipeline = d.pipeline
+{record_joins}
+order by x.ended_at, x.opportunity_id, x.stage_rank
+"""
+    frame = con.execute(sql, [known_at]).df()
+    frame = _tidy(frame)
+    frame["ended_at"] = pd.to_datetime(frame["ended_at"])
+    frame["days_observed"] = frame["days_observed"].astype(float)
+    return frame
+
+
+def count_stage_visits(con: duckdb.DuckDBPyConnection, known_at: date) -> int:
+    sql = (
+        f"with {_common_ctes(con)} select count(*) from visits "
+        "where not is_closed and stage_rank is not null and entered_at < cast(? as date) + interval 1 day"
+    )
+    return int(con.execute(sql, [known_at]).fetchone()[0])
 
 
 def count_stage_exits(con: duckdb.DuckDBPyConnection, known_at: date) -> int:

@@ -125,11 +125,14 @@ def typical_won_amounts(con: duckdb.DuckDBPyConnection, known_at: date) -> tuple
 
 
 def load_exits(con: duckdb.DuckDBPyConnection, ctx: ForecastContext, known_at: date) -> pd.DataFrame:
+    """Every stage visit begun by known_at (features.stage_visits): the exits the stage chain
+    learns from and the visits still open then, which the survival recipe counts as censored.
+    Sampled by deal so that the exits stay within max_training_rows."""
     total = features.count_stage_exits(con, known_at)
     fraction = features.sample_fraction_for(total, ctx.max_training_rows)
     if fraction < 1:
         log.info("stage exits at %s: sampling %.1f%% of deals (%d exits)", known_at, 100 * fraction, total)
-    return features.stage_exits(con, known_at, fraction)
+    return features.stage_visits(con, known_at, fraction)
 
 
 def open_deals(con: duckdb.DuckDBPyConnection, ctx: ForecastContext, cutoff: date) -> pd.DataFrame:

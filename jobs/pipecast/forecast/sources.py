@@ -92,6 +92,9 @@ OPTIONAL_ENTITIES: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
 }
 
 
+# The opportunity row as each export showed it (dbt snapshot): close dates as of a cut-off.
+SNAPSHOT_VERSIONS = ("snapshots", "snp_crm__opportunities")
+
 # What the forecast job reads from the warehouse (pulled into its DuckDB workspace when the
 # warehouse is PostgreSQL): the staging views, the classified change history, and the model
 # registry's rows. The job's other ml.* tables are written, not read.
@@ -100,8 +103,26 @@ SOURCES: tuple[TableRows, ...] = (
     TableRows("staging", "stg_crm__stages"),
     *(TableRows("staging", view) for view, _, _ in OPTIONAL_ENTITIES.values()),
     TableRows("intermediate", "int_opportunity_changes_classified"),
+    TableRows(*SNAPSHOT_VERSIONS),
     TableRows("ml", "model_runs"),
 )
+
+
+def opportunity_versions(con: duckdb.DuckDBPyConnection) -> str:
+    """A SQL relation (opportunity_id, close_date, valid_from, valid_to): the close date each
+    export showed on the opportunity row, and from when to when (the start of the export's date
+    to the start of the next change's; null for the current one). From the dbt snapshot where it
+    is built, else from the newest export (valid from its date on)."""
+    if table_exists(con, *SNAPSHOT_VERSIONS):
+        schema, table = SNAPSHOT_VERSIONS
+        return (
+            f"(select opportunity_id, close_date, dbt_valid_from as valid_from, dbt_valid_to as valid_to "
+            f"from {schema}.{table})"
+        )
+    return (
+        "(select opportunity_id, close_date, cast(export_date as timestamp) as valid_from, "
+        "cast(null as timestamp) as valid_to from staging.stg_crm__opportunities)"
+    )
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:

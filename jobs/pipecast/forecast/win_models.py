@@ -1,4 +1,4 @@
-"""Win probability of an open deal: two recipes that compete on the backtest.
+"""Win probability of an open deal: recipes that compete on the backtest.
 
 ``stage_chain`` (the default) learns, from every stage exit in the history, how likely a deal is to
 move forward out of each open stage, given who and what it is (segment, industry, source, type,
@@ -15,7 +15,13 @@ the deal's attributes, not on its dynamics.
 dynamics too (days in stage, age, close-date pushes and slips, days to the close date, amount
 changes). It only uses month-ends at least ``label_maturity_days`` old, so that censoring is small.
 
-Both are calibrated gradient boosting (see estimators). The nightly backtest scores each recipe on
+``stage_hazard`` (survival) treats the deals still open at the training date as censored rather
+than lost: per-interval hazards of advancing and of being lost in each stage, with the time in the
+stage as a feature, learnt from every stage visit including the open ones. It is the recipe for
+short histories, where the exits seen so far are mostly the fast ones, and it scores a deal that
+has sat long in a stage by the hazards of its own time in stage.
+
+All are calibrated gradient boosting (see estimators). The nightly backtest scores each recipe on
 the same past cut-offs; the best one becomes (or stays) the champion (see registry).
 """
 
@@ -31,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from pipecast.forecast import survival
 from pipecast.forecast.estimators import ProbabilityModel, fit_classifier
 from pipecast.forecast.features import (
     ATTRIBUTE_CATEGORIES,
@@ -49,7 +56,9 @@ class WinTrainingData:
     """What a model trained at ``known_at`` may learn from."""
 
     known_at: date
-    exits: pd.DataFrame  # stage exits up to known_at (features.stage_exits)
+    # stage visits up to known_at (features.stage_visits): exits (outcome advanced or lost), and
+    # visits still open then or moved back, which only the survival recipe uses
+    exits: pd.DataFrame
     snapshots: pd.DataFrame  # deals open at past cut-offs with labels (features.snapshots)
     label_maturity_days: int = 180
 
@@ -140,8 +149,11 @@ class SnapshotModel:
 CHAIN_CATEGORIES = [c for c in ATTRIBUTE_CATEGORIES]
 CHAIN_NUMBERS = ["stage_rank", "log_amount", *ATTRIBUTE_NUMBERS]
 
+HAZARD_NUMBERS = ["stage_rank", survival.TIME_FEATURE, "log_amount", *ATTRIBUTE_NUMBERS]
+
 RECIPES: dict[str, Recipe] = {
     "stage_chain": Recipe("stage_chain", CHAIN_CATEGORIES, CHAIN_NUMBERS),
+    "stage_hazard": Recipe("stage_hazard", list(ATTRIBUTE_CATEGORIES), HAZARD_NUMBERS),
     "snapshot": Recipe("snapshot", list(SNAPSHOT_CATEGORIES), list(SNAPSHOT_NUMBERS)),
 }
 
@@ -163,9 +175,16 @@ def snapshot_training_rows(data: WinTrainingData) -> pd.DataFrame:
     return frame[mature & closed]
 
 
+def completed_exits(visits: pd.DataFrame) -> pd.DataFrame:
+    """The visits that left their stage forwards or out by the training date (stage_exits' rows)."""
+    if "outcome" not in visits:
+        return visits
+    return visits[visits["outcome"].isin(["advanced", "lost"])]
+
+
 def fit(rec: Recipe, data: WinTrainingData, seed: int = 0) -> WinModel:
     if rec.family == "stage_chain":
-        exits = data.exits
+        exits = completed_exits(data.exits)
         advance = fit_classifier(
             exits,
             exits["advanced"].astype(int).to_numpy(),
@@ -178,6 +197,8 @@ def fit(rec: Recipe, data: WinTrainingData, seed: int = 0) -> WinModel:
             groups=exits["opportunity_id"],
         )
         return StageChainModel(rec, advance, len(exits))
+    if rec.family == "stage_hazard":
+        return survival.fit(rec, data.exits, seed=seed)
     if rec.family == "snapshot":
         rows = snapshot_training_rows(data)
         classifier = fit_classifier(
