@@ -164,7 +164,9 @@ def forecast_section(con: duckdb.DuckDBPyConnection, cur: str | None) -> Section
     else:
         return {"missing": "No revenue forecast yet: the forecast step has not run on this warehouse."}
     if len(frame) == 0:
-        return {"missing": "The revenue forecast table is empty."}
+        return {
+            "missing": "No revenue forecast yet: the forecast table is empty (the forecast step has not run)."
+        }
     total = frame[frame["segment"] == "All"]
     rows = _records(total)
     notes = []
