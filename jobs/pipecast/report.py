@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipecast.config import Settings, get_settings
+from pipecast.report_html import write_html_report
 from pipecast.warehouse import TableRows, table_exists, workspace
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,7 @@ def write_report(settings: Settings | None = None) -> Report:
     lines.append(f"warehouse: {_warehouse_name(settings)}")
     lines.append(f"dbt docs: `make docs` writes {settings.state_dir / 'dbt' / 'target' / 'index.html'}")
     lines.append(f"report: {out / 'report.md'}")
+    lines.append(f"HTML report: {write_html_report(settings)}")
     summary = "\n".join(lines)
     md = ["# pipecast nightly report", "", *[f"- {line}" for line in lines], ""]
     md += [f"![{c.stem}]({c.name})" for c in charts]
