@@ -138,6 +138,12 @@ def history(con: duckdb.DuckDBPyConnection, export_date: date) -> list[Step]:
     return [Step(*r) for r in rows]
 
 
+def history_on_target(settings: Settings, export_date: date) -> list[Step]:
+    pulls = [TableRows("audit", TABLE, "where export_date = $1", (export_date,))]
+    with workspace(settings, pulls=pulls) as ws:
+        return history(ws.con, export_date)
+
+
 def newest_servable(steps: dict[date, Step]) -> date | None:
     served = [d for d, s in steps.items() if s.servable]
     return max(served) if served else None

@@ -357,6 +357,7 @@ def _load(
         _record_loads(con, plan, result, loaded_at, fingerprint, timings)
         if loaded is not None:
             lifecycle.record(con, loaded)
+        fault_point("load-commit")
         con.execute("COMMIT")
     except _CheckFailed as failed:
         con.execute("ROLLBACK")
