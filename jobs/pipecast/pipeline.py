@@ -160,7 +160,10 @@ def validate_raw(export_date: date, settings: Settings | None = None):
         _record_failed(settings, step(lifecycle.FAILED, f"raw validation could not run: {exc}"))
         raise
     if not outcome.passed_errors:
-        reason = "raw validation failed: " + "; ".join(outcome.failures)
+        from pipecast.ingest.locate import describe_failures, failed_rows
+
+        rows = failed_rows(settings, export_date, outcome.run_id)
+        reason = "raw validation failed: " + "; ".join(describe_failures(outcome.failures, rows))
         export = get_export(settings.resolved_landing_dir, export_date)
         target = quarantine_target(export_date, settings.quarantine_dir) if export.path.exists() else None
         error = IngestError(reason, file=export.location)

@@ -175,3 +175,39 @@ def test_an_empty_or_missing_landing_zone_is_stale_too(cli_env, monkeypatch, cap
     assert "was ever validated" in capsys.readouterr().out
     cli_env.resolved_landing_dir.mkdir(parents=True)
     assert cli.main(["run", "--no-generate"]) == 3
+
+
+def test_an_export_failing_raw_validation_is_quarantined_with_audit_rows_naming_its_rows(settings):
+    """Raw validation (the real checkpoint) fails on a negative amount: the export is taken out
+    of raw.*, moved aside, recorded in audit.quarantined_exports and the lifecycle, the reason
+    names the row by key and line, and the next check calls the date quarantined, not missing."""
+    _good_night(settings)
+    tables = good_tables()
+    extra = list(tables["opportunities"][0])
+    tables["opportunities"] += [
+        [f"O-{n}" if c == "opportunity_id" else v for c, v in zip(OPP, extra, strict=True)] for n in (15, 16)
+    ]
+    bad = [
+        "O-17" if c == "opportunity_id" else ("-5000" if c == "amount" else v)
+        for c, v in zip(OPP, extra, strict=True)
+    ]
+    tables["opportunities"].append(bad)  # line 8 of the file (header, 4 good, O-15, O-16)
+    put_export(settings.resolved_landing_dir, DAY2, generic_files(tables))
+    ingest_export(DAY2, settings)
+    with pytest.raises(pipeline.ValidationFailed) as caught:
+        pipeline.validate_raw(DAY2, settings)
+    assert "opportunity_id O-17 on line 8 of opportunities.csv" in str(caught.value)
+    [(reason,)] = query(
+        settings, "select reason from audit.quarantined_exports where export_date = ?", [DAY2]
+    )
+    assert "between(amount)" in reason or "amount" in reason
+    assert "O-17 on line 8" in reason
+    assert _state(settings, DAY2) == lifecycle.QUARANTINED
+    assert query(settings, "select count(*) from raw.opportunities where _export_date = ?", [DAY2]) == [(0,)]
+    assert query(settings, "select count(*) from audit.loads where export_date = ?", [DAY2]) == [(0,)]
+    assert not (settings.resolved_landing_dir / DAY2.isoformat()).exists()
+    [moved] = settings.quarantine_dir.glob(f"{DAY2.isoformat()}_*")
+    assert "O-17" in (moved / "QUARANTINE_REASON.txt").read_text()
+    gaps = pipeline.missing_exports(settings, through=DAY2)
+    assert [(g.export_date, g.status) for g in gaps] == [(DAY2, "quarantined")]
+    assert plan(settings) == []
