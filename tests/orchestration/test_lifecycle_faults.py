@@ -115,8 +115,6 @@ def _scenario(settings: Settings) -> None:
     put_export(landing, DAY1, _export("2500.5"))
     pipeline.ingest(DAY1, settings, validate=False)
     mark_validated(settings, DAY1)
-    before = _served(settings)
-    assert ("O2", 2500.5) in before
 
     # Day 2 (O2's amount changed) is killed inside its load transaction: nothing of it committed.
     put_export(landing, DAY2, _export("7777"))
@@ -130,7 +128,8 @@ def _scenario(settings: Settings) -> None:
     assert _raw_rows(settings, DAY2) == 4
     assert _state(settings, DAY2) == lifecycle.LOADED
     assert plan(settings) == [(DAY2, VALIDATE)]
-    assert _served(settings) == before
+    served = _served(settings)  # day 1's, not the loaded day 2's
+    assert ("O2", 2500.5) in served and ("O2", 7777.0) not in served
 
     # A normal run resumes: validates day 2 without loading it again, and it serves.
     [resumed] = pipeline.ingest(settings=settings)
@@ -167,3 +166,31 @@ def test_killed_during_load_and_validation_on_postgres(tmp_path, postgres_server
         pg_database=database,
     )
     _scenario(settings)
+
+
+@pytest.mark.postgres
+def test_postgres_refusing_a_nul_byte_is_a_data_error_naming_the_table(postgres_server: PostgresServer):
+    """What jammed the night before: PostgreSQL's ``invalid byte sequence ... 0x00``. Ingest now
+    quarantines a NUL before any push (test_lifecycle.py); should one reach a push, the error
+    names the table and says the rows are at fault (a quarantine, not a retry)."""
+    import duckdb
+    from pipecast import pg_transfer
+
+    database = postgres_server.create_database("lifecycle_nul")
+    settings = Settings(
+        target="postgres",
+        pg_host=postgres_server.host,
+        pg_port=postgres_server.port,
+        pg_user=postgres_server.user,
+        pg_database=database,
+    )
+    duck = duckdb.connect()
+    duck.execute("create schema raw")
+    duck.execute("create table raw.t as select 'O1' as id, 'bad' || chr(0) || 'name' as name")
+    with pytest.raises(pg_transfer.PushFailed) as caught:
+        with pg_transfer.pg_connect(settings) as pg, pg.cursor() as cursor:
+            pg_transfer.push(duck, cursor, "raw", "t")
+    failure = caught.value
+    assert (failure.schema, failure.table) == ("raw", "t")
+    assert failure.data_error and failure.sqlstate and failure.sqlstate.startswith("22")
+    assert "0x00" in str(failure)
