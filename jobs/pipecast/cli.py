@@ -11,6 +11,10 @@ from pathlib import Path
 from pipecast.config import get_settings
 from pipecast.errors import NOT_RETRIABLE, ConfigurationError
 
+# Exit codes: 0 a fresh night, 1 a failure, 2 a bad export or input (quarantined, or a failed
+# validation), 3 stale: no new export, nothing rebuilt (the report says since when).
+EXIT_STALE = 3
+
 
 def _date(value: str) -> date:
     return date.fromisoformat(value)
@@ -138,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dbt docs: {settings.state_dir / 'dbt' / 'target' / 'index.html'}")
         elif args.command == "run":
             print(pipeline.run_all(settings, generate_demo=not args.no_generate).summary_text)
+    except pipeline.StaleData as exc:
+        print(f"STALE: {exc}")
+        return EXIT_STALE
     except NOT_RETRIABLE as exc:
         print(f"pipecast: error: {_one_line(exc)}", file=sys.stderr)
         return 2

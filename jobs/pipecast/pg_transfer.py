@@ -147,7 +147,51 @@ def ensure_pg_table(cursor: Any, schema: str, table: str, columns: dict[str, str
             )
 
 
+class PushFailed(RuntimeError):
+    """PostgreSQL refused or failed a push; names the table and PostgreSQL's SQLSTATE."""
+
+    def __init__(self, schema: str, table: str, message: str, sqlstate: str | None = None) -> None:
+        self.schema = schema
+        self.table = table
+        self.sqlstate = sqlstate
+        self.detail = message
+        super().__init__(f"{schema}.{table}: {message}" + (f" (SQLSTATE {sqlstate})" if sqlstate else ""))
+
+    @property
+    def data_error(self) -> bool:
+        """The rows are at fault (SQLSTATE class 22, data exception: e.g. ``invalid byte sequence
+        for encoding "UTF8": 0x00``; 23, integrity), not the server or the connection."""
+        return bool(self.sqlstate) and self.sqlstate[:2] in ("22", "23")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    state = getattr(exc, "sqlstate", None)
+    if state:
+        return str(state)
+    match = re.search(r"SQLSTATE:? ?([0-9A-Z]{5})", str(exc))
+    return match.group(1) if match else None
+
+
 def push(
+    duck: duckdb.DuckDBPyConnection,
+    cursor: Any,
+    schema: str,
+    table: str,
+    where: str = "",
+    params: Sequence[Any] = (),
+    batch_rows: int = 250_000,
+) -> int:
+    """``_push`` (below); a failure of PostgreSQL's side is raised as PushFailed naming the table."""
+    import adbc_driver_manager
+
+    try:
+        return _push(duck, cursor, schema, table, where, params, batch_rows)
+    except adbc_driver_manager.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PushFailed(schema, table, first, _sqlstate(exc)) from exc
+
+
+def _push(
     duck: duckdb.DuckDBPyConnection,
     cursor: Any,
     schema: str,

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from pipecast.canonical import ENTITIES
 from pipecast.config import Settings, get_settings
 from pipecast.errors import InputError
-from pipecast.ingest import IngestResult, find_exports, ingest_export
-from pipecast.ingest.landing import get_export, quarantine_export
-from pipecast.warehouse import execute_on_target, query_on_target
+from pipecast.ingest import IngestError, IngestResult, find_exports, ingest_export
+from pipecast.ingest.landing import get_export, quarantine_export, quarantine_target
+from pipecast.warehouse import query_on_target
 
 if TYPE_CHECKING:
     from pipecast.demo.shapes import DemoShape
@@ -26,6 +25,15 @@ log = logging.getLogger(__name__)
 
 class ValidationFailed(InputError):
     """An error-severity expectation failed: downstream steps must not run."""
+
+
+class StaleData(RuntimeError):
+    """A night with no new export: nothing was rebuilt or retrained, the data served is as old as
+    ``since`` (the newest validated export; None when nothing was ever validated)."""
+
+    def __init__(self, message: str, since: date | None) -> None:
+        self.since = since
+        super().__init__(message)
 
 
 @dataclass
@@ -89,14 +97,28 @@ def ingest(
 ) -> list[IngestResult]:
     """Load one export (export_date; a re-run replaces that date) or every pending one in date
     order, each validated after loading unless validate is False (the DAG validates in its own
-    task); then report the calendar gaps up to ``through`` (default: the newest export)."""
+    task); then report the calendar gaps up to ``through`` (default: the newest export).
+
+    Pending exports resume their lifecycle (``ingest.lifecycle``): one loaded but never validated
+    (a run killed in between) is validated without loading it again, unless its files changed; a
+    quarantine whose folder was not moved yet is finished."""
+    from pipecast.ingest.schedule import LOAD, VALIDATE, plan
+
     settings = settings or get_settings()
-    dates = [export_date] if export_date else pending_exports(settings, through)
-    if not dates:
-        log.info("no new exports in %s", settings.landing_url or settings.resolved_landing_dir)
+    if export_date:
+        todo = [(export_date, LOAD)]
+    else:
+        finish_quarantines(settings, through)
+        todo = plan(settings, through)
+    if not todo:
+        log.warning("no new exports in %s", settings.landing_url or settings.resolved_landing_dir)
     results = []
-    for day in dates:
-        results.append(ingest_export(day, settings))
+    for day, action in todo:
+        if action == VALIDATE:
+            log.info("export %s was loaded but not validated (an earlier run stopped): validating it", day)
+            results.append(IngestResult(day, warnings=["loaded by an earlier run: validated now"]))
+        else:
+            results.append(ingest_export(day, settings))
         if validate:
             validate_raw(day, settings)
     if export_date is None:
@@ -104,30 +126,73 @@ def ingest(
     return results
 
 
-def _unload_export(settings: Settings, export_date: date) -> None:
-    """Take a bad export back out of raw.* (ingest created every raw table): the previous good
-    export serves again."""
-    statements: list[tuple[str, list]] = [
-        (f"delete from raw.{entity} where _export_date = $1", [export_date]) for entity in ENTITIES
-    ]
-    statements.append(("delete from audit.loads where export_date = $1", [export_date]))
-    execute_on_target(settings, statements)
+def finish_quarantines(settings: Settings, through: date | None = None) -> list[date]:
+    """Move aside the exports audit says are quarantined but are still in the landing zone with
+    the same files (a run stopped between its audit rows and the move)."""
+    from pipecast.ingest.schedule import unfinished_quarantines
+
+    moved = []
+    for export, step in unfinished_quarantines(settings, through):
+        log.warning("export %s was quarantined but not moved aside: moving it now", export.export_date)
+        quarantine_export(export, settings.quarantine_dir, step.reason)
+        moved.append(export.export_date)
+    return moved
 
 
 def validate_raw(export_date: date, settings: Settings | None = None):
-    """Run the raw checkpoint on one export; on an error unload and quarantine it."""
+    """Run the raw checkpoint on one loaded export (lifecycle: loaded -> validated); on an error
+    take it back out of raw.* and quarantine it, with its audit rows; on a failure of the run
+    itself (disk full, a lost connection) record ``failed``: the export stays unserved and the
+    next run validates it again."""
+    from pipecast.ingest import lifecycle
+    from pipecast.ingest.loader import fault_point, record_quarantine
     from pipecast.validate.runner import validate_raw as run_raw_checkpoint
 
     settings = settings or get_settings()
-    outcome = run_raw_checkpoint(export_date, settings)
+    loaded = lifecycle.current_on_target(settings).get(export_date)
+
+    def step(state: str, reason: str = "") -> lifecycle.Step:
+        return lifecycle.step(
+            export_date,
+            state,
+            reason,
+            content_hash=loaded.content_hash if loaded else None,
+            stat_fingerprint=loaded.stat_fingerprint if loaded else None,
+            location=loaded.location if loaded else None,
+        )
+
+    fault_point("validate")
+    try:
+        outcome = run_raw_checkpoint(export_date, settings)
+    except Exception as exc:
+        _record_failed(settings, step(lifecycle.FAILED, f"raw validation could not run: {exc}"))
+        raise
     if not outcome.passed_errors:
-        _unload_export(settings, export_date)
+        from pipecast.ingest.locate import describe_failures, failed_rows
+
+        rows = failed_rows(settings, export_date, outcome.run_id)
+        reason = "raw validation failed: " + "; ".join(describe_failures(outcome.failures, rows))
         export = get_export(settings.resolved_landing_dir, export_date)
-        reason = "raw validation failed: " + "; ".join(outcome.failures)
-        if export.path.exists():
-            quarantine_export(export, settings.quarantine_dir, reason)
+        target = quarantine_target(export_date, settings.quarantine_dir) if export.path.exists() else None
+        error = IngestError(reason, file=export.location)
+        record_quarantine(settings, export, error, target, step(lifecycle.QUARANTINED, reason), unload=True)
+        if target is not None:
+            quarantine_export(export, settings.quarantine_dir, reason, target=target)
         raise ValidationFailed(reason)
+    fault_point("validated")
+    lifecycle.record_on_target(
+        settings, step(lifecycle.VALIDATED, outcome.suite and f"{outcome.n_expectations} expectations")
+    )
     return outcome
+
+
+def _record_failed(settings: Settings, failed) -> None:
+    from pipecast.ingest import lifecycle
+
+    try:
+        lifecycle.record_on_target(settings, failed)
+    except Exception as exc:  # the warehouse itself may be what failed: say so, raise the first error
+        log.error("could not record %s for export %s: %s", failed.state, failed.export_date, exc)
 
 
 def _stop_on_errors(outcome, stage: str):
@@ -180,7 +245,33 @@ def _require_forecast_of(as_of: date | None, settings: Settings) -> None:
 def build(settings: Settings | None = None, full_refresh: bool = False):
     from pipecast.transform import dbt_build
 
-    return dbt_build(settings or get_settings(), full_refresh=full_refresh)
+    settings = settings or get_settings()
+    result = dbt_build(settings, full_refresh=full_refresh)
+    mark_published(settings)
+    return result
+
+
+def mark_published(settings: Settings) -> date | None:
+    """After a successful dbt build: the newest validated export is what the marts show now."""
+    from pipecast.ingest import lifecycle
+
+    steps = lifecycle.current_on_target(settings)
+    newest = lifecycle.newest_servable(steps)
+    if newest is None or steps[newest].state == lifecycle.PUBLISHED:
+        return newest
+    served = steps[newest]
+    lifecycle.record_on_target(
+        settings,
+        lifecycle.step(
+            newest,
+            lifecycle.PUBLISHED,
+            "dbt build",
+            content_hash=served.content_hash,
+            stat_fingerprint=served.stat_fingerprint,
+            location=served.location,
+        ),
+    )
+    return newest
 
 
 def forecast(as_of: date | None = None, settings: Settings | None = None):
@@ -189,20 +280,50 @@ def forecast(as_of: date | None = None, settings: Settings | None = None):
     return run_forecast(as_of, settings or get_settings())
 
 
-def report(settings: Settings | None = None):
+def report(settings: Settings | None = None, stale: str | None = None):
     from pipecast.report import write_report
 
-    return write_report(settings or get_settings())
+    return write_report(settings or get_settings(), stale=stale)
 
 
 def run_all(settings: Settings | None = None, generate_demo: bool = True):
-    """The whole night without a scheduler: the same steps, in the DAG's order."""
+    """The whole night without a scheduler: the same steps, in the DAG's order.
+
+    A night that validates no new export is stale: nothing is rebuilt or retrained, the report
+    says since when the data is stale, and StaleData is raised (the CLI exits 3)."""
     settings = settings or get_settings()
     if generate_demo and not find_exports(settings.resolved_landing_dir):
         generate(settings)
-    ingest(settings=settings)
+    if not ingest(settings=settings):
+        _stale(settings)
     build(settings)
     validate_marts(settings)
     result = forecast(settings=settings)
     validate_predictions(result.as_of, settings)
     return report(settings)
+
+
+def _stale(settings: Settings) -> None:
+    """Say the night is stale (log, report, StaleData): see run_all."""
+    from pipecast.ingest import lifecycle
+    from pipecast.ingest.landing import LandingZone
+
+    steps = lifecycle.current_on_target(settings)
+    since = lifecycle.newest_servable(steps)
+    where = settings.landing_url or settings.resolved_landing_dir
+    if since is None:
+        message = f"stale: no export in {where} was ever validated: nothing to build"
+    else:
+        message = (
+            f"stale: no new export in {where}; the warehouse serves export {since} "
+            f"(validated {steps[since].changed_at:%Y-%m-%d %H:%M} UTC): nothing rebuilt or retrained"
+        )
+    odd = LandingZone.from_settings(settings).unrecognised()
+    if odd:
+        message += f"; folders not named by a date, not loaded: {', '.join(odd)}"
+    log.error("%s", message)
+    try:
+        report(settings, stale=message)
+    except Exception as exc:  # the stale verdict must reach the operator even without a report
+        log.error("could not write the stale report: %s", exc)
+    raise StaleData(message, since)

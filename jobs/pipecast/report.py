@@ -92,11 +92,12 @@ def _warehouse_name(settings: Settings) -> str:
     return str(settings.resolved_warehouse_path)
 
 
-def write_report(settings: Settings | None = None) -> Report:
+def write_report(settings: Settings | None = None, stale: str | None = None) -> Report:
+    """The summary and report.md; ``stale`` (a night without a new export) heads both."""
     settings = settings or get_settings()
     out = settings.reports_dir
     out.mkdir(parents=True, exist_ok=True)
-    lines: list[str] = []
+    lines: list[str] = [f"STALE DATA: {stale}"] if stale else []
     charts: list[Path] = []
     # Not read-only: in one process (airflow dags test) dbt-duckdb keeps the file open read-write,
     # and DuckDB refuses a second handle on the same file with another configuration.

@@ -31,6 +31,7 @@ from tests.dbt.maven import unavailable_reason as maven_unavailable_reason
 from tests.dbt.maven import write_maven_export
 from tests.dbt.postgres_server import PostgresServer, running_server, unavailable_reason
 from tests.dbt.raw_copy import copy_raw_to_postgres
+from tests.lifecycle_steps import mark_validated
 
 # The tables the incremental runs maintain, with the columns that identify a row.
 INCREMENTAL_TABLES = {
@@ -72,12 +73,14 @@ def nightly(tmp_path_factory: pytest.TempPathFactory, demo: DemoExports) -> Nigh
     settings = _settings(tmp_path_factory.mktemp("nightly"), demo)
     warehouse = NightlyWarehouse(settings, demo)
     ingest(export_date=demo.first, settings=settings, validate=False)
+    mark_validated(settings, demo.first)
     run_dbt(settings, "build", *WITHOUT_TESTS)
     for table, keys in INCREMENTAL_TABLES.items():
         warehouse.first_night[table] = warehouse.query(
             f"select {', '.join(keys)}, built_export_date from {table}"
         )
     ingest(export_date=demo.last, settings=settings, validate=False)
+    mark_validated(settings, demo.last)
     warehouse.build_results = run_dbt(settings, "build")
     return warehouse
 
@@ -157,6 +160,7 @@ def maven(tmp_path_factory: pytest.TempPathFactory) -> NightlyWarehouse:
         state_dir=root, landing_dir=root / "landing", warehouse_path=root / "warehouse.duckdb"
     )
     ingest(export_date=MAVEN_EXPORT_DATE, settings=settings, validate=False)
+    mark_validated(settings, MAVEN_EXPORT_DATE)
     warehouse = NightlyWarehouse(settings, demo=None)
     warehouse.build_results = run_dbt(settings, "build")
     return warehouse

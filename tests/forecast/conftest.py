@@ -19,6 +19,8 @@ from pipecast.demo.generator import generate_demo_exports
 from pipecast.pipeline import ingest
 from pipecast.transform.dbt_runner import dbt_invoke
 
+from tests.lifecycle_steps import mark_validated
+
 AS_OF = date(2026, 11, 27)
 SIZE = 2500
 SEED = 7
@@ -86,6 +88,7 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> DemoWarehouse:
         as_of=AS_OF,
         nights=1,
     )
-    ingest(settings=settings, validate=False)
+    loaded = ingest(settings=settings, validate=False)
+    mark_validated(settings, *(r.export_date for r in loaded))
     build_warehouse(settings)
     return DemoWarehouse(settings)

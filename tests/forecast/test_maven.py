@@ -16,6 +16,7 @@ from pipecast.warehouse import connect
 
 from tests.dbt.maven import EXPORT_DATE, unavailable_reason, write_maven_export
 from tests.forecast.conftest import build_warehouse, make_settings
+from tests.lifecycle_steps import mark_validated
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 
@@ -24,6 +25,7 @@ def test_maven_open_deals_are_scored_and_beat_the_stage_probabilities(tmp_path):
     settings = make_settings(tmp_path / "state", forecast_win_candidates=["stage_chain", "snapshot"])
     write_maven_export(settings.resolved_landing_dir)
     ingest(settings=settings, validate=False)
+    mark_validated(settings, EXPORT_DATE)
     build_warehouse(settings)
     result = run_forecast(EXPORT_DATE, settings)
     with connect(settings) as con:

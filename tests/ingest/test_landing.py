@@ -11,9 +11,11 @@ import duckdb
 import fsspec
 import pytest
 from pipecast.ingest import IngestError, ingest_export
+from pipecast.ingest.schedule import LOAD, VALIDATE, plan
 from pipecast.pipeline import ingest, loaded_export_dates, missing_exports, pending_exports
 
 from tests.ingest.conftest import generic_files, good_tables, land_dataset, put_export, query
+from tests.lifecycle_steps import mark_validated
 
 
 def _day(n: int) -> date:
@@ -77,10 +79,14 @@ def test_late_and_out_of_order_exports_load_in_date_order(settings):
     assert pending_exports(settings) == [_day(1), _day(3)]
     loaded = [r.export_date for r in ingest(settings=settings, validate=False)]
     assert loaded == [_day(1), _day(3)]
+    # Loaded but not validated: still pending, to validate (not to load again).
+    assert plan(settings) == [(_day(1), VALIDATE), (_day(3), VALIDATE)]
+    mark_validated(settings, _day(1), _day(3))
     # Day 2 arrives late, after day 3 was loaded: it is pending and loads on the next run.
     put_export(landing, _day(2), generic_files())
     assert pending_exports(settings) == [_day(2)]
     ingest(settings=settings, validate=False)
+    mark_validated(settings, _day(2))
     assert loaded_export_dates(settings) == {_day(1), _day(2), _day(3)}
     assert pending_exports(settings) == []
 
@@ -88,11 +94,33 @@ def test_late_and_out_of_order_exports_load_in_date_order(settings):
 def test_a_redelivered_export_is_pending_again(settings):
     folder = put_export(settings.resolved_landing_dir, _day(1), generic_files())
     ingest(settings=settings, validate=False)
+    mark_validated(settings, _day(1))
     assert pending_exports(settings) == []
     stat = os.stat(folder / "opportunities.csv")
     (folder / "opportunities.csv").write_text(generic_files()["opportunities.csv"] + "\n")
     os.utime(folder / "opportunities.csv", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    assert pending_exports(settings) == [_day(1)]
+    assert plan(settings) == [(_day(1), LOAD)]
+
+
+def test_a_same_size_correction_with_the_old_mtime_is_pending_again(settings):
+    """Re-delivery is told by content: a corrected file of the same size, its modification time
+    set back (cp -p, rsync -t), is loaded again; a file only touched is not."""
+    folder = put_export(settings.resolved_landing_dir, _day(1), generic_files())
+    ingest(settings=settings, validate=False)
+    mark_validated(settings, _day(1))
+    path = folder / "opportunities.csv"
+    before = os.stat(path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))  # touched only
+    assert pending_exports(settings) == []
+    text = path.read_text()
+    corrected = text.replace("2500.5", "2500.7")
+    assert len(corrected) == len(text) and corrected != text
+    path.write_text(corrected)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_size == before.st_size and os.stat(path).st_mtime_ns == before.st_mtime_ns
+    assert plan(settings) == [(_day(1), LOAD)]
+    ingest(settings=settings, validate=False)
+    assert query(settings, "select amount from raw.opportunities where opportunity_id = 'O2'") == [(2500.7,)]
 
 
 def test_missing_exports_are_reported_never_skipped(settings, caplog):
@@ -137,27 +165,31 @@ def test_archive_keeps_the_original_bytes(settings):
     assert all(filecmp.cmp(folder / n, archived / n, shallow=False) for n in names)
 
 
-def test_archive_links_local_files_and_survives_a_redelivery(settings):
-    """Same filesystem: hard links, no second copy. A re-delivered file (written anew and
-    renamed over the old one) leaves the archived original as it was."""
+def test_archive_is_a_copy_a_file_rewritten_in_place_leaves_it_whole(settings):
+    """The archive copies (or reflinks), never hard-links: a corrected file written over the
+    landing copy in place (cp over it) leaves the archived original as it was."""
     folder = put_export(settings.resolved_landing_dir, _day(1), generic_files())
     ingest_export(_day(1), settings)
-    archived = settings.archive_dir / "2026-05-01" / "opportunities.csv"
-    original = archived.read_bytes()
-    assert os.path.samefile(archived, folder / "opportunities.csv")
-    replacement = folder / ".opportunities.csv.part"
-    replacement.write_text("opportunity_id\nO9\n")
-    os.replace(replacement, folder / "opportunities.csv")
-    assert archived.read_bytes() == original
+    archived = settings.archive_dir / "2026-05-01"
+    original = (archived / "opportunities.csv").read_bytes()
+    for path in folder.iterdir():
+        assert not os.path.samefile(archived / path.name, path)
+        assert (archived / path.name).read_bytes() == path.read_bytes()
+    with open(folder / "opportunities.csv", "r+b") as fh:  # in place: same inode
+        fh.write(b"opportunity_id\nO9\n")
+    assert (archived / "opportunities.csv").read_bytes() == original
     (folder / "stages.csv").unlink()
-    assert (settings.archive_dir / "2026-05-01" / "stages.csv").read_text() == generic_files()["stages.csv"]
+    assert (archived / "stages.csv").read_text() == generic_files()["stages.csv"]
+    assert not list(settings.archive_dir.glob(".*partial*"))
 
 
-def test_archive_copies_what_it_cannot_link(settings, monkeypatch):
-    def no_links(source, target, **kwargs):
-        raise OSError(18, "Invalid cross-device link")
+def test_archive_copies_when_the_filesystem_has_no_reflink(settings, monkeypatch):
+    import fcntl
 
-    monkeypatch.setattr(os, "link", no_links)
+    def no_reflink(*args):
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(fcntl, "ioctl", no_reflink)
     folder = put_export(settings.resolved_landing_dir, _day(1), generic_files())
     ingest_export(_day(1), settings)
     archived = settings.archive_dir / "2026-05-01"

@@ -11,7 +11,10 @@ audit.* (ingest's part):
 - ingest_errors: every failed ingest, quarantined or not (a broken mapping leaves the export);
 - missing_exports: the calendar gaps found by the last check (date and why: missing,
   incomplete, quarantined);
-- schema_drift: the first export in which each unknown source column appeared.
+- schema_drift: the first export in which each unknown source column appeared;
+- export_lifecycle: every step of every export's lifecycle (landed, loaded, validated, published,
+  quarantined, failed) with its time and reason (``pipecast.ingest.lifecycle``);
+- unrecognised_folders: folders of the landing zone whose names are not export dates (last check).
 """
 
 from __future__ import annotations
@@ -66,6 +69,20 @@ AUDIT_TABLES: dict[str, dict[str, str]] = {
     "missing_exports": {
         "export_date": "DATE",
         "status": "VARCHAR",
+        "detected_at": "TIMESTAMP",
+    },
+    "export_lifecycle": {
+        "export_date": "DATE",
+        "state": "VARCHAR",
+        "changed_at": "TIMESTAMP",
+        "reason": "VARCHAR",
+        "content_hash": "VARCHAR",
+        "stat_fingerprint": "VARCHAR",
+        "location": "VARCHAR",
+    },
+    "unrecognised_folders": {
+        "name": "VARCHAR",
+        "location": "VARCHAR",
         "detected_at": "TIMESTAMP",
     },
     "schema_drift": {

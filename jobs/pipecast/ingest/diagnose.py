@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from pipecast.ingest.compiler import FILE, LINE, MAIN, Branch, ColumnPlan, EntityCompiler, SourceFiles
-from pipecast.ingest.errors import IngestError
+from pipecast.ingest.errors import IngestError, NulByteError
 from pipecast.ingest.formats import error_line, reader_error_message, reader_sql
 from pipecast.ingest.mapping import AGGREGATE_KINDS, EntitySpec, Layout
 from pipecast.ingest.sql import col, ident, insertion_order
@@ -148,6 +148,27 @@ class Diagnosis:
         if plan.name != named:
             what += f" (for {self.compiled.entity.name}.{plan.name})"
         return self._error(plan, file, line, f"value {value!r} is {what}")
+
+    def nul_byte(self) -> IngestError | None:
+        """The first text value with a NUL byte (0x00), in the sources this entity reads."""
+        for source in self.used.values():
+            table = _staged(source.name)
+            for column in source.fmt.columns:
+                if not source.fmt.is_text(column):
+                    continue
+                row = self.con.execute(
+                    f"SELECT {ident(FILE)}, {ident(LINE)} FROM {table} "
+                    f"WHERE contains({ident(column)}, chr(0)) ORDER BY {ident(FILE)}, {ident(LINE)} LIMIT 1"
+                ).fetchone()
+                if row:
+                    file, line = row[0], int(row[1])
+                    return NulByteError(
+                        "value contains a NUL byte (0x00), which no warehouse text column can hold",
+                        file=file,
+                        line=self.physical_line(source, file, line),
+                        column=column,
+                    )
+        return None
 
     def _key_plans(self, branch: Branch) -> list[ColumnPlan]:
         by_name = {p.name: p for p in branch.columns}
@@ -330,6 +351,8 @@ def diagnose(
     try:
         if kind == "value":
             return diagnosis.bad_value() or diagnosis.aggregate_conflict()
+        if kind == "nul":
+            return diagnosis.nul_byte()
         if kind == "empty_key":
             return diagnosis.empty_key() or diagnosis.bad_value()
         if kind == "duplicate_key":

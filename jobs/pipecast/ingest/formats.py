@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from pipecast.ingest.errors import IngestError
+from pipecast.ingest.errors import IngestError, NulByteError
 from pipecast.ingest.mapping import CsvOptions
 
 log = logging.getLogger(__name__)
@@ -227,6 +227,14 @@ def _check_header(columns: tuple[str, ...], location: str, line: int, delimiter:
     """Header names as loaded: an empty name (a trailing delimiter, as spreadsheet exports write)
     becomes column<N>; a repeated name is an error, since a value could not be told apart."""
     named = tuple(name or f"column{index}" for index, name in enumerate(columns, start=1))
+    for index, name in enumerate(named, start=1):
+        if "\x00" in name:
+            raise NulByteError(
+                f"header name {index} ({name.replace(chr(0), '<NUL>')!r}) contains a NUL byte (0x00)",
+                file=location,
+                line=line,
+                column=f"column{index}",
+            )
     seen: set[str] = set()
     for name in named:
         if name in seen:

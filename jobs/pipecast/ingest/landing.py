@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 QUARANTINE_REASON_FILE = "QUARANTINE_REASON.txt"
 # Files of an export folder that are not data.
+# Bytes read at a time when hashing an export's files.
+HASH_CHUNK = 1 << 20
 CONTROL_FILES = frozenset({COMPLETION_MARKER, MANIFEST_FILE, QUARANTINE_REASON_FILE})
 
 
@@ -84,6 +86,18 @@ class LandingZone:
             else:
                 log.warning("export %s has no %s marker yet: skipped", export.location, COMPLETION_MARKER)
         return sorted(found, key=lambda e: e.export_date)
+
+    def unrecognised(self) -> list[str]:
+        """Locations of folders in the landing zone whose names are not export dates
+        (``20261201``, ``latest``): never loaded, so reported (hidden folders are left alone)."""
+        if not self.fs.exists(self.root):
+            return []
+        found = []
+        for entry in self.fs.ls(self.root, detail=True):
+            name = posixpath.basename(entry["name"].rstrip("/"))
+            if entry["type"] == "directory" and not name.startswith(".") and _parse_date(name) is None:
+                found.append(self.join(name))
+        return sorted(found)
 
     def export(self, export_date: date) -> Export:
         location = self.join(export_date.isoformat())
@@ -168,14 +182,43 @@ class Export:
     def size(self, location: str) -> int:
         return int(self.landing.fs.size(location))
 
-    def fingerprint(self) -> str:
-        """A digest of names, sizes and modification times: tells a re-delivered export apart."""
+    def _content_names(self) -> list[str]:
+        return sorted(self.files() + [n for n in (MANIFEST_FILE,) if self._has(n)])
+
+    def content_hash(self) -> str:
+        """SHA-256 over every file's name and bytes: a re-delivered export (a corrected file of
+        the same size and time included) has another hash; a touched one keeps its hash."""
         digest = hashlib.sha256()
-        for name in sorted(self.files() + [n for n in (MANIFEST_FILE,) if self._has(n)]):
-            info = self.landing.fs.info(self.file_location(name))
-            stamp = info.get("mtime") or info.get("LastModified") or info.get("ETag") or ""
-            digest.update(f"{name}\0{info.get('size')}\0{stamp}\n".encode())
+        for name in self._content_names():
+            digest.update(f"{name}\0".encode())
+            with self.landing.fs.open(self.file_location(name), "rb") as fh:
+                while chunk := fh.read(HASH_CHUNK):
+                    digest.update(chunk)
+            digest.update(b"\0")
         return digest.hexdigest()
+
+    def stat_fingerprint(self) -> str:
+        """A cheap digest of what the filesystem says about the files: names, sizes, times and (on
+        a local disk) inode and ctime, which every write changes and no tool can set back. While
+        it is unchanged the content hash need not be recomputed."""
+        digest = hashlib.sha256()
+        for name in self._content_names():
+            location = self.file_location(name)
+            if self.landing.is_local:
+                st = os.stat(location)
+                stamp = f"{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0{st.st_dev}"
+            else:
+                info = self.landing.fs.info(location)
+                stamp = "\0".join(
+                    str(info.get(k) or "")
+                    for k in ("size", "ETag", "LastModified", "mtime", "md5Hash", "crc32c")
+                )
+            digest.update(f"{name}\0{stamp}\n".encode())
+        return digest.hexdigest()
+
+    def fingerprint(self) -> str:
+        """The export's identity for re-delivery: its content hash."""
+        return self.content_hash()
 
     def _has(self, name: str) -> bool:
         return self.landing.fs.exists(self.file_location(name))
@@ -231,38 +274,60 @@ def archive_export(export: Export, archive_dir: Path) -> Path:
     """Keep the export's original files, byte for byte, in the archive (replacing a previous
     archive of the same date).
 
-    A local export on the archive's filesystem is archived by hard links: instant, no second
-    copy on disk, and the archived file stays whole when the landing file is deleted or replaced
-    (a new file renamed over it, as the demo generator, rsync and object-storage sync tools
-    deliver). A file that cannot be linked (another filesystem, a symlink, a filesystem without
-    hard links) is copied; exports in object storage are downloaded.
+    Local files are copied (a reflink where the filesystem offers one, e.g. btrfs or XFS: no
+    second copy of the blocks, yet independent of the landing file), never hard-linked: a file
+    rewritten in place in the landing zone (``cp`` over it) must not change the archived original.
+    The copy goes to a temporary folder renamed into place, so a killed run leaves no half
+    archive under the export's name. Exports in object storage are downloaded.
     """
     target = archive_dir / export.export_date.isoformat()
+    partial = archive_dir / f".{export.export_date.isoformat()}.partial-{os.getpid()}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if partial.exists():
+        shutil.rmtree(partial)
+    if export.landing.is_local:
+        shutil.copytree(export.path, partial, copy_function=_reflink_or_copy)
+    else:
+        export.landing.fs.get(export.location.rstrip("/") + "/", str(partial), recursive=True)
     if target.exists():
         shutil.rmtree(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if export.landing.is_local:
-        shutil.copytree(export.path, target, copy_function=_link_or_copy)
-    else:
-        export.landing.fs.get(export.location.rstrip("/") + "/", str(target), recursive=True)
+    partial.rename(target)
     return target
 
 
-def _link_or_copy(source: str, target: str) -> str:
+# Linux's FICLONE ioctl (_IOW(0x94, 9, int)): share the source's blocks copy-on-write.
+_FICLONE = 0x40049409
+
+
+def _reflink_or_copy(source: str, target: str) -> str:
+    """Copy one file: a reflink where the filesystem supports it, else a byte copy."""
     if not os.path.islink(source):
         try:
-            os.link(source, target)
+            import fcntl
+
+            with open(source, "rb") as src, open(target, "wb") as dst:
+                fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+            shutil.copystat(source, target)
             return target
-        except OSError as exc:
-            log.debug("cannot hard-link %s into the archive (%s): copying it", source, exc)
+        except (OSError, ImportError) as exc:
+            log.debug("no reflink for %s (%s): copying it", source, exc)
     return shutil.copy2(source, target)
 
 
-def quarantine_export(export: Export, quarantine_dir: Path, reason: str) -> Path:
-    """Move a bad export aside with a reason file, so it is never loaded by accident."""
+def quarantine_target(export_date: date, quarantine_dir: Path) -> Path:
+    """Where an export quarantined now goes (decided before the move, so audit can say it first)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = quarantine_dir / f"{export.export_date.isoformat()}_{stamp}"
+    return quarantine_dir / f"{export_date.isoformat()}_{stamp}"
+
+
+def quarantine_export(export: Export, quarantine_dir: Path, reason: str, target: Path | None = None) -> Path:
+    """Move a bad export aside with a reason file, so it is never loaded by accident."""
+    target = target or quarantine_target(export.export_date, quarantine_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if not export.exists:
+        # Another run (or this one, killed after the move) has moved it already.
+        log.warning("export %s is not in the landing zone any more: nothing to move", export.location)
+        return target
     if export.landing.is_local:
         shutil.move(str(export.path), target)
     else:

@@ -12,16 +12,18 @@ the landing zone to load once the mapping is fixed.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from pipecast.canonical import ENTITIES
 from pipecast.config import Settings, get_settings
-from pipecast.ingest import audit, declared_features
+from pipecast.ingest import audit, declared_features, lifecycle
 from pipecast.ingest.compiler import (
     MAIN,
     EntityCompiler,
@@ -32,7 +34,7 @@ from pipecast.ingest.compiler import (
     uncollapsed_count,
 )
 from pipecast.ingest.diagnose import diagnose
-from pipecast.ingest.errors import IngestError
+from pipecast.ingest.errors import IngestError, WarehouseError
 from pipecast.ingest.formats import (
     FileFormat,
     error_line,
@@ -41,11 +43,12 @@ from pipecast.ingest.formats import (
     reader_error_message,
     reader_sql,
 )
-from pipecast.ingest.landing import Export, LandingZone, archive_export, quarantine_export
+from pipecast.ingest.landing import Export, LandingZone, archive_export, quarantine_export, quarantine_target
 from pipecast.ingest.layouts import detect_layout
 from pipecast.ingest.mapping import EntitySpec, Layout, MappingError
 from pipecast.ingest.plan import ExportPlan, plan_export, readers
 from pipecast.ingest.sql import ident, insertion_order
+from pipecast.pg_transfer import PushFailed
 from pipecast.warehouse import TableRows, Workspace, workspace
 
 log = logging.getLogger(__name__)
@@ -122,6 +125,17 @@ def _check_keys(
         raise _CheckFailed("duplicate_key")
 
 
+def _check_nul(con: duckdb.DuckDBPyConnection, table: str, entity_name: str, export_date: date) -> None:
+    """No text value may hold a NUL byte: PostgreSQL cannot store one (``invalid byte sequence
+    ... 0x00``), and a NUL in a CRM export is corruption, so the export fails on both targets."""
+    text = [c for c, t in ENTITIES[entity_name].columns.items() if t == "VARCHAR"] + ["_extra"]
+    nul = " OR ".join(f"contains({ident(c)}, chr(0))" for c in text)
+    if con.execute(
+        f"SELECT 1 FROM {table} WHERE _export_date = ? AND ({nul}) LIMIT 1", [export_date]
+    ).fetchone():
+        raise _CheckFailed("nul")
+
+
 def _check_unique_by(
     con: duckdb.DuckDBPyConnection, plan: ExportPlan, compiler: EntityCompiler, spec: EntitySpec
 ) -> None:
@@ -185,6 +199,7 @@ def _load_entity(
         [plan.export.export_date, source_file, loaded_at, plan.layout.layout, *params],
     ).fetchone()
     rows = int(row[0]) if row else 0
+    _check_nul(con, table, entity_name, plan.export.export_date)
     if spec.latest_by or spec.aggregate:
         count_sql, count_params = uncollapsed_count(compiled)
         total = int(con.execute(count_sql, count_params).fetchone()[0])
@@ -276,8 +291,10 @@ def load_export(
     export: Export,
     layout: Layout | None = None,
     fingerprint: str | None = None,
+    loaded: lifecycle.Step | None = None,
 ) -> IngestResult:
-    """Check and load every entity of one export in one transaction (see the module docstring)."""
+    """Check and load every entity of one export in one transaction (see the module docstring);
+    ``loaded``, the lifecycle's step, is recorded in the same transaction."""
     started = time.perf_counter()
     layout = layout or detect_layout(export, "auto", get_settings().mappings_dir)
     plan = plan_export(con, export, layout)
@@ -287,7 +304,7 @@ def load_export(
             # without keeping the files' order. Set outside the transaction, restored after it
             # (diagnosis, which numbers lines by rowid, keeps the order itself).
             with insertion_order(con, preserve=False):
-                result = _load(con, plan, fingerprint)
+                result = _load(con, plan, fingerprint, loaded)
             break
         except _RetryEncoding as retry:
             source = plan.sources[retry.source]
@@ -305,7 +322,12 @@ def _latin1(fmt: FileFormat) -> FileFormat:
     return replace(fmt, encoding="latin-1", encoding_guessed=False)
 
 
-def _load(con: duckdb.DuckDBPyConnection, plan: ExportPlan, fingerprint: str | None) -> IngestResult:
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    plan: ExportPlan,
+    fingerprint: str | None,
+    loaded: lifecycle.Step | None = None,
+) -> IngestResult:
     export = plan.export
     result = IngestResult(export.export_date, warnings=list(plan.warnings), layout=plan.layout.layout)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
@@ -329,6 +351,9 @@ def _load(con: duckdb.DuckDBPyConnection, plan: ExportPlan, fingerprint: str | N
         result.warnings += _record_drift(con, plan)
         _record_loads(con, plan, result, loaded_at, fingerprint, timings)
         declared_features.record(con, export.export_date, plan.layout, plan.entities)
+        if loaded is not None:
+            lifecycle.record(con, loaded)
+        fault_point("load-commit")
         con.execute("COMMIT")
     except _CheckFailed as failed:
         con.execute("ROLLBACK")
@@ -336,6 +361,8 @@ def _load(con: duckdb.DuckDBPyConnection, plan: ExportPlan, fingerprint: str | N
         raise _diagnosed(con, plan, current, failed.kind, failed.detail) from None
     except DATA_ERRORS as exc:
         con.execute("ROLLBACK")
+        if environment_error(exc):
+            raise WarehouseError(f"the warehouse could not write: {first_line(exc)}", data=False) from exc
         if current is None:
             raise IngestError(f"load failed: {first_line(exc)}", file=export.location) from exc
         entity_name, spec = current
@@ -433,12 +460,32 @@ def _record_loads(
 
 # -- the step --------------------------------------------------------------------------------
 
+# Signs of a failing environment rather than bad rows (disk full, read-only, connection lost).
+_ENVIRONMENT_MARKERS = ("No space left", "Disk quota", "Read-only file system", "could not write")
+
+
+def environment_error(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+        return True
+    return any(marker in str(exc) for marker in _ENVIRONMENT_MARKERS)
+
+
+@dataclass
+class _Failure:
+    error: IngestError
+    state: str  # lifecycle.QUARANTINED or lifecycle.FAILED
+    quarantine_to: Path | None = None
+
 
 def ingest_export(export_date: date, settings: Settings | None = None) -> IngestResult:
-    """Load the export for export_date; on bad input quarantine it and raise IngestError.
+    """Load the export for export_date (lifecycle: landed -> loaded); on bad input quarantine it
+    and raise IngestError.
 
-    A broken mapping (MappingError) is raised without moving the export. Either failure is
-    recorded in audit.ingest_errors; quarantines also in audit.quarantined_exports.
+    Every failure leaves audit rows (audit.ingest_errors, audit.export_lifecycle; quarantines also
+    audit.quarantined_exports), written before the folder moves. Bad input (a parser error, a
+    NUL byte, a value PostgreSQL refuses) quarantines the export. A broken mapping (MappingError)
+    or a failing environment (disk full, a lost connection: WarehouseError with data False) leaves
+    the export in the landing zone, state ``failed``, and the next run loads it again.
     """
     settings = settings or get_settings()
     started = time.perf_counter()
@@ -448,40 +495,79 @@ def ingest_export(export_date: date, settings: Settings | None = None) -> Ingest
         raise IngestError(f"no export for {export_date} in the landing zone", file=export.location)
     if not export.is_complete:
         raise IngestError("export is incomplete (no completion marker)", file=export.location)
-    with workspace(settings, pulls=[TableRows("audit", "schema_drift")]) as ws:
-        con = ws.con
-        if not zone.is_local:
-            con.register_filesystem(zone.fs)
-        ensure_raw_tables(con)
-        try:
-            layout = detect_layout(export, settings.source_layout, settings.mappings_dir)
-            result = load_export(con, export, layout, fingerprint=export.fingerprint())
-        except MappingError as exc:
-            log.error("mapping error, export %s left in place: %s", export_date, exc)
-            failed_at = _now()
-            audit.record_failure(
-                con, export_date, exc, original=export.location, quarantined_to=None, at=failed_at
+    content_hash = export.content_hash()
+    stat = export.stat_fingerprint()
+
+    def step(state: str, reason: str = "", at: datetime | None = None) -> lifecycle.Step:
+        return lifecycle.step(
+            export_date,
+            state,
+            reason,
+            content_hash=content_hash,
+            stat_fingerprint=stat,
+            location=export.location,
+            at=at,
+        )
+
+    run_started = _now()
+    failure: _Failure | None = None
+    result: IngestResult | None = None
+    try:
+        with workspace(settings, pulls=[TableRows("audit", "schema_drift")]) as ws:
+            con = ws.con
+            if not zone.is_local:
+                con.register_filesystem(zone.fs)
+            ensure_raw_tables(con)
+            night = [export_date]
+            ws.publish(
+                "audit",
+                lifecycle.TABLE,
+                "where export_date = $1 and changed_at >= $2",
+                [export_date, run_started],
             )
-            _publish_failure(ws, export_date, failed_at)
-            raise
-        except IngestError as exc:
-            target = quarantine_export(export, settings.quarantine_dir, str(exc))
-            failed_at = _now()
-            audit.record_failure(
-                con, export_date, exc, original=export.location, quarantined_to=str(target), at=failed_at
-            )
-            _publish_failure(ws, export_date, failed_at)
-            raise
-        # Target postgres: tonight's rows of every raw table (an entity absent tonight still gets
-        # its table, which dbt's sources need) and of ingest's audit tables.
-        night = [export_date]
-        for entity_name in ENTITIES:
-            ws.publish("raw", entity_name, "where _export_date = $1", night)
-        ws.publish("raw", "declared_features", "where _export_date = $1", night)
-        ws.publish("audit", "loads", "where export_date = $1", night)
-        ws.publish("audit", "missing_exports", "where export_date = $1", night)
-        ws.publish("audit", "schema_drift", "where first_export_date = $1", night)
-        archive_export(export, settings.archive_dir)
+            lifecycle.record(con, step(lifecycle.LANDED, at=run_started))
+            fault_point("load")
+            try:
+                layout = detect_layout(export, settings.source_layout, settings.mappings_dir)
+                result = load_export(
+                    con, export, layout, fingerprint=content_hash, loaded=step(lifecycle.LOADED)
+                )
+            except MappingError as exc:
+                log.error("mapping error, export %s left in place: %s", export_date, exc)
+                failure = _Failure(exc, lifecycle.FAILED)
+            except IngestError as exc:
+                failure = _Failure(
+                    exc,
+                    lifecycle.FAILED
+                    if isinstance(exc, WarehouseError) and not exc.data
+                    else lifecycle.QUARANTINED,
+                )
+            except OSError as exc:
+                failure = _Failure(
+                    WarehouseError(f"could not load: {exc}", data=False, file=export.location),
+                    lifecycle.FAILED,
+                )
+            else:
+                # Target postgres: tonight's rows of every raw table (an entity absent tonight
+                # still gets its table, which dbt's sources need) and of ingest's audit tables.
+                for entity_name in ENTITIES:
+                    ws.publish("raw", entity_name, "where _export_date = $1", night)
+                ws.publish("raw", "declared_features", "where _export_date = $1", night)
+                ws.publish("audit", "loads", "where export_date = $1", night)
+                ws.publish("audit", "missing_exports", "where export_date = $1", night)
+                ws.publish("audit", "schema_drift", "where first_export_date = $1", night)
+                fault_point("publish-load")
+    except PushFailed as exc:
+        result = None
+        error = WarehouseError(
+            f"PostgreSQL refused the export's rows: {exc}", data=exc.data_error, file=export.location
+        )
+        failure = _Failure(error, lifecycle.QUARANTINED if exc.data_error else lifecycle.FAILED)
+    if failure is not None:
+        _fail(settings, export, failure, step)
+        raise failure.error
+    assert result is not None
+    archive_export(export, settings.archive_dir)
     result.seconds = time.perf_counter() - started
     for warning in result.warnings:
         log.warning(warning)
@@ -496,6 +582,76 @@ def ingest_export(export_date: date, settings: Settings | None = None) -> Ingest
         result.rows,
     )
     return result
+
+
+def _fail(settings: Settings, export: Export, failure: _Failure, step) -> None:
+    """Record a failed ingest in audit (and the lifecycle), then move a bad export aside."""
+    quarantine = failure.state == lifecycle.QUARANTINED
+    target = quarantine_target(export.export_date, settings.quarantine_dir) if quarantine else None
+    record_quarantine(settings, export, failure.error, target, step(failure.state, str(failure.error)))
+    if target is not None:
+        quarantine_export(export, settings.quarantine_dir, str(failure.error), target=target)
+
+
+def record_quarantine(
+    settings: Settings,
+    export: Export,
+    error: IngestError,
+    target: Path | None,
+    state: lifecycle.Step,
+    unload: bool = False,
+) -> None:
+    """One transaction: the failure's audit rows, the lifecycle step and (``unload``) the export's
+    raw rows and loads taken out again. ``target`` None: a failure that leaves the export where
+    it is. Written before the folder moves; a run killed in between finishes the move."""
+    at = state.changed_at
+    with workspace(settings) as ws:
+        con = ws.con
+        ensure_raw_tables(con)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if unload:
+                for entity_name in ENTITIES:
+                    con.execute(
+                        f"DELETE FROM raw.{ident(entity_name)} WHERE _export_date = ?", [export.export_date]
+                    )
+                con.execute("DELETE FROM audit.loads WHERE export_date = ?", [export.export_date])
+            audit.record_failure(
+                con,
+                export.export_date,
+                error,
+                original=export.location,
+                quarantined_to=str(target) if target is not None else None,
+                at=at,
+            )
+            lifecycle.record(con, state)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        if unload:
+            # An empty workspace table replaces the warehouse's rows of the night: they go.
+            for entity_name in ENTITIES:
+                ws.publish("raw", entity_name, "where _export_date = $1", [export.export_date])
+            ws.publish("audit", "loads", "where export_date = $1", [export.export_date])
+        _publish_failure(ws, export.export_date, at)
+        ws.publish(
+            "audit", lifecycle.TABLE, "where export_date = $1 and changed_at = $2", [export.export_date, at]
+        )
+
+
+def fault_point(name: str) -> None:
+    """Fault tests: with PIPECAST_FAULT_PAUSE_AT=<name>, write ``<name>`` to the file
+    PIPECAST_FAULT_READY_FILE and wait there (to be killed); otherwise nothing."""
+    pause_at = os.environ.get("PIPECAST_FAULT_PAUSE_AT")
+    if pause_at != name:
+        return
+    ready = os.environ.get("PIPECAST_FAULT_READY_FILE")
+    log.warning("fault point %s: waiting to be killed", name)
+    if ready:
+        Path(ready).write_text(name)
+    while True:  # pragma: no cover - the test kills the process here
+        time.sleep(0.05)
 
 
 def _publish_failure(ws: Workspace, export_date: date, failed_at: datetime) -> None:

@@ -1,7 +1,8 @@
 """Which exports to load tonight, and which are missing.
 
-Pending: every complete export not loaded yet, or re-delivered since it was loaded (its files'
-fingerprint changed), oldest first, so late and out-of-order exports load in date order.
+Pending: every complete export whose lifecycle (``lifecycle``) is not done: not loaded yet,
+loaded but not validated, stopped by a failure, or re-delivered since (its files' content hash
+changed), oldest first, so late and out-of-order exports load in date order.
 Missing: every date the export cadence expects between the first known export and ``through``
 (default: the newest) that has no loaded export; each is logged as an error and recorded in
 audit.missing_exports with why: ``missing`` (no folder), ``incomplete`` (no completion marker) or
@@ -18,8 +19,8 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from pipecast.config import Settings
-from pipecast.ingest import audit
-from pipecast.ingest.landing import LandingZone, expected_dates
+from pipecast.ingest import audit, lifecycle
+from pipecast.ingest.landing import Export, LandingZone, expected_dates
 from pipecast.warehouse import TableRows, table_exists, workspace
 
 log = logging.getLogger(__name__)
@@ -58,18 +59,65 @@ def _quarantined_dates(con: duckdb.DuckDBPyConnection) -> set[date]:
     }
 
 
-def pending(settings: Settings, through: date | None = None) -> list[date]:
-    loaded = loaded_fingerprints(settings)
-    dates = []
+# What a pending export needs.
+LOAD = "load"
+VALIDATE = "validate"
+
+
+def _unchanged(export: Export, step: lifecycle.Step) -> bool:
+    """Are the export's files still those of ``step``? The stat fingerprint answers cheaply
+    while nothing touched them; otherwise the content hash decides (a touched file keeps it)."""
+    if step.stat_fingerprint and export.stat_fingerprint() == step.stat_fingerprint:
+        return True
+    return bool(step.content_hash) and export.content_hash() == step.content_hash
+
+
+def plan(settings: Settings, through: date | None = None) -> list[tuple[date, str]]:
+    """Every export that needs work, oldest first, with what it needs: LOAD (new, re-delivered,
+    or stopped before it was loaded) or VALIDATE (loaded, not validated, files unchanged).
+
+    Done are only validated or published exports whose files are unchanged, and quarantined
+    ones (moved aside; see ``unfinished_quarantines`` for one still in the landing zone)."""
+    steps = lifecycle.current_on_target(settings)
+    todo = []
     for export in LandingZone.from_settings(settings).exports():
+        day = export.export_date
+        if through is not None and day > through:
+            continue
+        step = steps.get(day)
+        if step is None:
+            todo.append((day, LOAD))
+        elif step.state in lifecycle.SERVABLE or step.state == lifecycle.QUARANTINED:
+            if not _unchanged(export, step):
+                log.info("export %s was re-delivered since it was %s: loading it again", day, step.state)
+                todo.append((day, LOAD))
+        elif step.state == lifecycle.LOADED and _unchanged(export, step):
+            todo.append((day, VALIDATE))
+        else:
+            if step.state != lifecycle.LANDED or step.reason:
+                log.warning("export %s stopped at %s (%s): loading it again", day, step.state, step.reason)
+            todo.append((day, LOAD))
+    return todo
+
+
+def pending(settings: Settings, through: date | None = None) -> list[date]:
+    """The dates of ``plan``: every export to load or validate tonight, oldest first."""
+    return [day for day, _ in plan(settings, through)]
+
+
+def unfinished_quarantines(
+    settings: Settings, through: date | None = None
+) -> list[tuple[Export, lifecycle.Step]]:
+    """Exports audit calls quarantined that are still in the landing zone with the same files."""
+    steps = lifecycle.current_on_target(settings)
+    found = []
+    for export in LandingZone.from_settings(settings).exports(include_incomplete=True):
+        step = steps.get(export.export_date)
         if through is not None and export.export_date > through:
             continue
-        if export.export_date not in loaded:
-            dates.append(export.export_date)
-        elif loaded[export.export_date] and loaded[export.export_date] != export.fingerprint():
-            log.info("export %s was re-delivered since it was loaded: loading it again", export.export_date)
-            dates.append(export.export_date)
-    return dates
+        if step is not None and step.state == lifecycle.QUARANTINED and _unchanged(export, step):
+            found.append((export, step))
+    return found
 
 
 def missing(settings: Settings, through: date | None = None, record: bool = True) -> list[MissingExport]:
@@ -78,6 +126,9 @@ def missing(settings: Settings, through: date | None = None, record: bool = True
     present = {e.export_date: e for e in zone.exports(include_incomplete=True)}
     pulls = [TableRows("audit", "loads"), TableRows("audit", "quarantined_exports")]
     with workspace(settings, pulls=pulls) as ws:
+        if record:
+            audit.ensure_tables(ws.con)
+            _record_unrecognised(ws, zone)
         loaded = set(_loaded_fingerprints(ws.con))
         quarantined = _quarantined_dates(ws.con)
         known = set(present) | loaded
@@ -99,9 +150,26 @@ def missing(settings: Settings, through: date | None = None, record: bool = True
                 "export %s is %s: the days after it load, this one is reported until it arrives", day, status
             )
         if record:
-            audit.ensure_tables(ws.con)
             audit.replace_missing(
                 ws.con, [(g.export_date, g.status) for g in gaps], datetime.now(UTC).replace(tzinfo=None)
             )
             ws.publish("audit", "missing_exports")
     return gaps
+
+
+def _record_unrecognised(ws, zone: LandingZone) -> list[str]:
+    """Warn about, and list in audit.unrecognised_folders (the last check's), folders of the
+    landing zone whose names are not export dates: they are never loaded."""
+    odd = zone.unrecognised()
+    for location in odd:
+        log.warning("folder %s is not named by an export date (YYYY-MM-DD): not loaded", location)
+    at = datetime.now(UTC).replace(tzinfo=None)
+    ws.con.execute("DELETE FROM audit.unrecognised_folders")
+    for location in odd:
+        audit.insert(
+            ws.con,
+            "unrecognised_folders",
+            {"name": location.rstrip("/").rsplit("/", 1)[-1], "location": location, "detected_at": at},
+        )
+    ws.publish("audit", "unrecognised_folders")
+    return odd

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from pipecast.ingest.errors import NulByteError
 from pipecast.ingest.mapping import Scalar, scalar_text
 
 # The canonical column types the compiler casts to; nothing else is ever pasted as a type.
@@ -19,7 +20,7 @@ SQL_TYPES = frozenset({"VARCHAR", "TIMESTAMP", "DATE", "DOUBLE", "INTEGER", "BIG
 def ident(name: str) -> str:
     """A quoted identifier ("a""b" for a"b)."""
     if "\x00" in name:
-        raise ValueError("identifier contains NUL")
+        raise NulByteError(f"name {name.replace(chr(0), '<NUL>')!r} contains a NUL byte (0x00)")
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -30,7 +31,7 @@ def lit(value: Scalar) -> str:
     if text is None:
         return "NULL"
     if "\x00" in text:
-        raise ValueError("value contains NUL")
+        raise NulByteError(f"value {text.replace(chr(0), '<NUL>')!r} contains a NUL byte (0x00)")
     return "'" + text.replace("'", "''") + "'"
 
 

@@ -18,16 +18,22 @@ log = logging.getLogger(__name__)
 
 def ingest_through(export_date: date, settings: Settings | None = None) -> list[date]:
     """Load the pending complete exports dated up to export_date, oldest first (not validated:
-    the DAG validates in its own task). Returns the dates loaded."""
+    the DAG validates in its own task). Returns the dates to validate: those loaded now, and
+    those loaded earlier but never validated."""
     from pipecast import pipeline
+    from pipecast.ingest.schedule import LOAD, plan
 
     settings = settings or get_settings()
-    dates = pipeline.pending_exports(settings, through=export_date)
-    if not dates:
+    pipeline.finish_quarantines(settings, through=export_date)
+    todo = plan(settings, through=export_date)
+    if not todo:
         log.info("no pending export up to %s: nothing to load", export_date)
-    for day in dates:
-        pipeline.ingest(day, settings, validate=False)
-    return dates
+    for day, action in todo:
+        # An export loaded by an earlier run and not validated yet is returned without loading
+        # it again: the validate_raw task validates it (the export lifecycle resumes).
+        if action == LOAD:
+            pipeline.ingest(day, settings, validate=False)
+    return [day for day, _ in todo]
 
 
 def forecast_as_of(export_date: date, settings: Settings | None = None) -> date:

@@ -1,0 +1,196 @@
+"""The export lifecycle under real kills: `pipecast ingest` runs in a process that stops at a
+named point (PIPECAST_FAULT_PAUSE_AT) and is killed there with SIGKILL, during the load and during
+raw validation, on DuckDB and on PostgreSQL. Each time: nothing unvalidated is served (dbt's
+staging reads the last validated export), nothing is lost, the rerun resumes the lifecycle where
+it stopped, and the next normal night loads as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pipecast import pipeline
+from pipecast.canonical import ENTITIES
+from pipecast.config import Settings
+from pipecast.ingest import lifecycle
+from pipecast.ingest.schedule import LOAD, VALIDATE, plan
+from pipecast.warehouse import query_on_target
+
+from tests.ingest.conftest import generic_files, good_tables, put_export
+from tests.lifecycle_steps import mark_validated
+from tests.orchestration.conftest import PostgresServer
+
+DAY1, DAY2, DAY3 = date(2026, 5, 1), date(2026, 5, 2), date(2026, 5, 3)
+READY_SECONDS = 180
+
+
+def _env(settings: Settings, point: str, ready: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PIPECAST_STATE_DIR": str(settings.state_dir),
+        "PIPECAST_LANDING_DIR": str(settings.resolved_landing_dir),
+        "PIPECAST_WAREHOUSE_PATH": str(settings.resolved_warehouse_path),
+        "PIPECAST_TARGET": settings.target,
+        "PIPECAST_FAULT_PAUSE_AT": point,
+        "PIPECAST_FAULT_READY_FILE": str(ready),
+    }
+    if settings.target == "postgres":
+        env |= {
+            "PIPECAST_PG_HOST": settings.pg_host,
+            "PIPECAST_PG_PORT": str(settings.pg_port),
+            "PIPECAST_PG_USER": settings.pg_user,
+            "PIPECAST_PG_DATABASE": settings.pg_database,
+        }
+    return env
+
+
+def kill_at(settings: Settings, point: str, *args: str) -> None:
+    """Run `pipecast ingest` until it reaches ``point``, then SIGKILL it."""
+    ready = settings.state_dir / f"fault-{point}.ready"
+    ready.unlink(missing_ok=True)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipecast.cli", "ingest", *args],
+        env=_env(settings, point, ready),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + READY_SECONDS
+    while not ready.exists():
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            pytest.fail(f"pipecast ingest ended (rc {process.returncode}) before {point}:\n{output[-3000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"pipecast ingest did not reach {point} in {READY_SECONDS} s")
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    if process.stdout:
+        process.stdout.close()
+
+
+def _state(settings: Settings, day: date) -> str | None:
+    step = lifecycle.current_on_target(settings).get(day)
+    return step.state if step else None
+
+
+def _raw_rows(settings: Settings, day: date) -> int:
+    [(n,)] = query_on_target(
+        settings, "select count(*) from raw.opportunities where _export_date = $1", [day]
+    )
+    return int(n)
+
+
+def _served(settings: Settings) -> list[tuple]:
+    """What dbt's staging serves: built for real, the one model."""
+    from pipecast.transform import dbt_invoke
+
+    assert dbt_invoke(["run", "--select", "stg_crm__opportunities"], settings).success
+    return query_on_target(
+        settings, "select distinct opportunity_id, amount from staging.stg_crm__opportunities order by 1"
+    )
+
+
+def _export(amount_of_o2: str) -> dict[str, str]:
+    tables = good_tables()
+    tables["opportunities"][1][ENTITY_AMOUNT] = amount_of_o2
+    return generic_files(tables)
+
+
+ENTITY_AMOUNT = list(ENTITIES["opportunities"].columns).index("amount")
+
+
+def _scenario(settings: Settings) -> None:
+    landing = settings.resolved_landing_dir
+    # A good night: day 1 loaded and validated (its validation is not what this tests).
+    put_export(landing, DAY1, _export("2500.5"))
+    pipeline.ingest(DAY1, settings, validate=False)
+    mark_validated(settings, DAY1)
+
+    # Day 2 (O2's amount changed) is killed inside its load transaction: nothing of it committed.
+    put_export(landing, DAY2, _export("7777"))
+    kill_at(settings, "load-commit")
+    assert _raw_rows(settings, DAY2) == 0
+    assert _state(settings, DAY2) in (None, lifecycle.LANDED)
+    assert plan(settings) == [(DAY2, LOAD)]
+
+    # The rerun loads it and is killed before raw validation: loaded, never served.
+    kill_at(settings, "validate")
+    assert _raw_rows(settings, DAY2) == 4
+    assert _state(settings, DAY2) == lifecycle.LOADED
+    assert plan(settings) == [(DAY2, VALIDATE)]
+    served = _served(settings)  # day 1's, not the loaded day 2's
+    assert ("O2", 2500.5) in served and ("O2", 7777.0) not in served
+
+    # A normal run resumes: validates day 2 without loading it again, and it serves.
+    [resumed] = pipeline.ingest(settings=settings)
+    assert resumed.export_date == DAY2 and not resumed.rows
+    assert _state(settings, DAY2) == lifecycle.VALIDATED
+    assert [s.state for s in lifecycle.history_on_target(settings, DAY2)].count(lifecycle.LOADED) == 1
+    assert ("O2", 7777.0) in _served(settings)
+    # Nothing was lost: both nights are in raw, the archive holds day 2's files.
+    assert (_raw_rows(settings, DAY1), _raw_rows(settings, DAY2)) == (4, 4)
+    assert (settings.archive_dir / DAY2.isoformat() / "opportunities.csv").exists()
+
+    # The next normal night.
+    put_export(landing, DAY3, _export("8888"))
+    assert [r.export_date for r in pipeline.ingest(settings=settings)] == [DAY3]
+    assert _state(settings, DAY3) == lifecycle.VALIDATED
+    assert plan(settings) == []
+    assert _raw_rows(settings, DAY3) == 4
+
+
+def test_killed_during_load_and_validation_on_duckdb(settings):
+    _scenario(settings)
+
+
+@pytest.mark.postgres
+def test_killed_during_load_and_validation_on_postgres(tmp_path, postgres_server: PostgresServer):
+    database = postgres_server.create_database("lifecycle_faults")
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        landing_dir=tmp_path / "landing",
+        target="postgres",
+        pg_host=postgres_server.host,
+        pg_port=postgres_server.port,
+        pg_user=postgres_server.user,
+        pg_database=database,
+    )
+    _scenario(settings)
+
+
+@pytest.mark.postgres
+def test_postgres_refusing_a_nul_byte_is_a_data_error_naming_the_table(postgres_server: PostgresServer):
+    """What jammed the night before: PostgreSQL's ``invalid byte sequence ... 0x00``. Ingest now
+    quarantines a NUL before any push (test_lifecycle.py); should one reach a push, the error
+    names the table and says the rows are at fault (a quarantine, not a retry)."""
+    import duckdb
+    from pipecast import pg_transfer
+
+    database = postgres_server.create_database("lifecycle_nul")
+    settings = Settings(
+        target="postgres",
+        pg_host=postgres_server.host,
+        pg_port=postgres_server.port,
+        pg_user=postgres_server.user,
+        pg_database=database,
+    )
+    duck = duckdb.connect()
+    duck.execute("create schema raw")
+    duck.execute("create table raw.t as select 'O1' as id, 'bad' || chr(0) || 'name' as name")
+    with pytest.raises(pg_transfer.PushFailed) as caught:
+        with pg_transfer.pg_connect(settings) as pg, pg.cursor() as cursor:
+            pg_transfer.push(duck, cursor, "raw", "t")
+    failure = caught.value
+    assert (failure.schema, failure.table) == ("raw", "t")
+    assert failure.data_error and failure.sqlstate and failure.sqlstate.startswith("22")
+    assert "0x00" in str(failure)
