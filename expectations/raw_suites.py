@@ -83,6 +83,7 @@ class RawContext:
     min_date: date = date(1990, 1, 1)
     close_date_horizon_days: int = 3650
     max_plausible_amount: float = 1e9
+    reporting_currency: str = "USD"  # exchange rates are quoted against it
     # entity -> drift bounds from the previous export (drift.baseline); none: no drift check
     drift_baselines: dict[str, drift.Baseline] = field(default_factory=dict)
     # drift check name -> who accepted it for this export and why (acceptance.accepted_checks)
@@ -178,10 +179,12 @@ def _drift(spec: Entity, context: RawContext) -> list[gxe.Expectation]:
         b = baseline.row_count
         checks.append(
             gxe.ExpectTableRowCountToBeBetween(
-                min_value=math.ceil(b.min_value),
-                max_value=math.floor(b.max_value),
+                min_value=math.ceil(round(b.min_value, 6)),
+                max_value=math.floor(round(b.max_value, 6)),
                 description=_accepted(
-                    drift.describe(b.name, f"rows within the drift limits of {since} ({b.previous:,.0f} rows)"),
+                    drift.describe(
+                        b.name, f"rows within the drift limits of {since} ({b.previous:,.0f} rows)"
+                    ),
                     b.name,
                     context,
                 ),
@@ -432,6 +435,24 @@ def _targets(context: RawContext) -> list[gxe.Expectation]:
     ]
 
 
+def _exchange_rates(context: RawContext) -> list[gxe.Expectation]:
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column="rate", **tag(ERROR)),
+        between("rate", ERROR, min_value=0, strict_min=True),
+        gxe.ExpectColumnValueLengthsToEqual(column="currency", value=3, **tag(ERROR)),
+        _created_in_range("rate_date", context),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="base_currency",
+            value_set=[context.reporting_currency],
+            description=(
+                f"Rates are quoted against the reporting currency {context.reporting_currency} "
+                "(PIPECAST_REPORTING_CURRENCY)"
+            ),
+            **tag(ERROR),
+        ),
+    ]
+
+
 _BY_ENTITY: dict[str, Callable[[RawContext], list[gxe.Expectation]]] = {
     "opportunities": _opportunities,
     "opportunity_stage_history": _stage_history,
@@ -442,5 +463,6 @@ _BY_ENTITY: dict[str, Callable[[RawContext], list[gxe.Expectation]]] = {
     "line_items": _line_items,
     "leads": _leads,
     "targets": _targets,
+    "exchange_rates": _exchange_rates,
 }
 assert set(_BY_ENTITY) == set(ENTITIES), "every canonical entity needs a raw suite"

@@ -33,6 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--stage", choices=["raw", "marts", "predictions"], default="raw")
     val.add_argument("--date", type=_date, help="raw: the export date (required); predictions: as_of")
 
+    acc = sub.add_parser(
+        "accept",
+        help="accept a quarantined export's drift on purpose (audited); the next run loads it",
+    )
+    acc.add_argument("export_date", type=_date, metavar="EXPORT_DATE")
+    acc.add_argument("--by", required=True, help="who accepts it (recorded in audit.accepted_exports)")
+    acc.add_argument("--reason", required=True, help="why the drift is real")
+
     bld = sub.add_parser("build", help="dbt build: staging, intermediate and marts, with tests")
     bld.add_argument("--full-refresh", action="store_true")
 
@@ -54,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from pipecast import pipeline
     from pipecast.ingest import IngestError
+    from pipecast.validate.acceptance import AcceptError
 
     settings = get_settings()
     try:
@@ -76,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{outcome.suite}: {outcome.n_expectations} expectations, "
                 f"{outcome.n_failed_errors} errors, {outcome.n_failed_warnings} warnings"
             )
+        elif args.command == "accept":
+            from pipecast.validate.acceptance import accept
+
+            a = accept(args.export_date, args.by, args.reason, settings)
+            print(
+                f"export {a.export_date} accepted {a.label}; drift checks downgraded for this export "
+                f"only: {', '.join(a.checks)}" + (f"; moved back to {a.restored_to}" if a.restored_to else "")
+            )
         elif args.command == "build":
             r = pipeline.build(settings, full_refresh=args.full_refresh)
             print(f"dbt: {r.models_built} models built, {r.tests_passed} tests passed")
@@ -92,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dbt docs: {settings.state_dir / 'dbt' / 'target' / 'index.html'}")
         elif args.command == "run":
             print(pipeline.run_all(settings, generate_demo=not args.no_generate).summary_text)
-    except (IngestError, pipeline.ValidationFailed) as exc:
+    except (IngestError, pipeline.ValidationFailed, AcceptError) as exc:
         logging.getLogger("pipecast").error("%s", exc)
         return 2
     return 0

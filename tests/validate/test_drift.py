@@ -11,7 +11,6 @@ import json
 
 import duckdb
 import pytest
-from audit_rows import failed
 from pipecast.config import Settings
 from pipecast.validate import acceptance, drift, target
 from pipecast.validate.runner import validate_raw
@@ -112,7 +111,10 @@ def _scaled(factor: float, currency: str | None = "EUR") -> Export:
 def test_amounts_times_100_stop_the_night(settings: Settings, load_export: LoadExport) -> None:
     found = _findings(settings, _scaled(100), load_export)
 
-    assert _failing(found) == {"opportunities.amount_unit.amount", "opportunity_stage_history.amount_unit.amount"}
+    assert _failing(found) == {
+        "opportunities.amount_unit.amount",
+        "opportunity_stage_history.amount_unit.amount",
+    }
     unit = found["opportunities.amount_unit.amount"].observed
     assert unit == "median ratio of 40 rows' amount to the same key's in the export of 2026-03-01: 100"
 
@@ -203,7 +205,10 @@ def test_limit_without_default_is_a_clear_error() -> None:
 def test_first_export_has_no_drift_checks(settings: Settings, load_export: LoadExport) -> None:
     load_export(good_export(N))
     with target.connection(settings) as conn:
-        assert drift.check_export(conn, EXPORT_DATE, ["opportunities"], drift.Limits.from_settings(settings)) == []
+        assert (
+            drift.check_export(conn, EXPORT_DATE, ["opportunities"], drift.Limits.from_settings(settings))
+            == []
+        )
 
 
 def test_check_names_round_trip() -> None:
@@ -246,7 +251,9 @@ def test_only_drift_can_be_accepted(settings: Settings, load_export: LoadExport)
     _previous_and(load_export, tonight)
     assert not _validate(settings).passed_errors
 
-    with pytest.raises(acceptance.AcceptError, match=r"cannot be accepted \(not drift\).*between_?\w*\(amount\)"):
+    with pytest.raises(
+        acceptance.AcceptError, match=r"cannot be accepted \(not drift\).*between_?\w*\(amount\)"
+    ):
         acceptance.accept(EXPORT_DATE, "ops", "cents", settings)
     with pytest.raises(acceptance.AcceptError, match="nothing to accept"):
         acceptance.accept(PREVIOUS_EXPORT_DATE, "ops", "cents", settings)

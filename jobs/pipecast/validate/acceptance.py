@@ -92,7 +92,9 @@ def accept(export_date: date, accepted_by: str, reason: str, settings: Settings)
             },
         )
     restored = _restore(export_date, settings)
-    acceptance = Acceptance(export_date, accepted_by.strip(), reason.strip(), tuple(sorted(flagged)), restored)
+    acceptance = Acceptance(
+        export_date, accepted_by.strip(), reason.strip(), tuple(sorted(flagged)), restored
+    )
     log.warning(
         "export %s accepted %s; drift checks downgraded for this export only: %s%s",
         export_date,

@@ -56,7 +56,11 @@ AMOUNT_COLUMNS: dict[str, str] = {
     "line_items": "unit_price",
     "products": "list_price",
     "targets": "amount",
+    "exchange_rates": "rate",
 }
+# Reference data that grows by design (a rate per day): no row count or total bounds, the unit
+# check (a rate x100) still applies.
+NO_VOLUME_BOUNDS = frozenset({"exchange_rates"})
 # opportunities -> the entity each reference column names (its key).
 REFERENCES: dict[str, str] = {"account_id": "accounts", "owner_id": "owners", "product_id": "products"}
 # Below this many rows matched by key, the unit check compares the two exports' medians instead.
@@ -163,6 +167,8 @@ def previous_export(conn: Connection, entity: str, export_date: date) -> date | 
 
 def baseline(conn: Connection, entity: str, previous: date, limits: Limits) -> Baseline:
     """Bounds of this export's row count and amount total, from the previous export's."""
+    if entity in NO_VOLUME_BOUNDS:
+        return Baseline(entity, previous)
     amount = AMOUNT_COLUMNS.get(entity)
     sum_sql = f", sum({amount})" if amount else ""
     row = conn.execute(
@@ -305,14 +311,17 @@ def _unit(conn: Connection, entity: str, now: date, previous: date, limits: Limi
     join = " AND ".join(f'n."{k}" = p."{k}"' for k in key)
     matched = conn.execute(
         sa.text(
-            f"SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY n.{amount} / p.{amount}) "
+            f"SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY n.{amount} / p.{amount}), "
+            f"(SELECT count(*) FROM {SCHEMA}.{entity} WHERE {EXPORT_DATE_COLUMN} = :now AND {amount} > 0) "
             f"FROM {SCHEMA}.{entity} n JOIN {SCHEMA}.{entity} p ON {join} "
             f"WHERE n.{EXPORT_DATE_COLUMN} = :now AND p.{EXPORT_DATE_COLUMN} = :previous "
             f"AND n.{amount} > 0 AND p.{amount} > 0"
         ),
         {"now": now, "previous": previous},
     ).one()
-    if matched[0] >= MIN_MATCHED_ROWS:
+    # Key by key when enough rows match (or most of this export's do); else the exports were
+    # re-keyed and only their medians compare.
+    if matched[0] and (matched[0] >= MIN_MATCHED_ROWS or 2 * matched[0] >= matched[2]):
         ratio, how = float(matched[1]), f"median ratio of {matched[0]:,} rows' {amount} to the same key's"
     else:
         median = (
@@ -395,7 +404,8 @@ def _orphans(
         sql = sa.text(
             f"SELECT (SELECT count(*) FROM {SCHEMA}.opportunities o "
             f"WHERE o.{EXPORT_DATE_COLUMN} = :d AND o.{column} IS NOT NULL AND NOT EXISTS "
-            f"(SELECT 1 FROM {SCHEMA}.{entity} t WHERE t.{EXPORT_DATE_COLUMN} = :d AND t.{key} = o.{column})), "
+            f"(SELECT 1 FROM {SCHEMA}.{entity} t "
+            f"WHERE t.{EXPORT_DATE_COLUMN} = :d AND t.{key} = o.{column})), "
             f"(SELECT count(*) FROM {SCHEMA}.opportunities WHERE {EXPORT_DATE_COLUMN} = :d)"
         )
         orphans_now, rows_now = conn.execute(sql, {"d": now}).one()
@@ -411,7 +421,8 @@ def _orphans(
                 success=share_now - share_before <= limits.max_orphan_rise,
                 observed=(
                     f"{orphans_now:,} of {rows_now:,} opportunities ({share_now:.1%}) name a {column} "
-                    f"missing from {entity}; {orphans_before:,} ({share_before:.1%}) in the export of {previous}"
+                    f"missing from {entity}; {orphans_before:,} ({share_before:.1%}) "
+                    f"in the export of {previous}"
                 ),
                 text=(
                     f"the share of opportunities whose {column} is not in {entity} rises by at most "

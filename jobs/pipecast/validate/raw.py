@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from pipecast.canonical import ENTITIES
 from pipecast.config import Settings, get_settings
-from pipecast.validate import acceptance, audit, drift, suites, target
+from pipecast.validate import acceptance, audit, currency, drift, suites, target
 from pipecast.validate.checkpoint import (
     Skipped,
     StageOutcome,
@@ -82,6 +82,7 @@ def validate_raw(
         min_date=settings.raw_min_date,
         close_date_horizon_days=settings.raw_close_date_horizon_days,
         max_plausible_amount=settings.raw_max_plausible_amount,
+        reporting_currency=settings.reporting_currency,
         drift_baselines=baselines,
         accepted=accepted,
     )
@@ -109,9 +110,17 @@ def validate_raw(
         log.info("export %s holds no %s", export_date, ", ".join(not_run))
     run_id = run_id or acceptance.raw_run_id(export_date)
     outcome = run_stage(STAGE, runs, run_id=run_id, settings=settings, day=export_date, skipped=skipped)
-    outcome.outcomes.append(
-        _drift_checks(export_date, sorted(present), limits, accepted, run_id=run_id, settings=settings)
-    )
+    with target.connection(settings) as conn:
+        findings = drift.check_export(conn, export_date, sorted(present), limits)
+        missing = currency.missing_rates(conn, export_date, settings.reporting_currency)
+    sql_checks = {
+        drift.SUITE: drift.result_rows(findings, run_id=run_id, stage=STAGE, accepted=accepted),
+        currency.SUITE: currency.result_rows(
+            missing, settings.reporting_currency, run_id=run_id, stage=STAGE
+        ),
+    }
+    for suite, rows in sql_checks.items():
+        outcome.outcomes.append(_audited(suite, rows, run_id=run_id, settings=settings))
     return outcome
 
 
@@ -127,28 +136,19 @@ def _baselines(
     return baselines
 
 
-def _drift_checks(
-    export_date: date,
-    present: list[str],
-    limits: drift.Limits,
-    accepted: dict[str, str],
-    *,
-    run_id: str,
-    settings: Settings,
+def _audited(
+    suite: str, rows: list[audit.ResultRow], *, run_id: str, settings: Settings
 ) -> ValidationOutcome:
-    """The SQL drift checks (drift.py), audited as the suite raw.drift beside the checkpoint's."""
-    with target.connection(settings) as conn:
-        findings = drift.check_export(conn, export_date, present, limits)
-    rows = drift.result_rows(findings, run_id=run_id, stage=STAGE, accepted=accepted)
-    audit.write(rows, run_id=run_id, stage=STAGE, suite=drift.SUITE, settings=settings)
+    """Write the rows of a SQL check suite (drift.py, currency.py) beside the checkpoint's."""
+    audit.write(rows, run_id=run_id, stage=STAGE, suite=suite, settings=settings)
     failed = [r for r in rows if not r.success]
     errors = [r for r in failed if r.severity == ERROR]
     for r in failed:
-        (log.error if r.severity == ERROR else log.warning)("%s: %s: %s", STAGE, drift.SUITE, r.describe())
+        (log.error if r.severity == ERROR else log.warning)("%s: %s: %s", STAGE, suite, r.describe())
     return ValidationOutcome(
         run_id=run_id,
         stage=STAGE,
-        suite=drift.SUITE,
+        suite=suite,
         passed_errors=not errors,
         n_expectations=len(rows),
         n_failed_errors=len(errors),
