@@ -14,7 +14,10 @@ What each suite checks:
 - references to accounts, owners, products, opportunities resolve in the same export (warning);
 - category values: no form placeholders (``Select``), one spelling per category, industries from
   accepted_values.INDUSTRIES (warning);
-- the row count within a band of the previous export's (warning), and the export fresh (warning).
+- the row count within a band of the previous export's (warning), and the export fresh (warning);
+- drift against the previous export (error, ``pipecast.validate.drift``): the row count and the
+  amount total within per-entity limits; an accepted export (``pipecast accept``) has the checks
+  it was accepted for downgraded to warnings.
 
 The batch of every suite is one export: the rows of raw.<entity> whose ``_export_date`` is the
 export date. Queries that read other raw tables name that date themselves.
@@ -30,6 +33,7 @@ from datetime import date, datetime, time, timedelta
 import great_expectations as gx
 import great_expectations.expectations as gxe
 from pipecast.canonical import ENTITIES, LOAD_METADATA_COLUMNS, Entity
+from pipecast.validate import drift
 from pipecast.validate.expect import (
     BATCH,
     between,
@@ -42,7 +46,7 @@ from pipecast.validate.expect import (
     unexpected_rows,
     unique_together,
 )
-from pipecast.validate.severity import ERROR, WARNING, tag
+from pipecast.validate.severity import ERROR, WARNING, Severity, tag
 
 from .accepted_values import INDUSTRIES, PLACEHOLDERS
 
@@ -79,6 +83,11 @@ class RawContext:
     min_date: date = date(1990, 1, 1)
     close_date_horizon_days: int = 3650
     max_plausible_amount: float = 1e9
+    reporting_currency: str = "USD"  # exchange rates are quoted against it
+    # entity -> drift bounds from the previous export (drift.baseline); none: no drift check
+    drift_baselines: dict[str, drift.Baseline] = field(default_factory=dict)
+    # drift check name -> who accepted it for this export and why (acceptance.accepted_checks)
+    accepted: dict[str, str] = field(default_factory=dict)
 
     @property
     def latest_plausible_time(self) -> datetime:
@@ -156,7 +165,58 @@ def _volume(spec: Entity, context: RawContext) -> list[gxe.Expectation]:
                 **tag(WARNING, previous_row_count=previous),
             )
         )
+    return checks + _drift(spec, context)
+
+
+def _drift(spec: Entity, context: RawContext) -> list[gxe.Expectation]:
+    """Row count and amount total within the drift limits of the previous export's (error)."""
+    baseline = context.drift_baselines.get(spec.name)
+    if baseline is None:
+        return []
+    checks: list[gxe.Expectation] = []
+    since = f"the export of {baseline.previous_export}"
+    if baseline.row_count is not None:
+        b = baseline.row_count
+        checks.append(
+            gxe.ExpectTableRowCountToBeBetween(
+                min_value=math.ceil(round(b.min_value, 6)),
+                max_value=math.floor(round(b.max_value, 6)),
+                description=_accepted(
+                    drift.describe(
+                        b.name, f"rows within the drift limits of {since} ({b.previous:,.0f} rows)"
+                    ),
+                    b.name,
+                    context,
+                ),
+                **tag(_drift_severity(b.name, context), drift=b.name, previous=b.previous),
+            )
+        )
+    if baseline.amount_total is not None and baseline.amount_column:
+        b = baseline.amount_total
+        checks.append(
+            gxe.ExpectColumnSumToBeBetween(
+                column=baseline.amount_column,
+                min_value=b.min_value,
+                max_value=b.max_value,
+                description=_accepted(
+                    drift.describe(b.name, f"total within the drift limits of {since} ({b.previous:,.2f})"),
+                    b.name,
+                    context,
+                ),
+                **tag(_drift_severity(b.name, context), drift=b.name, previous=b.previous),
+            )
+        )
     return checks
+
+
+def _drift_severity(name: str, context: RawContext) -> Severity:
+    return WARNING if name in context.accepted else ERROR
+
+
+def _accepted(description: str, name: str, context: RawContext) -> str:
+    if name not in context.accepted:
+        return description
+    return f"{description} (accepted: {context.accepted[name]})"
 
 
 def _created_in_range(column: str, context: RawContext) -> gxe.Expectation:
@@ -375,6 +435,24 @@ def _targets(context: RawContext) -> list[gxe.Expectation]:
     ]
 
 
+def _exchange_rates(context: RawContext) -> list[gxe.Expectation]:
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column="rate", **tag(ERROR)),
+        between("rate", ERROR, min_value=0, strict_min=True),
+        gxe.ExpectColumnValueLengthsToEqual(column="currency", value=3, **tag(ERROR)),
+        _created_in_range("rate_date", context),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="base_currency",
+            value_set=[context.reporting_currency],
+            description=(
+                f"Rates are quoted against the reporting currency {context.reporting_currency} "
+                "(PIPECAST_REPORTING_CURRENCY)"
+            ),
+            **tag(ERROR),
+        ),
+    ]
+
+
 _BY_ENTITY: dict[str, Callable[[RawContext], list[gxe.Expectation]]] = {
     "opportunities": _opportunities,
     "opportunity_stage_history": _stage_history,
@@ -385,5 +463,6 @@ _BY_ENTITY: dict[str, Callable[[RawContext], list[gxe.Expectation]]] = {
     "line_items": _line_items,
     "leads": _leads,
     "targets": _targets,
+    "exchange_rates": _exchange_rates,
 }
 assert set(_BY_ENTITY) == set(ENTITIES), "every canonical entity needs a raw suite"

@@ -163,6 +163,21 @@ TARGETS = Entity(
     },
 )
 
+# Dated exchange rates (optional): ``rate`` units of ``currency`` buy one unit of the reporting
+# currency (Settings.reporting_currency; ``base_currency``, when given, must be it), from
+# ``rate_date`` until the currency's next rate. Salesforce's DatedConversionRate has this shape.
+EXCHANGE_RATES = Entity(
+    name="exchange_rates",
+    key=("currency", "rate_date"),
+    required_columns=("rate",),
+    columns={
+        "currency": "VARCHAR",
+        "rate_date": "DATE",
+        "rate": "DOUBLE",
+        "base_currency": "VARCHAR",
+    },
+)
+
 ENTITIES: dict[str, Entity] = {
     e.name: e
     for e in (
@@ -175,6 +190,7 @@ ENTITIES: dict[str, Entity] = {
         LINE_ITEMS,
         LEADS,
         TARGETS,
+        EXCHANGE_RATES,
     )
 }
 

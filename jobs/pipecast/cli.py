@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--stage", choices=["raw", "marts", "predictions"], default="raw")
     val.add_argument("--date", type=_date, help="raw: the export date (required); predictions: as_of")
 
+    acc = sub.add_parser(
+        "accept",
+        help="accept a quarantined export's drift on purpose (audited); the next run loads it",
+    )
+    acc.add_argument("export_date", type=_date, metavar="EXPORT_DATE")
+    acc.add_argument("--by", required=True, help="who accepts it (recorded in audit.accepted_exports)")
+    acc.add_argument("--reason", required=True, help="why the drift is real")
+
     bld = sub.add_parser("build", help="dbt build: staging, intermediate and marts, with tests")
     bld.add_argument("--full-refresh", action="store_true")
 
@@ -125,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{outcome.suite}: {outcome.n_expectations} expectations, "
                 f"{outcome.n_failed_errors} errors, {outcome.n_failed_warnings} warnings"
+            )
+        elif args.command == "accept":
+            from pipecast.validate.acceptance import accept
+
+            a = accept(args.export_date, args.by, args.reason, settings)
+            print(
+                f"export {a.export_date} accepted {a.label}; drift checks downgraded for this export "
+                f"only: {', '.join(a.checks)}" + (f"; moved back to {a.restored_to}" if a.restored_to else "")
             )
         elif args.command == "build":
             r = pipeline.build(settings, full_refresh=args.full_refresh)

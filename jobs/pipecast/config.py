@@ -141,6 +141,29 @@ class Settings(BaseSettings):
     # "writeback:revenue_forecast" or "publish:swap") and waits there to be killed.
     fault_pause_at: str = ""
 
+    # Drift and currencies (jobs/pipecast/validate/drift.py, acceptance.py; dbt var
+    # reporting_currency). Each export is compared with the previous export in raw.* during raw
+    # validation; a check beyond its limit is an error (the export is quarantined) unless an
+    # operator accepted that export (`pipecast accept`). Per-entity limits are JSON objects,
+    # {"default": x, "<entity>": y}: a share of the previous export's value (0.7 = a 70% drop).
+    drift_max_row_drop: dict[str, float] = Field(default_factory=lambda: {"default": 0.7})
+    drift_max_row_rise: dict[str, float] = Field(default_factory=lambda: {"default": 4.0})
+    drift_max_amount_drop: dict[str, float] = Field(default_factory=lambda: {"default": 0.7})
+    drift_max_amount_rise: dict[str, float] = Field(default_factory=lambda: {"default": 4.0})
+    # A change of unit: the median ratio of amounts to the previous export's (key by key, else of
+    # the two medians) beyond this factor either way (x100, x1000, /100).
+    drift_max_unit_ratio: float = Field(default=5.0, gt=1)
+    # The share of amounts in any one currency moving by more than this (0.2 = 20 points).
+    drift_max_currency_share_shift: float = Field(default=0.2, gt=0, le=1)
+    # A column filled in this much less of the rows than in the previous export (1.0 -> 0.0 is a
+    # column missing or renamed).
+    drift_max_fill_drop: float = Field(default=0.5, gt=0, le=1)
+    # The share of opportunities whose account, owner or product is unknown rising by more.
+    drift_max_orphan_rise: float = Field(default=0.01, ge=0, le=1)
+    # The currency the marts report amounts in (dbt var reporting_currency): amounts in other
+    # currencies are converted at the dated rates of the exports' exchange_rates entity.
+    reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
     @property
     def resolved_landing_dir(self) -> Path:
         return self.landing_dir or self.state_dir / "landing"

@@ -144,6 +144,11 @@ def good_export(n: int = 8) -> Export:
             }
             for owner in ("OWN-0", "OWN-1")
         ],
+        # EUR per USD (the default reporting currency) since before any deal closes
+        "exchange_rates": [
+            {"currency": "EUR", "rate_date": date(2025, 1, 1), "rate": 0.95, "base_currency": "USD"},
+            {"currency": "EUR", "rate_date": date(2026, 1, 1), "rate": 0.9, "base_currency": "USD"},
+        ],
     }
 
 

@@ -148,9 +148,11 @@ def test_raw_stage_on_postgres(pg_settings: Settings) -> None:
 
     outcome = validate_raw(EXPORT_DATE, pg_settings, today=EXPORT_DATE)
 
-    # exactly the planted defects: PostgreSQL's type names, SQL and row counts all check out
+    # exactly the planted defects: PostgreSQL's type names, SQL and row counts all check out; and,
+    # against the previous export, the drift they make: OWN-1 renamed OWN-0 orphans half the deals
     assert not outcome.passed_errors
-    assert audit_failures(url, outcome.run_id) == PLANTED_ERRORS | PLANTED_ERRORS_WARNINGS
+    drift_errors = {("raw.drift", "pipecast_drift", "owner_id", ERROR)}
+    assert audit_failures(url, outcome.run_id) == PLANTED_ERRORS | PLANTED_ERRORS_WARNINGS | drift_errors
 
 
 def test_marts_and_predictions_on_postgres(pg_settings: Settings) -> None:
@@ -169,4 +171,38 @@ def test_marts_and_predictions_on_postgres(pg_settings: Settings) -> None:
     assert predictions.failures == [
         "ml.opportunity_scores: error: unexpected_rows_expectation(opportunity_id) "
         "[Every score is for a deal of that night (marts.fct_opportunities)]: 1 unexpected"
+    ]
+
+
+def test_drift_and_currency_sql_on_postgres(pg_settings: Settings) -> None:
+    """drift.py's and currency.py's SQL on PostgreSQL: the same findings as on DuckDB."""
+    from pipecast.validate import currency, drift, target
+
+    url = pg_settings.validation_warehouse_url
+    assert url is not None
+    load_pg_export(url, good_export(40), PREVIOUS_EXPORT_DATE)
+    tonight = good_export(40)
+    for i, row in enumerate(tonight["opportunities"]):
+        row["amount"] *= 100
+        row["currency"] = "JPY"
+        row["lead_source"] = None
+        if i < 5:
+            row["account_id"] = "ACC-GONE"
+    load_pg_export(url, tonight, EXPORT_DATE)
+
+    with target.connection(pg_settings) as conn:
+        findings = drift.check_export(
+            conn, EXPORT_DATE, sorted(tonight), drift.Limits.from_settings(pg_settings)
+        )
+        missing = currency.missing_rates(conn, EXPORT_DATE, "USD")
+
+    assert {f.name for f in findings if not f.success} == {
+        "opportunities.amount_unit.amount",
+        "opportunities.currency_share.currency",
+        "opportunities.column_fill.lead_source",
+        "opportunities.orphans.account_id",
+    }
+    assert [(m.entity, m.currency, m.rows) for m in missing] == [
+        ("opportunities", "JPY", 40),
+        ("opportunity_stage_history", "JPY", 40),
     ]

@@ -49,6 +49,7 @@ select
     cast(owners.region as {{ dbt.type_string() }}) as region,
     cast(opportunities.amount as {{ type_double() }}) as amount,
     cast(opportunities.currency as {{ dbt.type_string() }}) as currency,
+    cast(opportunities.amount_original as {{ type_double() }}) as amount_original,
     cast(opportunities.crm_probability as {{ type_double() }}) as crm_probability,
     cast(opportunities.amount * opportunities.crm_probability as {{ type_double() }}) as stage_weighted_amount,
     cast(opportunities.created_at as date) as created_date,

@@ -50,6 +50,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "PIPECAST_PG_USER": settings.pg_user,
         "PIPECAST_PG_PASSWORD": settings.pg_password,
         "PIPECAST_PG_DATABASE": settings.pg_database,
+        "PIPECAST_REPORTING_CURRENCY": settings.reporting_currency,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 

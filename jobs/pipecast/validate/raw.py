@@ -14,9 +14,16 @@ from sqlalchemy.engine import Connection
 
 from pipecast.canonical import ENTITIES
 from pipecast.config import Settings, get_settings
-from pipecast.validate import suites, target
-from pipecast.validate.checkpoint import Skipped, StageOutcome, SuiteRun, TableBatch, run_stage
-from pipecast.validate.severity import ERROR
+from pipecast.validate import acceptance, audit, currency, drift, suites, target
+from pipecast.validate.checkpoint import (
+    Skipped,
+    StageOutcome,
+    SuiteRun,
+    TableBatch,
+    ValidationOutcome,
+    run_stage,
+)
+from pipecast.validate.severity import ERROR, WARNING
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,15 @@ def validate_raw(
         counts = {e: _row_counts(conn, e, export_date) for e in sorted(tables)}
         present = frozenset(e for e, (now, _) in counts.items() if now)
         stages = _stages(conn, export_date) if "stages" in tables else ()
+        limits = drift.Limits.from_settings(settings)
+        baselines = _baselines(conn, export_date, present, limits)
+        accepted = acceptance.accepted_checks(conn, export_date)
+    if accepted:
+        log.warning(
+            "export %s was accepted on purpose: drift checks %s are warnings for this export",
+            export_date,
+            "; ".join(f"{name} ({who})" for name, who in accepted.items()),
+        )
 
     context = raw_suites.RawContext(
         export_date=export_date,
@@ -66,6 +82,9 @@ def validate_raw(
         min_date=settings.raw_min_date,
         close_date_horizon_days=settings.raw_close_date_horizon_days,
         max_plausible_amount=settings.raw_max_plausible_amount,
+        reporting_currency=settings.reporting_currency,
+        drift_baselines=baselines,
+        accepted=accepted,
     )
     runs: list[SuiteRun] = []
     skipped: list[Skipped] = []
@@ -89,13 +108,52 @@ def validate_raw(
     not_run = sorted(set(ENTITIES) - {r.batch.table for r in runs})
     if not_run:
         log.info("export %s holds no %s", export_date, ", ".join(not_run))
-    return run_stage(
-        STAGE,
-        runs,
-        run_id=run_id or f"raw-{export_date.isoformat()}",
-        settings=settings,
-        day=export_date,
-        skipped=skipped,
+    run_id = run_id or acceptance.raw_run_id(export_date)
+    outcome = run_stage(STAGE, runs, run_id=run_id, settings=settings, day=export_date, skipped=skipped)
+    with target.connection(settings) as conn:
+        findings = drift.check_export(conn, export_date, sorted(present), limits)
+        missing = currency.missing_rates(conn, export_date, settings.reporting_currency)
+    sql_checks = {
+        drift.SUITE: drift.result_rows(findings, run_id=run_id, stage=STAGE, accepted=accepted),
+        currency.SUITE: currency.result_rows(
+            missing, settings.reporting_currency, run_id=run_id, stage=STAGE
+        ),
+    }
+    for suite, rows in sql_checks.items():
+        outcome.outcomes.append(_audited(suite, rows, run_id=run_id, settings=settings))
+    return outcome
+
+
+def _baselines(
+    conn: Connection, export_date: date, present: frozenset[str], limits: drift.Limits
+) -> dict[str, drift.Baseline]:
+    """Drift bounds of every entity this export and a previous one hold (the GX drift checks)."""
+    baselines = {}
+    for entity in sorted(present):
+        previous = drift.previous_export(conn, entity, export_date)
+        if previous is not None:
+            baselines[entity] = drift.baseline(conn, entity, previous, limits)
+    return baselines
+
+
+def _audited(
+    suite: str, rows: list[audit.ResultRow], *, run_id: str, settings: Settings
+) -> ValidationOutcome:
+    """Write the rows of a SQL check suite (drift.py, currency.py) beside the checkpoint's."""
+    audit.write(rows, run_id=run_id, stage=STAGE, suite=suite, settings=settings)
+    failed = [r for r in rows if not r.success]
+    errors = [r for r in failed if r.severity == ERROR]
+    for r in failed:
+        (log.error if r.severity == ERROR else log.warning)("%s: %s: %s", STAGE, suite, r.describe())
+    return ValidationOutcome(
+        run_id=run_id,
+        stage=STAGE,
+        suite=suite,
+        passed_errors=not errors,
+        n_expectations=len(rows),
+        n_failed_errors=len(errors),
+        n_failed_warnings=sum(r.severity == WARNING for r in failed),
+        failures=[r.describe() for r in sorted(failed, key=lambda r: r.severity != ERROR)],
     )
 
 
