@@ -2,7 +2,8 @@
 
 The demo generator with a fast funnel (stage times x ``stage_days_factor``, the shape's
 cycle_factor) in which losses are decided sooner than advances (``lost_days_factor``), loaded,
-and then every deal created before the last ``history_days`` taken out of raw (a CRM adopted that recently), before dbt builds.
+and then every deal created before the last ``history_days`` taken out of raw (a CRM adopted
+that recently), before dbt builds.
 The deals left are still played to their end in the ground truth, so scores of the deals open at
 the export can be checked against what became of them.
 """
