@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from pipecast.forecast import stage_model
 from pipecast.forecast.estimators import ProbabilityModel, fit_classifier
 from pipecast.forecast.features import (
     ATTRIBUTE_CATEGORIES,
@@ -146,6 +147,10 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+# The CRM's probability and the calibrated stage model always compete (forecast/stage_model.py).
+RECIPES |= {name: Recipe(f, list(c), list(n), dict(p)) for name, (f, c, n, p) in stage_model.RECIPES.items()}
+
+
 def recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"unknown win-probability recipe {name!r}: one of {sorted(RECIPES)}")
@@ -164,6 +169,8 @@ def snapshot_training_rows(data: WinTrainingData) -> pd.DataFrame:
 
 
 def fit(rec: Recipe, data: WinTrainingData, seed: int = 0) -> WinModel:
+    if rec.family in stage_model.FAMILIES:  # the baselines (issue 12)
+        return stage_model.fit(rec, data, seed)
     if rec.family == "stage_chain":
         exits = data.exits
         advance = fit_classifier(
