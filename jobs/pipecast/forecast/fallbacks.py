@@ -31,9 +31,9 @@ class Fallbacks:
         self.items.append(Fallback(model_name, reason))
 
     def reason_for(self, model_name: str) -> str | None:
-        """The model's fallbacks joined ("; "), None when there were none."""
+        """The model's fallbacks joined (" | "), None when there were none."""
         reasons = [f.reason for f in self.items if f.model_name == model_name]
-        return "; ".join(reasons) if reasons else None
+        return " | ".join(reasons) if reasons else None
 
     def __len__(self) -> int:
         return len(self.items)

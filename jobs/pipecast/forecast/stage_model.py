@@ -61,9 +61,9 @@ def crm_probability(deals: pd.DataFrame) -> np.ndarray:
     p = pd.to_numeric(deals["crm_probability"], errors="coerce") if "crm_probability" in deals else None
     if p is None:
         return np.zeros(len(deals))
+    overall = p.mean()
     if p.isna().any() and "stage" in deals:
         p = p.fillna(p.groupby(deals["stage"].astype(str)).transform("mean"))
-    overall = p.mean()
     return np.clip(p.fillna(0.0 if pd.isna(overall) else overall).to_numpy(dtype=float), 0.0, 1.0)
 
 
