@@ -109,15 +109,16 @@ class Settings(BaseSettings):
     export_interval_days: int = Field(default=1, ge=1)
 
     # Forecasting (jobs/pipecast/forecast/). "This period" and "next period" of the revenue
-    # forecast and of close timing: fiscal quarters (dbt var fiscal_year_start_month) or months.
-    forecast_period: Literal["quarter", "month"] = "quarter"
+    # forecast and of close timing: fiscal quarters (dbt var fiscal_year_start_month), months or
+    # ISO weeks; None: from the cycle lengths in the warehouse (forecast/horizons.py).
+    forecast_period: Literal["quarter", "month", "week"] | None = None
     # Deal-level backtest: the deals open at this many past quarter-ends, pooled.
     forecast_backtest_cutoffs: int = Field(default=4, ge=1)
     # Revenue backtest: this many past periods, each forecast from the month-ends before and in it.
     forecast_backtest_periods: int = Field(default=8, ge=1)
     # A deal-level backtest cut-off (and a snapshot training row) must be this old, so that most
-    # outcomes of the deals open then are known.
-    forecast_label_maturity_days: int = Field(default=180, ge=0)
+    # outcomes of the deals open then are known. None: the observed cycle (forecast/horizons.py).
+    forecast_label_maturity_days: int | None = Field(default=None, ge=0)
     # Upper bound on the rows of any training set: deals are sampled by a hash of their id.
     forecast_max_training_rows: int = Field(default=200_000, ge=1_000)
     # Monte-Carlo draws behind each revenue range.
@@ -163,6 +164,26 @@ class Settings(BaseSettings):
     # The currency the marts report amounts in (dbt var reporting_currency): amounts in other
     # currencies are converted at the dated rates of the exports' exchange_rates entity.
     reporting_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+    # Forecast trust (issue 12: forecast/horizons.py, forecast/stage_model.py, champion choice,
+    # revenue range prior). Horizons follow the cycle: this quantile of created-to-closed days of
+    # the deals closed by the night sets the label maturity and the forecast grain.
+    forecast_cycle_quantile: float = Field(default=0.9, gt=0, lt=1)
+    # The deal backtest's cut-offs are the ends of these periods; None: the forecast grain, or a
+    # finer one when the window holds fewer than forecast_backtest_cutoffs of them.
+    forecast_cutoff_spacing: Literal["quarter", "month", "week"] | None = None
+    # The first backtest cut-off lies this many days after the first deal; None: one label maturity
+    # (shortened when the history is too short for both).
+    forecast_backtest_warmup_days: int | None = Field(default=None, ge=0)
+    # Sparse groups (an owner, a segment with few deals) shrink towards their parent's rate with
+    # this prior weight in deals when the data cannot estimate it (empirical Bayes otherwise).
+    forecast_group_prior_deals: float = Field(default=20.0, gt=0)
+    # Revenue ranges: the sd of a period's shared error relative to its expected revenue assumed
+    # when fewer than forecast_spread_min_periods backtest periods measured it. The range is
+    # widened to this prior, never narrowed below what the backtests showed. 0.25 puts about 80% of
+    # periods within +-32% of the expected revenue (the demo's backtests measure 0.05-0.15).
+    forecast_spread_prior: float = Field(default=0.25, ge=0)
+    forecast_spread_min_periods: int = Field(default=4, ge=1)
 
     @property
     def resolved_landing_dir(self) -> Path:

@@ -32,6 +32,7 @@ REPORT_SOURCES = (
         "where validated_at::date = (select max(validated_at)::date from audit.validation_results)",
     ),
     *(TableRows("ml", table) for table in ("revenue_forecast", "backtests", "forecast_ledger")),
+    TableRows("ml", "model_runs", "where as_of = (select max(as_of) from ml.model_runs)"),
 )
 
 
@@ -82,6 +83,56 @@ def _revenue_chart(revenue: pd.DataFrame, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _coverage_lines(con) -> list[str]:
+    """The revenue backtest's P10-P90 coverage, with the count it rests on."""
+    rows = _query(
+        con,
+        "select scope, value, n from ml.backtests where as_of = (select max(as_of) from ml.backtests) "
+        "and forecaster = 'model' and metric = 'coverage_p10_p90' and cutoff is null "
+        "and scope in ('revenue_at_period_start', 'revenue_all_cutoffs') order by scope",
+    )
+    return [
+        f"revenue P10-P90 coverage ({r.scope.removeprefix('revenue_').replace('_', ' ')}): "
+        f"{round(r.value * r.n):.0f} of {r.n} backtest forecasts ({100 * r.value:.0f}%)"
+        for r in rows.itertuples()
+    ]
+
+
+def _model_run_lines(con) -> list[str]:
+    """The night's horizons, the win model's champion decision and every fallback (ml.model_runs)."""
+    if not table_exists(con, "ml", "model_runs"):
+        return []
+    runs = _query(
+        con,
+        "select * from ml.model_runs where as_of = (select max(as_of) from ml.model_runs) "
+        "order by model_name",
+    )
+    lines: list[str] = []
+    win = runs[runs["model_name"] == "win_probability"]
+    if len(win) and "horizons" in runs and isinstance(win["horizons"].iloc[0], str):
+        h = json.loads(win["horizons"].iloc[0])
+        cycle = (
+            f"P{100 * h['cycle_quantile']:.0f} cycle {h['cycle_days']:.0f} days"
+            if h.get("cycle_days")
+            else "no cycle"
+        )
+        cutoffs = h.get("backtest_cutoffs") or []
+        lines.append(
+            f"horizons: {cycle}; {h['grain']}s; label maturity {h['label_maturity_days']} days; "
+            + (
+                f"{len(cutoffs)} backtest cut-offs {cutoffs[0]} .. {cutoffs[-1]}"
+                if cutoffs
+                else "no backtest"
+            )
+        )
+    if len(win):
+        lines.append(f"win probability: {win['model_version'].iloc[0]}: {win['decision'].iloc[0]}")
+    if "fallback_reason" in runs:
+        for r in runs[runs["fallback_reason"].notna()].itertuples():
+            lines += [f"fallback: {r.model_name}: {reason}" for reason in str(r.fallback_reason).split(" | ")]
+    return lines
 
 
 def _warehouse_name(settings: Settings) -> str:
@@ -155,12 +206,14 @@ def write_report(settings: Settings | None = None, stale: str | None = None) -> 
             if len(bt):
                 table = bt.pivot(index="forecaster", columns="metric", values="value")
                 lines.append(
-                    "backtest (deals open at past quarter-ends): "
+                    "backtest (deals open at past cut-offs): "
                     + "; ".join(
                         f"{name} Brier {row['brier']:.4f} AUC {row['auc']:.3f} ECE {row['ece']:.3f}"
                         for name, row in table.iterrows()
                     )
                 )
+            lines += _coverage_lines(con)
+        lines += _model_run_lines(con)
     lines.append(f"warehouse: {_warehouse_name(settings)}")
     lines.append(f"dbt docs: `make docs` writes {settings.state_dir / 'dbt' / 'target' / 'index.html'}")
     lines.append(f"report: {out / 'report.md'}")

@@ -68,18 +68,15 @@ class RevenueBacktest:
     timing_scored: pd.DataFrame  # deals open at each period's start: won in it, with probabilities
 
 
-def deal_cutoffs(as_of: date, first_day: date, ctx: ForecastContext, count: int) -> list[date]:
-    """The last ``count`` period-ends old enough for their outcomes to be mostly known."""
-    mature = as_of - timedelta(days=ctx.maturity_days)
-    ends = period_ends(first_day + timedelta(days=180), mature, ctx.grain, ctx.fiscal_start_month)
-    return ends[-count:]
-
-
-def revenue_periods(as_of: date, first_day: date, ctx: ForecastContext, count: int) -> list[Period]:
-    """The last ``count`` complete periods that start at least six months after the history does."""
-    ends = period_ends(first_day + timedelta(days=180), as_of, ctx.grain, ctx.fiscal_start_month)
+def revenue_periods(
+    as_of: date, first_day: date, ctx: ForecastContext, count: int, warmup_days: int = 180
+) -> list[Period]:
+    """The last ``count`` complete periods that start at least ``warmup_days`` after the history
+    does (horizons: one label maturity by default)."""
+    start = first_day + timedelta(days=warmup_days)
+    ends = period_ends(start, as_of, ctx.grain, ctx.fiscal_start_month)
     periods = [period_of(end, 0, ctx.grain, ctx.fiscal_start_month) for end in ends]
-    periods = [p for p in periods if p.start - timedelta(days=1) >= first_day + timedelta(days=180)]
+    periods = [p for p in periods if p.start - timedelta(days=1) >= start]
     return periods[-count:]
 
 
@@ -126,12 +123,15 @@ def deal_metrics(backtest: DealBacktest, champion: str) -> pd.DataFrame:
     scored = backtest.scored
     if scored.empty:
         return pd.DataFrame(columns=METRIC_COLUMNS)
-    forecasters = {MODEL: f"p_{champion}", STAGE_WEIGHTED: "crm_probability"}
+    # the CRM's probability as the stage_weighted candidate scored it (missing ones filled the
+    # same way), so that the baseline's row and the champion choice see the same numbers
+    baseline = f"p_{STAGE_WEIGHTED}" if f"p_{STAGE_WEIGHTED}" in scored else "crm_probability"
+    forecasters = {MODEL: f"p_{champion}", STAGE_WEIGHTED: baseline}
     forecasters |= {
         f"candidate_{c.removeprefix('p_')}": c
         for c in scored.columns
         if c.startswith("p_")
-        and c not in (f"p_{champion}", "p_true")
+        and c not in (f"p_{champion}", "p_true", baseline)
         and c.removeprefix("p_") in win_models.RECIPES
     }
     if "p_true" in scored:
@@ -193,7 +193,12 @@ def run_revenue_backtest(
     fitted: dict[tuple[date, str], win_models.WinModel],
     recipe_name: str,
     progress: Callable[[str], None] | None = None,
+    prior: revenue.SpreadPrior | None = None,
 ) -> RevenueBacktest:
+    """Each period forecast from the day before it and each month-end in it. The range at a
+    cut-off uses the spread the nightly job would have used then: measured on the periods that
+    had ended by the cut-off, widened to ``prior`` while they are too few."""
+    prior = prior or revenue.SpreadPrior()
     rows: list[pd.DataFrame] = []
     timing_rows: list[pd.DataFrame] = []
     rng = np.random.default_rng(ctx.seed)
@@ -207,7 +212,7 @@ def run_revenue_backtest(
             recipe,
             training_snapshots,
             at_start,
-            win=fitted.get((known_at, recipe.family)),
+            win=fitted.get((known_at, recipe_name)),
         )
         actual = _actual(con, period)
         for cutoff in [known_at, *[d for d in month_ends(period.start, period.end) if d < period.end]]:
@@ -220,7 +225,7 @@ def run_revenue_backtest(
             # the period-wide spread as the nightly job would have learnt it then: from periods
             # that had ended by the cut-off
             done = [r for r in rows if (r["period_end"] <= cutoff).all()]
-            spread = revenue.shared_spread(pd.concat(done, ignore_index=True)) if done else 0.0
+            spread = prior.apply(pd.concat(done, ignore_index=True) if done else None).value
             forecast = forecast_with_spread(con, ctx, scored, cutoff, horizon, period, new, rng, spread)
             rows.append(_ledger_rows(forecast[forecast["segment"] == ALL_SEGMENTS], actual))
         log.info("revenue backtest %s: actual %.0f", period.label, actual)

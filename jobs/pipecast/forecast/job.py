@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -36,13 +36,16 @@ from pipecast.forecast import (
     close_timing,
     explain,
     features,
+    horizons,
     lead_scoring,
     new_business,
     propensity,
     registry,
     revenue,
+    stage_model,
     win_models,
 )
+from pipecast.forecast.fallbacks import Fallbacks
 from pipecast.forecast.metrics import probability_metrics
 from pipecast.forecast.periods import Period, month_ends, period_ends
 from pipecast.forecast.scoring import (
@@ -58,8 +61,6 @@ from pipecast.forecast.writeback import ML_TABLES, ensure_ml_tables, replace_nig
 from pipecast.warehouse import workspace
 
 log = logging.getLogger(__name__)
-
-TRAINING_DAYS_OF_MONTH = (15,)  # besides month-ends: timing sees more "days left in period"
 
 
 @dataclass
@@ -88,7 +89,7 @@ class _Version:
     metrics: dict[str, float]
     score: float | None
     decision: str
-    current_version: str
+    current_version: str | None
     model_path: str = ""
     first_cutoff: date | None = None
     last_cutoff: date | None = None
@@ -98,13 +99,6 @@ class _Version:
 def _truth(settings: Settings) -> pd.DataFrame | None:
     path = settings.ground_truth_path
     return pd.read_csv(path) if path.exists() else None
-
-
-def training_cutoffs(first_day: date, as_of: date) -> list[date]:
-    """Month-ends and mid-months from a month into the history up to as_of."""
-    ends = month_ends(first_day, as_of)
-    mids = [d.replace(day=day) for d in ends for day in TRAINING_DAYS_OF_MONTH]
-    return sorted(c for c in {*ends, *mids} if first_day + timedelta(days=30) <= c <= as_of)
 
 
 def run_forecast(as_of: date | None = None, settings: Settings | None = None) -> ForecastResult:
@@ -130,8 +124,9 @@ def run_forecast(as_of: date | None = None, settings: Settings | None = None) ->
 
 
 def _run(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings, run_id: str) -> ForecastResult:
-    ctx = ForecastContext.from_settings(settings)
+    base_ctx = ForecastContext.from_settings(settings)
     now = datetime.now(UTC).replace(tzinfo=None)
+    notes = Fallbacks()
     first_day = (
         con.execute(
             "select cast(min(created_at) as date) from staging.stg_crm__opportunities where created_at <= ?",
@@ -139,86 +134,118 @@ def _run(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings, run_id
         ).fetchone()[0]
         or as_of
     )
-    cutoffs = training_cutoffs(first_day, as_of)
+    hz = horizons.of_night(con, as_of, settings, base_ctx.fiscal_start_month)
+    for note in hz.notes:
+        notes.add(win_models.MODEL_NAME, note)
+    ctx = replace(base_ctx, grain=hz.grain, maturity_days=hz.label_maturity_days)
+    cutoffs = horizons.training_cutoffs(first_day, as_of, hz)
     fraction = features.sample_fraction_for(features.count_open_deals(con, cutoffs), ctx.max_training_rows)
     log.info("point-in-time features at %d cut-offs (%.0f%% of deals)", len(cutoffs), 100 * fraction)
     training = close_timing.with_periods(
         features.snapshots(con, cutoffs, fraction), ctx.grain, ctx.fiscal_start_month
     )
 
-    # --- deal backtest and champion/challenger of the win-probability recipe
+    # --- deal backtest: every candidate, the CRM's probability and the stage model among them
     champion = registry.current_champion(con, win_models.MODEL_NAME, as_of)
-    recipes = {name: win_models.recipe(name) for name in settings.forecast_win_candidates}
+    recipes = _candidates(settings)
     champion_recipe = _known_recipe(champion)
     champion_name = None
     if champion_recipe is not None:
         same = [name for name, rec in recipes.items() if rec.recipe_id == champion_recipe.recipe_id]
         champion_name = same[0] if same else "champion"
         recipes.setdefault(champion_name, champion_recipe)
-    deal_cutoffs = backtests.deal_cutoffs(as_of, first_day, ctx, settings.forecast_backtest_cutoffs)
-    deal_bt = backtests.run_deal_backtest(con, ctx, deal_cutoffs, recipes, training, _truth(settings))
-    candidates = settings.forecast_win_candidates
-    challenger_name = min(candidates, key=lambda n: deal_bt.recipe_brier.get(n, np.inf))
-    challenger = recipes[challenger_name]
-    decision = registry.decide(
-        challenger.recipe_id,
-        deal_bt.recipe_brier.get(challenger_name),
-        champion,
-        deal_bt.recipe_brier.get(champion_name) if champion_name else None,
+    elif champion is not None:
+        notes.add(
+            win_models.MODEL_NAME,
+            f"the champion {champion.version} has a recipe this code cannot retrain or backtest: not kept",
+        )
+    deal_bt = backtests.run_deal_backtest(con, ctx, hz.backtest_cutoffs, recipes, training, _truth(settings))
+    _note_backtest(notes, hz, deal_bt, recipes)
+    selection = registry.select_champion(
+        deal_bt.recipe_brier,
+        champion_name,
+        {
+            name: champion is not None and rec.recipe_id == champion.recipe.get("recipe_id")
+            for name, rec in recipes.items()
+        },
     )
-    log.info("win probability: challenger %s: %s", challenger.recipe_id, decision.reason)
-    chosen_name = challenger_name if decision.promote else champion_name
-    chosen = recipes.get(chosen_name) if chosen_name else None
-    metrics = backtests.deal_metrics(deal_bt, chosen_name or challenger_name)
+    log.info("win probability: %s", selection.reason)
+    chosen_name = selection.name
+    chosen = recipes[chosen_name]
+    metrics = backtests.deal_metrics(deal_bt, chosen_name)
 
     # --- tonight's win model
     current = open_deals(con, ctx, as_of)
     exits = load_exits(con, ctx, as_of)
-    if chosen is not None:
-        data = win_models.WinTrainingData(as_of, exits, training, ctx.maturity_days)
+    data = win_models.WinTrainingData(as_of, exits, training, ctx.maturity_days)
+    win = win_models.fit(chosen, data, ctx.seed)
+    decision_text = selection.reason
+    if selection.fallback is not None:
+        notes.add(win_models.MODEL_NAME, selection.fallback)
+    if getattr(win, "fallback", None):
+        chosen_name, chosen = "stage_weighted", recipes["stage_weighted"]
         win = win_models.fit(chosen, data, ctx.seed)
-    else:  # the champion's recipe is unknown to this code: it keeps scoring as trained
-        win = champion.load(settings)
-        chosen = win.recipe
-    win_version = f"{win_models.MODEL_NAME}.{chosen.recipe_id}.{as_of:%Y%m%d}"
-    if not decision.promote and chosen.recipe_id == (champion.recipe.get("recipe_id") if champion else None):
-        decision_text = (
-            f"kept the champion's recipe, retrained: challenger {challenger.recipe_id} {decision.reason}"
+        decision_text += "; the stage model could not be fitted: published the CRM's stage probability"
+        notes.add(
+            win_models.MODEL_NAME,
+            "the calibrated stage model could not be fitted tonight: published the CRM's stage probability",
         )
-    else:
-        decision_text = decision.reason
+    win_version = f"{win_models.MODEL_NAME}.{chosen.recipe_id}.{as_of:%Y%m%d}"
 
     # --- revenue backtest with the chosen recipe
-    periods = backtests.revenue_periods(as_of, first_day, ctx, settings.forecast_backtest_periods)
+    periods = backtests.revenue_periods(
+        as_of, first_day, ctx, settings.forecast_backtest_periods, hz.warmup_days
+    )
+    if not periods:
+        notes.add(
+            revenue.MODEL_NAME,
+            f"no revenue backtest: no complete {hz.grain} starts {hz.warmup_days} days after the first deal",
+        )
+    spread_prior = revenue.SpreadPrior(settings.forecast_spread_prior, settings.forecast_spread_min_periods)
     revenue_bt = backtests.run_revenue_backtest(
-        con, ctx, periods, chosen, training, deal_bt.models, chosen_name or "champion"
+        con, ctx, periods, chosen, training, deal_bt.models, chosen_name, prior=spread_prior
     )
     metrics = pd.concat([metrics, backtests.revenue_metrics(revenue_bt)], ignore_index=True)
 
     # --- tonight's timing model, scores, drivers, revenue ranges
     models = fit_models(con, ctx, as_of, chosen, training, current, exits, win=win)
+    if models.timing is not None and models.timing.classifier.kind == "class_frequencies":
+        notes.add(
+            close_timing.MODEL_NAME,
+            f"{models.timing.train_rows} training rows with one outcome or none: "
+            "close timing answers with class frequencies",
+        )
+    if current.empty:
+        notes.add(win_models.MODEL_NAME, f"no open deals as of {as_of}: nothing to score")
+    elif current["close_date"].isna().any():
+        notes.add(
+            close_timing.MODEL_NAME,
+            f"{int(current['close_date'].isna().sum())} of {len(current)} open deals have no close date",
+        )
     scored = score_deals(current, models)
     drivers = _drivers(scored, win, settings)
     scored = pd.concat([scored, drivers], axis=1)
-    horizons = ctx.horizons(as_of)
-    new = new_business.forecast_new_business(con, as_of, horizons, ctx.seed)
+    periods_now = ctx.horizons(as_of)
+    new = new_business.forecast_new_business(con, as_of, periods_now, ctx.seed)
     rng = np.random.default_rng(ctx.seed)
-    spread = revenue.shared_spread(revenue_bt.ledger)
-    if spread > 0:
-        log.info("revenue ranges include a period-wide error of %.1f%% the backtests call for", 100 * spread)
+    spread = spread_prior.apply(revenue_bt.ledger)
+    if spread.from_prior:
+        notes.add(revenue.MODEL_NAME, spread.describe())
+    elif spread.value > 0:
+        log.info("revenue ranges: %s", spread.describe())
     segments = pd.concat(
         [
-            backtests.forecast_with_spread(con, ctx, scored, as_of, name, period, new, rng, spread)
-            for name, period in horizons.items()
+            backtests.forecast_with_spread(con, ctx, scored, as_of, name, period, new, rng, spread.value)
+            for name, period in periods_now.items()
         ],
         ignore_index=True,
     )
-    segments = _with_targets(con, segments, horizons)
+    segments = _with_targets(con, segments, periods_now)
     timing_version = f"{close_timing.MODEL_NAME}.{as_of:%Y%m%d}"
     revenue_version = f"{win_version}+{timing_version}"
 
     # --- write the night
-    scores = _scores_frame(scored, as_of, horizons, win_version, run_id, now)
+    scores = _scores_frame(scored, as_of, periods_now, win_version, run_id, now)
     replace_night(con, "opportunity_scores", as_of, scores)
     replace_night(con, "revenue_forecast", as_of, _revenue_rows(segments, as_of, revenue_version, run_id))
     replace_night(
@@ -245,7 +272,7 @@ def _run(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings, run_id
             chosen.features,
             win.train_rows,
             _pooled(metrics, "deals_pooled", "model"),
-            deal_bt.recipe_brier.get(chosen_name or challenger_name),
+            deal_bt.recipe_brier.get(chosen_name),
             decision_text,
             win_version,
             first_cutoff=cutoffs[0] if cutoffs else None,
@@ -268,13 +295,30 @@ def _run(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings, run_id
             model=models.timing,
         ),
     ]
-    extra_rows, extra_versions = _optional_models(con, ctx, settings, as_of, first_day, run_id, now)
+    revenue_metrics = _pooled(metrics, "revenue_at_period_start", "model")
+    versions.append(
+        _Version(
+            revenue.MODEL_NAME,
+            revenue_version,
+            "monte_carlo",
+            {"recipe_id": "monte_carlo", "spread": spread.value, "spread_measured": spread.measured},
+            [win_models.MODEL_NAME, close_timing.MODEL_NAME, new_business.MODEL_NAME],
+            len(scored),
+            {**revenue_metrics, "backtest_periods": float(len(periods))},
+            revenue_metrics.get("wape"),
+            "win x timing x amount, simulated (single recipe)",
+            revenue_version,
+            first_cutoff=periods[0].start - timedelta(days=1) if periods else None,
+            last_cutoff=as_of,
+        )
+    )
+    extra_rows, extra_versions = _optional_models(con, ctx, settings, as_of, first_day, run_id, now, notes)
     versions += extra_versions
     metrics = pd.concat([metrics, extra_rows], ignore_index=True)
     replace_night(
         con, "backtests", as_of, metrics.assign(run_id=run_id, as_of=as_of, model_version=win_version)
     )
-    decisions = _record_versions(con, settings, as_of, run_id, now, versions, champion)
+    decisions = _record_versions(con, settings, as_of, run_id, now, versions, notes, hz)
     log.info("scored %d open deals as of %s with %s", len(scores), as_of, win_version)
     return ForecastResult(
         as_of,
@@ -294,6 +338,45 @@ def _known_recipe(champion: registry.Champion | None) -> win_models.Recipe | Non
         return None
     rec = win_models.Recipe.from_dict(champion.recipe)
     return rec if rec.family in {r.family for r in win_models.RECIPES.values()} else None
+
+
+def _candidates(settings: Settings) -> dict[str, win_models.Recipe]:
+    """The baselines (CRM probability, calibrated stage model) and the configured recipes."""
+    names = dict.fromkeys([*stage_model.BASELINES, *settings.forecast_win_candidates])
+    recipes = {name: win_models.recipe(name) for name in names}
+    prior = settings.forecast_group_prior_deals
+    for name, rec in recipes.items():
+        if (
+            rec.family == stage_model.STAGE_FAMILY
+            and rec.params.get("groups")
+            and prior != stage_model.DEFAULT_PRIOR_DEALS
+        ):
+            recipes[name] = replace(rec, params={**rec.params, "prior_deals": prior})
+    return recipes
+
+
+def _note_backtest(
+    notes: Fallbacks,
+    hz: horizons.Horizons,
+    deal_bt: backtests.DealBacktest,
+    recipes: dict[str, win_models.Recipe],
+) -> None:
+    """Skipped cut-offs, candidates that fell back or could not be scored: each a fallback."""
+    name = win_models.MODEL_NAME
+    scored_cutoffs = set(deal_bt.scored["cutoff"].dt.date) if not deal_bt.scored.empty else set()
+    for cutoff in hz.backtest_cutoffs:
+        if cutoff not in scored_cutoffs:
+            notes.add(name, f"deal backtest at {cutoff} skipped: no deal open then has closed since")
+    if hz.backtest_cutoffs and deal_bt.scored.empty:
+        notes.add(name, "no deal backtest: none of its cut-offs had deals with a known outcome")
+    for (cutoff, candidate), model in deal_bt.models.items():
+        if getattr(model, "fallback", None):
+            notes.add(name, f"candidate {candidate} at {cutoff} fell back: {model.fallback}")
+    if not deal_bt.scored.empty:
+        for candidate in recipes:
+            score = deal_bt.recipe_brier.get(candidate)
+            if score is None or not np.isfinite(score):
+                notes.add(name, f"candidate {candidate} dropped: no backtest score")
 
 
 def _pooled(metrics: pd.DataFrame, scope: str, forecaster: str) -> dict[str, float]:
@@ -403,6 +486,10 @@ def _revenue_rows(segments: pd.DataFrame, as_of: date, version: str, run_id: str
     return pd.DataFrame(rows)
 
 
+class SkippedModel(Exception):
+    """An optional model has nothing to learn from tonight (the reason is the message)."""
+
+
 def _optional_models(
     con: duckdb.DuckDBPyConnection,
     ctx: ForecastContext,
@@ -411,22 +498,41 @@ def _optional_models(
     first_day: date,
     run_id: str,
     now: datetime,
+    notes: Fallbacks,
 ) -> tuple[pd.DataFrame, list[_Version]]:
-    """Product propensity and lead scores: each skipped with a warning when the data is missing."""
+    """Product propensity and lead scores: each skipped, visibly, when the data is missing."""
     rows: list[pd.DataFrame] = []
     versions: list[_Version] = []
     for name, build in (("product_propensity", _propensity), ("lead_conversion", _leads)):
         try:
             metric_rows, version = build(con, ctx, settings, as_of, first_day, run_id, now)
         except Exception as exc:  # noqa: BLE001 - an optional model must not fail the night
-            log.warning("%s skipped: %s", name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+            if not isinstance(exc, SkippedModel) and log.isEnabledFor(logging.DEBUG):
+                log.debug("%s failed", name, exc_info=True)
+            notes.add(name, f"skipped: {exc}")
+            versions.append(_skipped(name, as_of))
             continue
-        if version is not None:
-            rows.append(metric_rows)
-            versions.append(version)
+        rows.append(metric_rows)
+        versions.append(version)
     return (
         pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=backtests.METRIC_COLUMNS)
     ), versions
+
+
+def _skipped(model_name: str, as_of: date) -> _Version:
+    """The row of a model that did not run tonight: no version becomes current."""
+    return _Version(
+        model_name,
+        f"{model_name}.skipped.{as_of:%Y%m%d}",
+        "skipped",
+        {"recipe_id": "skipped"},
+        [],
+        0,
+        {},
+        None,
+        "skipped",
+        None,
+    )
 
 
 def _binary_metrics(
@@ -473,8 +579,7 @@ def _propensity(con, ctx, settings, as_of, first_day, run_id, now):
         con, propensity.training_cutoffs(first_day, as_of, quarter_ends), ctx.max_training_rows
     )
     if train.empty:
-        log.warning("product propensity: no account x product history to learn from: skipped")
-        return metric_rows, None
+        raise SkippedModel("no account x product history to learn from")
     model = propensity.fit(train, ctx.seed)
     pairs = propensity.account_product_pairs(con, [as_of])
     pairs = pairs.assign(propensity=model.predict(pairs), segment_baseline=model.baseline(pairs))
@@ -506,8 +611,7 @@ def _leads(con, ctx, settings, as_of, first_day, run_id, now):
     from pipecast.forecast import sources
 
     if not sources.has_rows(con, "leads"):
-        log.info("no leads in the warehouse: lead scores skipped")
-        return pd.DataFrame(columns=backtests.METRIC_COLUMNS), None
+        raise SkippedModel("no leads in the warehouse")
     ends = month_ends(first_day, as_of)
     test_cutoff = max(
         (c for c in ends if c + timedelta(days=lead_scoring.HORIZON_DAYS) <= as_of), default=None
@@ -530,8 +634,7 @@ def _leads(con, ctx, settings, as_of, first_day, run_id, now):
         con, lead_scoring.training_cutoffs(ends, first_day, as_of), ctx.max_training_rows
     )
     if train.empty:
-        log.warning("lead scores: no lead history to learn from: skipped")
-        return metric_rows, None
+        raise SkippedModel("no lead history to learn from")
     model = lead_scoring.fit(train, ctx.seed)
     leads = lead_scoring.lead_rows(con, [as_of], open_only=True)
     version = f"{lead_scoring.MODEL_NAME}.{as_of:%Y%m%d}"
@@ -576,27 +679,32 @@ def _record_versions(
     run_id: str,
     now: datetime,
     versions: list[_Version],
-    champion: registry.Champion | None,
+    notes: Fallbacks,
+    hz: horizons.Horizons,
 ) -> dict[str, str]:
     tracker = registry.MlflowTracker(settings)
     rows = []
     for v in versions:
-        path = registry.save_model(settings, v.model_name, v.version, v.model)
-        mlflow_run = tracker.log_version(
-            v.model_name,
-            v.version,
-            path,
-            params={
-                "recipe": json.dumps(v.recipe),
-                "features": json.dumps(v.features),
-                "train_rows": v.train_rows,
-                "first_cutoff": v.first_cutoff,
-                "last_cutoff": v.last_cutoff,
-            },
-            metrics={f"backtest_{k}": val for k, val in v.metrics.items()},
-            tags={"as_of": as_of.isoformat(), "pipecast_run_id": run_id, "decision": v.decision},
-            make_champion=v.current_version == v.version,
+        path = (
+            registry.save_model(settings, v.model_name, v.version, v.model) if v.model is not None else None
         )
+        mlflow_run = None
+        if path is not None:
+            mlflow_run = tracker.log_version(
+                v.model_name,
+                v.version,
+                path,
+                params={
+                    "recipe": json.dumps(v.recipe),
+                    "features": json.dumps(v.features),
+                    "train_rows": v.train_rows,
+                    "first_cutoff": v.first_cutoff,
+                    "last_cutoff": v.last_cutoff,
+                },
+                metrics={f"backtest_{k}": val for k, val in v.metrics.items()},
+                tags={"as_of": as_of.isoformat(), "pipecast_run_id": run_id, "decision": v.decision},
+                make_champion=v.current_version == v.version,
+            )
         rows.append(
             {
                 "run_id": run_id,
@@ -614,21 +722,24 @@ def _record_versions(
                 "score": v.score,
                 "decision": v.decision,
                 "current_version": v.current_version,
-                "model_path": str(path),
-                "model_sha256": registry.file_sha256(path),
+                "model_path": str(path) if path is not None else "",
+                "model_sha256": registry.file_sha256(path) if path is not None else "",
                 "mlflow_run_id": mlflow_run,
                 "is_current": False,
+                "fallback_reason": notes.reason_for(v.model_name),
+                "horizons": hz.to_json(),
             }
         )
     replace_night(con, "model_runs", as_of, pd.DataFrame(rows))
-    # is_current: the version the newest night left current, per model (for BI)
+    # is_current: the version the newest night left current, per model (for BI); a model skipped
+    # on the newest night has none
     con.execute(
         """
-        update ml.model_runs set is_current = (model_version in (
+        update ml.model_runs set is_current = coalesce(model_version in (
             select current_version from ml.model_runs latest
-            where latest.model_name = ml.model_runs.model_name
+            where latest.model_name = ml.model_runs.model_name and latest.current_version is not null
               and latest.as_of = (select max(as_of) from ml.model_runs m
-                                  where m.model_name = latest.model_name)))
+                                  where m.model_name = latest.model_name)), false)
         """
     )
     return {v.model_name: v.decision for v in versions}

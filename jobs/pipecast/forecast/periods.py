@@ -1,7 +1,8 @@
-"""Forecast periods: the current and the next quarter (or month) of a date, fiscal-year aware.
+"""Forecast periods: the current and the next quarter, month or week of a date, fiscal-year aware.
 
 The fiscal year's first month is the dbt project's var ``fiscal_year_start_month`` (read from
-dbt_project.yml), so the forecast's quarters are the marts' quarters.
+dbt_project.yml), so the forecast's quarters are the marts' quarters. Weeks are ISO weeks (Monday to Sunday),
+named ``2026-W48``; which grain a warehouse forecasts in follows its cycle lengths (horizons).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-Grain = Literal["quarter", "month"]
+Grain = Literal["quarter", "month", "week"]
+GRAINS: tuple[Grain, ...] = ("week", "month", "quarter")  # finest first
 HORIZONS = ("current", "next")
 
 
@@ -53,6 +55,10 @@ def fiscal_year_start_month(dbt_project_dir: Path | None) -> int:
 def period_of(day: date, offset: int = 0, grain: Grain = "quarter", fiscal_start_month: int = 1) -> Period:
     """The period containing ``day``, moved by ``offset`` periods. Quarters start on the fiscal
     year's first month; a fiscal year is named by the calendar year it ends in (as the marts do)."""
+    if grain == "week":
+        monday = day - timedelta(days=day.weekday()) + timedelta(weeks=offset)
+        year, week, _ = monday.isocalendar()
+        return Period(f"{year}-W{week:02d}", monday, monday + timedelta(days=6))
     months = 3 if grain == "quarter" else 1
     shift = (fiscal_start_month - 1) % months if grain == "quarter" else 0
     index = (day.year * 12 + day.month - 1 - shift) // months + offset

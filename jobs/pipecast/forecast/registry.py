@@ -10,10 +10,14 @@ whose alias ``champion`` follows the current one. MLflow's file store refuses to
 state_dir/mlflow/artifacts; no server, no network. An MLflow failure is logged, never fatal: the
 joblib files and ml.model_runs are enough to score.
 
-The rule (``decide``): tonight's challenger becomes current when its backtest score beats the
-champion's on the same cut-offs tonight; with the same recipe the challenger is the champion
-retrained on newer data (a refresh) and replaces it; otherwise the champion keeps scoring,
-retrained on tonight's data only if its recipe is among tonight's candidates.
+The rule (``select_champion``): every candidate, the CRM's stage probability and the calibrated
+stage model among them, is scored on tonight's point-in-time backtest (Brier); the published
+model is the one that scored best. The night before's champion stays when no candidate beats it
+tonight (a tie keeps it; it is retrained on tonight's data); a champion that could not be scored
+tonight (its recipe unknown to this code) is not kept, since it is not validated. So the model
+published is never worse than the stage-weighted baseline on the backtest that chose it. Without
+a backtest the calibrated stage model is published (the job falls back to the CRM's probability
+when even that cannot be fitted), never an unvalidated complex model, and the decision says so.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -79,12 +85,6 @@ class Champion:
         return joblib.load(io.BytesIO(data))
 
 
-@dataclass
-class Decision:
-    promote: bool  # the challenger becomes current
-    reason: str
-
-
 def current_champion(con: duckdb.DuckDBPyConnection, model_name: str, before: date) -> Champion | None:
     """The version current after the latest night before ``before`` (re-running a night compares
     with the previous night's champion, not with itself)."""
@@ -108,27 +108,74 @@ def current_champion(con: duckdb.DuckDBPyConnection, model_name: str, before: da
     return Champion(model_name, row[0], json.loads(row[1] or "{}"), row[2], row[3], row[4], row[5])
 
 
-def decide(
-    challenger_recipe_id: str,
-    challenger_score: float | None,
-    champion: Champion | None,
-    champion_score_tonight: float | None,
-) -> Decision:
-    """Lower scores are better (Brier, log loss)."""
-    if champion is None:
-        return Decision(True, "first model")
-    if champion.recipe.get("recipe_id") == challenger_recipe_id:
-        return Decision(True, "same recipe, retrained on newer data")
-    if challenger_score is None:
-        return Decision(False, "challenger has no backtest score")
-    reference = champion_score_tonight if champion_score_tonight is not None else champion.score
-    if reference is None:
-        return Decision(True, "champion has no backtest score")
-    if challenger_score < reference:
-        return Decision(
-            True, f"beats the champion on the backtest ({challenger_score:.4f} < {reference:.4f})"
+@dataclass(frozen=True)
+class Selection:
+    """Tonight's published recipe (by candidate name) and why."""
+
+    name: str
+    promote: bool  # it becomes the current champion (else the champion's recipe is kept)
+    reason: str
+    fallback: str | None = None  # set when no backtest chose it
+
+
+# Preferred on a tie, simplest first: the CRM's number, then the stage model, then the rest.
+SIMPLICITY = ("stage_weighted", "stage_calibrated")
+NO_BACKTEST_CHOICE = "stage_calibrated"
+
+
+def _rank(name: str) -> int:
+    return SIMPLICITY.index(name) if name in SIMPLICITY else len(SIMPLICITY)
+
+
+def select_champion(
+    scores: Mapping[str, float | None],
+    champion_name: str | None = None,
+    same_recipe: Mapping[str, bool] | None = None,
+    baseline: str = "stage_weighted",
+) -> Selection:
+    """Pick tonight's model from its backtest scores (lower is better: Brier).
+
+    ``champion_name``: the candidate that is the night before's champion's recipe (None: no
+    champion, or its recipe was not scored tonight); ``same_recipe``: per candidate, whether it
+    is the champion's recipe (a refresh, not a challenge)."""
+    finite = {n: float(s) for n, s in scores.items() if s is not None and math.isfinite(s)}
+    if not finite:
+        reason = (
+            f"no backtest could score a candidate: published the calibrated stage model "
+            f"({NO_BACKTEST_CHOICE}), not an unvalidated model"
         )
-    return Decision(False, f"does not beat the champion ({challenger_score:.4f} >= {reference:.4f})")
+        return Selection(NO_BACKTEST_CHOICE, True, reason, fallback=reason)
+    best = min(finite, key=lambda n: (finite[n], _rank(n)))
+    against = f"; stage-weighted {finite[baseline]:.4f}" if baseline in finite and best != baseline else ""
+    if champion_name is not None and champion_name in finite:
+        if (same_recipe or {}).get(best):
+            return Selection(
+                best, True, f"same recipe, retrained on newer data ({finite[best]:.4f}{against})"
+            )
+        if finite[champion_name] <= finite[best]:
+            others = [n for n in finite if n != champion_name]
+            rival = min(others, key=lambda n: (finite[n], _rank(n))) if others else None
+            rival_text = f"{rival} {finite[rival]:.4f} >= " if rival else ""
+            return Selection(
+                champion_name,
+                False,
+                f"no challenger beats the champion {champion_name}; the best, {rival_text}"
+                f"{finite[champion_name]:.4f}, does not beat the champion: kept, retrained",
+            )
+        return Selection(
+            best,
+            True,
+            f"{best} beats the champion {champion_name} on the backtest "
+            f"({finite[best]:.4f} < {finite[champion_name]:.4f}{against})",
+        )
+    if champion_name is not None:
+        return Selection(
+            best,
+            True,
+            f"the champion {champion_name} could not be scored tonight: replaced by {best}, "
+            f"best on the backtest ({finite[best]:.4f}{against})",
+        )
+    return Selection(best, True, f"first model: {best}, best on the backtest ({finite[best]:.4f}{against})")
 
 
 def model_store(settings: Settings) -> Path:

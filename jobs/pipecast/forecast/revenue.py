@@ -124,3 +124,52 @@ def independent_sd(amount: np.ndarray, p: np.ndarray, other_variance: float = 0.
     amount = np.nan_to_num(np.asarray(amount, dtype=float))
     p = np.clip(np.nan_to_num(np.asarray(p, dtype=float)), 0, 1)
     return float(np.sqrt(np.sum(amount**2 * p * (1 - p)) + max(other_variance, 0.0)))
+
+
+MODEL_NAME = "revenue_forecast"  # its row in ml.model_runs
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The period-wide spread a night's ranges use, and where it came from."""
+
+    value: float
+    measured: float
+    periods: int
+    prior: float
+    min_periods: int
+
+    @property
+    def from_prior(self) -> bool:
+        return self.periods < self.min_periods and self.prior > self.measured
+
+    def describe(self) -> str:
+        if self.from_prior:
+            return (
+                f"{self.periods} backtest period(s), fewer than {self.min_periods}, cannot measure "
+                f"the spread of a period's revenue (measured {100 * self.measured:.1f}%): "
+                f"ranges widened to the prior {100 * self.prior:.1f}% (forecast_spread_prior)"
+            )
+        return (
+            f"a period-wide error of {100 * self.value:.1f}% of the expected revenue, measured on "
+            f"{self.periods} backtest period(s)"
+        )
+
+
+@dataclass(frozen=True)
+class SpreadPrior:
+    """With fewer than ``min_periods`` backtest periods the spread is at least ``prior``: a range
+    is widened from a stated prior when the data cannot show its width, never left narrow; with
+    enough periods the measured spread stands."""
+
+    prior: float = 0.0
+    min_periods: int = 1
+
+    def apply(self, ledger: pd.DataFrame | None) -> Spread:
+        measured = shared_spread(ledger) if ledger is not None else 0.0
+        periods = 0
+        if ledger is not None and not ledger.empty and "forecaster" in ledger:
+            rows = ledger[(ledger["forecaster"] == MODEL) & ledger["actual"].notna()]
+            periods = int(rows["period"].nunique())
+        value = max(measured, self.prior) if periods < self.min_periods else measured
+        return Spread(value, measured, periods, self.prior, self.min_periods)

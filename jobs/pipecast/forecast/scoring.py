@@ -38,11 +38,13 @@ class ForecastContext:
     @classmethod
     def from_settings(cls, settings: Settings) -> ForecastContext:
         return cls(
-            grain=settings.forecast_period,
+            grain=settings.forecast_period or "quarter",  # None: the job sets it (horizons)
             fiscal_start_month=fiscal_year_start_month(settings.dbt_project_dir),
             seed=settings.forecast_seed,
             draws=settings.forecast_simulations,
-            maturity_days=settings.forecast_label_maturity_days,
+            maturity_days=180
+            if settings.forecast_label_maturity_days is None
+            else settings.forecast_label_maturity_days,
             max_training_rows=settings.forecast_max_training_rows,
         )
 

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from pipecast.forecast import survival
+from pipecast.forecast import stage_model, survival
 from pipecast.forecast.estimators import ProbabilityModel, fit_classifier
 from pipecast.forecast.features import (
     ATTRIBUTE_CATEGORIES,
@@ -158,6 +158,10 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+# The CRM's probability and the calibrated stage model always compete (forecast/stage_model.py).
+RECIPES |= {name: Recipe(f, list(c), list(n), dict(p)) for name, (f, c, n, p) in stage_model.RECIPES.items()}
+
+
 def recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"unknown win-probability recipe {name!r}: one of {sorted(RECIPES)}")
@@ -183,6 +187,8 @@ def completed_exits(visits: pd.DataFrame) -> pd.DataFrame:
 
 
 def fit(rec: Recipe, data: WinTrainingData, seed: int = 0) -> WinModel:
+    if rec.family in stage_model.FAMILIES:  # the baselines (issue 12)
+        return stage_model.fit(rec, data, seed)
     if rec.family == "stage_chain":
         exits = completed_exits(data.exits)
         advance = fit_classifier(

@@ -52,7 +52,8 @@ ML_TABLES: dict[str, str] = {
         run_id VARCHAR, as_of DATE, model_name VARCHAR, model_version VARCHAR, recipe_id VARCHAR,
         recipe VARCHAR, trained_at TIMESTAMP, train_rows BIGINT, first_cutoff DATE, last_cutoff DATE,
         features VARCHAR, metrics VARCHAR, score DOUBLE, decision VARCHAR, current_version VARCHAR,
-        model_path VARCHAR, mlflow_run_id VARCHAR, is_current BOOLEAN, model_sha256 VARCHAR""",
+        model_path VARCHAR, mlflow_run_id VARCHAR, is_current BOOLEAN, model_sha256 VARCHAR,
+        fallback_reason VARCHAR, horizons VARCHAR""",
     "backtests": """
         run_id VARCHAR, as_of DATE, model_version VARCHAR, cutoff DATE, period VARCHAR, scope VARCHAR,
         forecaster VARCHAR, metric VARCHAR, value DOUBLE, n BIGINT""",

@@ -28,10 +28,12 @@ DEAL_SOURCES = (("marts", "fct_opportunities", "as_of_date"), ("raw", "opportuni
 
 
 def validate_predictions(
-    as_of: date, settings: Settings | None = None, *, run_id: str | None = None
+    as_of: date | None, settings: Settings | None = None, *, run_id: str | None = None
 ) -> StageOutcome:
     """Validate the night ``as_of`` of ml.opportunity_scores and ml.revenue_forecast.
 
+    ``as_of`` None: the newest night the forecast job recorded (ml.model_runs, else the prediction
+    tables; a night with no open deals writes no scores but does record its run).
     ``run_id`` defaults to ``predictions-<as_of>``: re-validating a night replaces its audit rows.
     """
     settings = settings or get_settings()
@@ -40,6 +42,8 @@ def validate_predictions(
     runs: list[SuiteRun] = []
     skipped: list[Skipped] = []
     with target.connection(settings) as conn:
+        if as_of is None:
+            as_of = _newest_night(conn, schema, day, prediction_suites)
         deals = _open_deals(conn, as_of, prediction_suites)
         for table in prediction_suites.TABLES:
             name = prediction_suites.suite_name(table)
@@ -51,7 +55,10 @@ def validate_predictions(
                 conn, f"SELECT count(*) FROM {schema}.{table} WHERE {day} = :d", {"d": as_of}
             ):
                 # GX selects a night among the dates a table holds: none here, nothing to validate
-                skipped.append(Skipped(name, f"{schema}.{table} has no rows for {as_of}"))
+                reason = f"{schema}.{table} has no rows for {as_of}"
+                if table == prediction_suites.SCORES and deals is not None and _open_count(conn, deals) == 0:
+                    reason += f" (no deal was open in {deals.table} that night: nothing to score)"
+                skipped.append(Skipped(name, reason))
                 continue
             suite = prediction_suites.prediction_suite(table, columns, deals)
             if table == prediction_suites.SCORES and deals is None:
@@ -80,3 +87,27 @@ def _open_deals(conn: Connection, as_of: date, prediction_suites: ModuleType) ->
         if rows:
             return prediction_suites.OpenDeals(f"{schema}.{table}", day_column, as_of)
     return None
+
+
+def _open_count(conn: Connection, deals: Any) -> int:
+    return int(
+        target.scalar(
+            conn,
+            f"SELECT count(*) FROM {deals.table} WHERE {deals.day_column} = :d "
+            f"AND {deals.closed_column} IS NOT TRUE",
+            {"d": deals.day},
+        )
+        or 0
+    )
+
+
+NIGHT_SOURCES = ("model_runs", "revenue_forecast")  # written every night, open deals or not
+
+
+def _newest_night(conn: Connection, schema: str, day: str, prediction_suites: ModuleType) -> date:
+    for table in (*NIGHT_SOURCES, *prediction_suites.TABLES):
+        if target.table_exists(conn, schema, table):
+            newest = target.scalar(conn, f"SELECT max({day}) FROM {schema}.{table}")
+            if newest is not None:
+                return newest if isinstance(newest, date) else date.fromisoformat(str(newest)[:10])
+    raise ValueError(f"no forecast night in {schema}.*: run the forecast before validating its predictions")
