@@ -1,4 +1,9 @@
-"""All configuration in one place: environment variables prefixed PIPECAST_ (or a .env file)."""
+"""All configuration in one place: environment variables prefixed PIPECAST_, or a `pipecast.env`
+file in the working directory (environment variables win).
+
+pipecast never reads `.env`: that file belongs to docker compose (`cp .env.example .env`), whose
+values (PIPECAST_TARGET=postgres, container paths) describe the containers, not a local run.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ENV_FILE = "pipecast.env"  # local settings file; `.env` is docker compose's and is never read
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PIPECAST_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PIPECAST_", env_file=ENV_FILE, extra="ignore")
 
     # Where everything the pipeline writes lives (git-ignored by default).
     state_dir: Path = Field(default=PROJECT_ROOT / ".state")
