@@ -136,12 +136,12 @@ def test_without_a_backtest_the_stage_model_or_the_crm_number_is_published_and_s
     assert query(settings, "select count(*) as n from ml.backtests where scope = 'deals_pooled'")["n"][0] == 0
     win = query(settings, "select * from ml.model_runs where model_name = 'win_probability'").iloc[0]
     # no snapshot is 400 days old: the stage model cannot be fitted, the CRM's number is published
-    assert "crm_probability" in result.model_version or "stage_calibrated" in result.model_version
+    assert "stage_weighted" in result.model_version or "stage_calibrated" in result.model_version
     assert "no backtest" in win["fallback_reason"] and "not an unvalidated model" in win["decision"]
     assert any("no backtest" in w for w in warnings)
     assert "fallback: win_probability: no backtest" in report
     scores = query(settings, "select win_probability, crm_probability from ml.opportunity_scores")
-    if "crm_probability" in result.model_version:
+    if "stage_weighted" in result.model_version:
         assert "published the CRM's stage probability" in win["decision"]
         assert (scores["win_probability"] == scores["crm_probability"]).all()
 
