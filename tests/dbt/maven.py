@@ -7,6 +7,7 @@ with mappings/maven_crm_pipeline.yml.
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import date
 from pathlib import Path
@@ -14,7 +15,9 @@ from pathlib import Path
 from pipecast.canonical import COMPLETION_MARKER
 from pipecast.config import PROJECT_ROOT
 
-MAVEN = PROJECT_ROOT.parent / "shared" / "datasets" / "maven_crm_pipeline"
+# ../shared/datasets from the project's root; PIPECAST_TEST_DATASETS points elsewhere (a git worktree)
+DATASETS = Path(os.environ.get("PIPECAST_TEST_DATASETS", PROJECT_ROOT.parent / "shared" / "datasets"))
+MAVEN = DATASETS / "maven_crm_pipeline"
 EXPORT_DATE = date(2017, 12, 31)  # the day after the last close date
 FILES = ("sales_pipeline.csv", "accounts.csv", "products.csv", "sales_teams.csv")
 MAPPING = PROJECT_ROOT / "mappings" / "maven_crm_pipeline.yml"

@@ -9,9 +9,12 @@ products' typical won amounts where a deal has none.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pipecast.forecast.job import run_forecast
 from pipecast.pipeline import ingest
+from pipecast.report import write_report
 from pipecast.warehouse import connect
 
 from tests.dbt.maven import EXPORT_DATE, unavailable_reason, write_maven_export
@@ -43,6 +46,16 @@ def test_maven_open_deals_are_scored_and_beat_the_stage_probabilities(tmp_path):
             "select open_pipeline_expected, p10, p90 from ml.revenue_forecast where method = 'model' "
             "and horizon = 'next'"
         ).fetchone()
+        horizons = con.execute(
+            "select horizons from ml.model_runs where model_name = 'win_probability'"
+        ).fetchone()[0]
     assert result.open_deals_scored == open_deals == 2089
+    # a backtest runs (horizons from the data: a 104-day P90 cycle, 105-day maturity, month-end
+    # cut-offs) and the published scores beat the CRM's stage probability on it
+    assert json.loads(horizons)["backtest_cutoffs"] and pooled["model"] <= pooled["stage_weighted"]
     assert pooled["model"] < 0.9 * pooled["stage_weighted"]
     assert next_quarter[0] > 0 and next_quarter[1] < next_quarter[2]  # open deals without amounts count
+    report = write_report(settings).markdown_path.read_text(encoding="utf-8")
+    assert "; model Brier" in report and "; stage_weighted Brier" in report
+    assert "revenue P10-P90 coverage" in report and "horizons: P90 cycle" in report
+    assert "fallback: lead_conversion: skipped: no leads in the warehouse" in report

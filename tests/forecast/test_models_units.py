@@ -37,17 +37,17 @@ def test_recipes_have_stable_ids_and_round_trip():
         win_models.recipe("nope")
 
 
-def _champion(recipe_id: str, score: float | None) -> registry.Champion:
-    return registry.Champion("win_probability", "v1", {"recipe_id": recipe_id}, score, "/x", date(2026, 1, 1))
-
-
 def test_champion_challenger_rules():
-    assert registry.decide("a", 0.2, None, None).promote
-    assert registry.decide("a", 0.3, _champion("a", 0.1), 0.1).promote  # same recipe: a refresh
-    assert registry.decide("b", 0.19, _champion("a", 0.5), 0.2).promote  # beats tonight's score
-    assert not registry.decide("b", 0.21, _champion("a", 0.1), 0.2).promote
-    assert not registry.decide("b", 0.2, _champion("a", 0.1), 0.2).promote  # a tie does not beat
-    assert registry.decide("b", 0.15, _champion("a", 0.1), None).promote is False  # recorded score
+    """The rules as before, now on tonight's scores of every candidate (tests/forecast/test_champion.py
+    has the property tests)."""
+    assert registry.select_champion({"a": 0.2}).promote  # first model
+    assert registry.select_champion({"a": 0.3}, "a", {"a": True}).promote  # same recipe: a refresh
+    assert registry.select_champion({"a": 0.2, "b": 0.19}, "a").name == "b"  # beats tonight's score
+    assert registry.select_champion({"a": 0.2, "b": 0.21}, "a").name == "a"
+    kept = registry.select_champion({"a": 0.2, "b": 0.2}, "a")  # a tie does not beat
+    assert kept.name == "a" and not kept.promote
+    unscored = registry.select_champion({"b": 0.15}, "a")  # the champion not scored tonight: not kept
+    assert unscored.name == "b" and "could not be scored" in unscored.reason
 
 
 def test_drivers_name_the_trait_that_moves_the_probability():

@@ -1,5 +1,6 @@
 {#- Every model version trained: its recipe, features, data window, backtest scores, the
-    champion/challenger decision and which version was current after that night. -#}
+    champion/challenger decision and which version was current after that night; each fallback
+    of the night (skipped backtest, fallback model, skipped model) and the night's horizons. -#}
 {%- set ml = source('ml', 'model_runs') -%}
 {%- set columns = {
     'model_version': dbt.type_string(),
@@ -19,6 +20,8 @@
     'current_version': dbt.type_string(),
     'is_current': 'boolean',
     'mlflow_run_id': dbt.type_string(),
+    'fallback_reason': dbt.type_string(),
+    'horizons': dbt.type_string(),
 } -%}
 
 with runs as (

@@ -346,11 +346,7 @@ def _candidates(settings: Settings) -> dict[str, win_models.Recipe]:
     recipes = {name: win_models.recipe(name) for name in names}
     prior = settings.forecast_group_prior_deals
     for name, rec in recipes.items():
-        if (
-            rec.family == stage_model.STAGE_FAMILY
-            and rec.params.get("groups")
-            and prior != stage_model.DEFAULT_PRIOR_DEALS
-        ):
+        if rec.params.get("groups") and prior != stage_model.DEFAULT_PRIOR_DEALS:
             recipes[name] = replace(rec, params={**rec.params, "prior_deals": prior})
     return recipes
 

@@ -1,11 +1,11 @@
 """The two baselines every champion must beat: the CRM's stage probability, and a calibrated
 stage model.
 
-``stage_weighted`` (family ``crm_probability``) is the CRM's own number: the probability each deal
+``stage_weighted`` is the CRM's own number: the probability each deal
 carries for its stage (amount x probability is the stage-weighted pipeline). A deal without one
 gets the mean CRM probability of its stage among the deals scored, else of all of them.
 
-``stage_calibrated`` (family ``stage_calibrated``) learns what the stage really means: a logistic
+``stage_calibrated`` learns what the stage really means: a logistic
 regression of the outcome on the stage and the stage x log(1 + days in stage), from deals open
 at past cut-offs at least one label maturity old whose outcome was known by the training date
 (point in time, as the snapshot recipe learns). The L2 penalty shrinks a rare stage's intercept
@@ -33,15 +33,16 @@ from sklearn.linear_model import LogisticRegression
 
 log = logging.getLogger(__name__)
 
-CRM_FAMILY = "crm_probability"
+CRM_FAMILY = "stage_weighted"
 STAGE_FAMILY = "stage_calibrated"
-FAMILIES = (CRM_FAMILY, STAGE_FAMILY)
+GROUPED_FAMILY = "stage_grouped"  # the stage model with shrunk group effects
+FAMILIES = (CRM_FAMILY, STAGE_FAMILY, GROUPED_FAMILY)
 # name -> (family, categories, numbers, params): the recipes win_models registers
 RECIPES: dict[str, tuple[str, list[str], list[str], dict[str, Any]]] = {
     "stage_weighted": (CRM_FAMILY, ["stage"], ["crm_probability"], {}),
     "stage_calibrated": (STAGE_FAMILY, ["stage"], ["days_in_stage"], {}),
     "stage_grouped": (
-        STAGE_FAMILY,
+        GROUPED_FAMILY,
         ["stage", "segment", "owner_id"],
         ["days_in_stage"],
         {"groups": ["segment", "owner_id"]},
