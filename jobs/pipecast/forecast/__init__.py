@@ -6,14 +6,18 @@ Entry point: ``pipecast.forecast.job.run_forecast(as_of, settings) -> ForecastRe
 
 Modules, in the order the night uses them:
 
-* ``features``: point-in-time features in SQL (snapshots of open deals at cut-offs, stage exits),
+* ``features``: point-in-time features in SQL (snapshots of open deals at cut-offs, stage visits
+  and exits; a close date the history lacks from the opportunity row as its export showed it),
   ``sources`` (optional entities: staging view, else newest raw export, else empty), ``periods``.
 * ``win_models``: win probability recipes, ``stage_chain`` (product of calibrated stage-advance
-  probabilities, learned from every stage exit: no wait for final outcomes, so no censoring bias)
-  and ``snapshot`` (direct, on mature month-end snapshots with the deal's dynamics);
-  ``estimators``: calibrated gradient boosting with small-data fallbacks.
+  probabilities, learned from every stage exit: no wait for final outcomes), ``stage_hazard``
+  (``survival``: per-interval hazards of advancing and being lost in each stage with the time in
+  stage, deals still open counted as censored, not lost: for short histories, where the exits
+  seen are mostly the fast ones) and ``snapshot`` (direct, on mature month-end snapshots with
+  the deal's dynamics); ``estimators``: calibrated gradient boosting with small-data fallbacks.
 * ``close_timing``: P(closes this / next period / later | won); censoring handled by weighting
-  deals still open at the training date by their win probability.
+  deals still open at the training date by their win probability; with too little data, the CRM
+  close date moved by the slips seen in the history (a logged fallback, never uniform buckets).
 * ``new_business``: revenue from deals not created yet (creation rate x won-within-u-days curve).
 * ``revenue`` and ``scoring``: Monte-Carlo of win x timing x amount per open deal plus new
   business, P10/P50/P90 per segment, beside stage-weighted, commit and best case.

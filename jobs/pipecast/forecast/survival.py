@@ -47,7 +47,7 @@ CLASSES = [STAY, ADVANCE, LOSE]
 # the start of the interval, in days in stage: a deal is scored at each interval ahead of it
 TIME_FEATURE = "days_in_stage"
 # Person-period rows above this are thinned by deal (a deterministic share of deals, all their rows).
-MAX_PERIOD_ROWS = 400_000
+MAX_PERIOD_ROWS = 250_000
 
 
 def interval_starts() -> np.ndarray:
