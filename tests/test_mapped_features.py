@@ -42,6 +42,7 @@ def test_declared_lead_features_carry_signal(settings):
         known = features_as_of(con, DAY, "leads")
         converted = dict(con.execute("select lead_id, status = 'Converted' from raw.leads").fetchall())
         before = features_as_of(con, DAY - timedelta(days=1), "leads")
+        deals = features_as_of(con, DAY, "opportunities")  # no snapshot yet: raw's export
     assert known.export_date == DAY
     assert DeclaredFeature("time_on_website_s", "numeric", "Total Time Spent on Website") in known.declared
     assert known.numeric == ["page_views_per_visit", "time_on_website_s", "total_visits"]
@@ -61,6 +62,9 @@ def test_declared_lead_features_carry_signal(settings):
     for name in ("lead_origin", "occupation"):
         table = pd.crosstab(values[name].fillna("(empty)"), y)
         assert chi2_contingency(table).pvalue < 1e-50, name
+    # The converted leads are won opportunities with the same declared features.
+    assert len(deals.values) == 3559 and deals.declared == known.declared
+    assert deals.values["total_visits"].equals(values.loc[deals.values.index, "total_visits"])
     # Before the first export nothing is known: no declarations, no rows.
     assert before.declared == [] and before.values.empty and before.export_date is None
 

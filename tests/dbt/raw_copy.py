@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import date
 
 import duckdb
-from pipecast.canonical import ENTITIES, LOAD_METADATA_COLUMNS
+from pipecast.canonical import ENTITIES, FEATURE_ENTITIES, FEATURES_COLUMN, LOAD_METADATA_COLUMNS
 
 # canonical.py's types are DuckDB's; PostgreSQL spells two of them differently.
 PG_TYPES = {"DOUBLE": "double precision", "VARCHAR": "varchar"}
@@ -25,6 +25,8 @@ def copy_raw_to_postgres(duck: duckdb.DuckDBPyConnection, pg, export_dates: Iter
     pg.execute("create schema if not exists raw")
     for entity in ENTITIES.values():
         columns = {**entity.columns, **LOAD_METADATA_COLUMNS}
+        if entity.name in FEATURE_ENTITIES:  # declared model features (JSON text), staging reads it
+            columns[FEATURES_COLUMN] = "VARCHAR"
         ddl = ", ".join(f'"{c}" {PG_TYPES.get(t, t)}' for c, t in columns.items())
         pg.execute(f"create table if not exists raw.{entity.name} ({ddl})")
         names = ", ".join(f'"{c}"' for c in columns)

@@ -263,6 +263,10 @@ def test_mapping_check_against_an_export_reads_headers_only(tmp_path, capsys):
         "entities.opportunities: file " in err
         and "sales_pipeline.csv, line 1, column 'close_valu': required column" in err
     )
+    # Another layout's mapping: the export lacks its files.
+    olist = MAPPINGS / "olist_marketing_funnel.yml"
+    assert main(["mapping", "check", str(olist), "--export", str(folder)]) == 2
+    assert "export is missing required file(s) for opportunities" in capsys.readouterr().err
     # As a command: no traceback, exit code 2.
     done = subprocess.run(
         [sys.executable, "-m", "pipecast.cli", "mapping", "check", str(broken), "--export", str(folder)],

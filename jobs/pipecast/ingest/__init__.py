@@ -6,7 +6,8 @@ Modules: ``landing`` (the landing zone, local or object storage; archive and qua
 ``mapping`` (declarative mapping files), ``formats`` (CSV/Parquet/JSON lines recognition and
 DuckDB readers), ``plan`` (an export's files matched to its layout), ``compiler`` (a layout's
 entity as one DuckDB SELECT), ``diagnose`` (file, line and column of a bad record), ``audit``
-(raw and audit tables), ``loader`` (the step: ``ingest_export``).
+(raw and audit tables), ``declared_features`` (a layout's model features per export),
+``mapping_check`` (``pipecast mapping check``), ``loader`` (the step: ``ingest_export``).
 """
 
 from pipecast.ingest.errors import IngestError
