@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pipecast.config import Settings, get_settings
 from pipecast.errors import InputError
 from pipecast.ingest import IngestError, IngestResult, find_exports, ingest_export
-from pipecast.ingest.landing import get_export, quarantine_export, quarantine_target
+from pipecast.ingest.landing import LandingZone, quarantine_export, quarantine_target
 from pipecast.warehouse import query_on_target
 
 if TYPE_CHECKING:
@@ -172,8 +172,8 @@ def validate_raw(export_date: date, settings: Settings | None = None):
 
         rows = failed_rows(settings, export_date, outcome.run_id)
         reason = "raw validation failed: " + "; ".join(describe_failures(outcome.failures, rows))
-        export = get_export(settings.resolved_landing_dir, export_date)
-        target = quarantine_target(export_date, settings.quarantine_dir) if export.path.exists() else None
+        export = LandingZone.from_settings(settings).export(export_date)
+        target = quarantine_target(export_date, settings.quarantine_dir) if export.exists else None
         error = IngestError(reason, file=export.location)
         record_quarantine(settings, export, error, target, step(lifecycle.QUARANTINED, reason), unload=True)
         if target is not None:
@@ -181,7 +181,11 @@ def validate_raw(export_date: date, settings: Settings | None = None):
         raise ValidationFailed(reason)
     fault_point("validated")
     lifecycle.record_on_target(
-        settings, step(lifecycle.VALIDATED, outcome.suite and f"{outcome.n_expectations} expectations")
+        settings,
+        step(
+            lifecycle.VALIDATED,
+            f"{outcome.n_expectations} expectations, {outcome.n_failed_warnings} warnings",
+        ),
     )
     return outcome
 
@@ -306,22 +310,21 @@ def run_all(settings: Settings | None = None, generate_demo: bool = True):
 def _stale(settings: Settings) -> None:
     """Say the night is stale (log, report, StaleData): see run_all."""
     from pipecast.ingest import lifecycle
-    from pipecast.ingest.landing import LandingZone
 
     steps = lifecycle.current_on_target(settings)
     since = lifecycle.newest_servable(steps)
     where = settings.landing_url or settings.resolved_landing_dir
     if since is None:
-        message = f"stale: no export in {where} was ever validated: nothing to build"
+        message = f"no export in {where} was ever validated: nothing to build"
     else:
         message = (
-            f"stale: no new export in {where}; the warehouse serves export {since} "
+            f"no new export in {where}; the warehouse serves export {since} "
             f"(validated {steps[since].changed_at:%Y-%m-%d %H:%M} UTC): nothing rebuilt or retrained"
         )
     odd = LandingZone.from_settings(settings).unrecognised()
     if odd:
         message += f"; folders not named by a date, not loaded: {', '.join(odd)}"
-    log.error("%s", message)
+    log.error("stale: %s", message)
     try:
         report(settings, stale=message)
     except Exception as exc:  # the stale verdict must reach the operator even without a report

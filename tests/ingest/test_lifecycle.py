@@ -211,3 +211,16 @@ def test_an_export_failing_raw_validation_is_quarantined_with_audit_rows_naming_
     gaps = pipeline.missing_exports(settings, through=DAY2)
     assert [(g.export_date, g.status) for g in gaps] == [(DAY2, "quarantined")]
     assert plan(settings) == []
+
+
+def test_after_a_build_the_newest_validated_export_is_published(settings):
+    """pipeline.build calls mark_published after dbt succeeded: the newest validated export
+    becomes published; a loaded-but-unvalidated newer one does not."""
+    _good_night(settings)
+    put_export(settings.resolved_landing_dir, DAY2, generic_files())
+    ingest_export(DAY2, settings)  # loaded, not validated
+    assert pipeline.mark_published(settings) == DAY1
+    steps = lifecycle.current_on_target(settings)
+    assert (steps[DAY1].state, steps[DAY2].state) == (lifecycle.PUBLISHED, lifecycle.LOADED)
+    assert pipeline.mark_published(settings) == DAY1  # once
+    assert [s.state for s in lifecycle.history_on_target(settings, DAY1)].count(lifecycle.PUBLISHED) == 1

@@ -16,9 +16,11 @@ from moto.server import ThreadedMotoServer
 from pipecast.canonical import COMPLETION_MARKER, ENTITIES, MANIFEST_FILE
 from pipecast.demo.generator import generate_demo_exports
 from pipecast.ingest import IngestError, ingest_export
+from pipecast.ingest.schedule import LOAD, VALIDATE, plan
 from pipecast.pipeline import pending_exports
 
 from tests.ingest.conftest import query
+from tests.lifecycle_steps import mark_validated
 
 BUCKET = "crm-exports"
 GOOD, TRUNCATED = date(2026, 11, 27), date(2026, 11, 28)
@@ -92,6 +94,9 @@ def test_demo_export_in_s3_loads_through_s3fs(settings, tmp_path, s3_endpoint):
     for path in (local / GOOD.isoformat()).iterdir():
         assert (archived / path.name).read_bytes() == path.read_bytes(), path.name
     assert fs.exists(f"{BUCKET}/exports/{GOOD.isoformat()}/opportunities.csv")
+    # Loaded, not validated: pending to validate; once validated, done (its files unchanged).
+    assert plan(remote) == [(GOOD, VALIDATE), (TRUNCATED, LOAD)]
+    mark_validated(remote, GOOD)
     assert pending_exports(remote) == [TRUNCATED]
 
     with pytest.raises(IngestError) as caught:

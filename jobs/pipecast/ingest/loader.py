@@ -461,20 +461,20 @@ def _record_loads(
 # -- the step --------------------------------------------------------------------------------
 
 # Signs of a failing environment rather than bad rows (disk full, read-only, connection lost).
-_ENVIRONMENT_MARKERS = ("No space left", "Disk quota", "Read-only file system", "could not write")
+_ENVIRONMENT_MARKERS = ("no space left", "disk quota", "read-only file system", "could not write")
 
 
 def environment_error(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
         return True
-    return any(marker in str(exc) for marker in _ENVIRONMENT_MARKERS)
+    text = str(exc).lower()
+    return any(marker in text for marker in _ENVIRONMENT_MARKERS)
 
 
 @dataclass
 class _Failure:
     error: IngestError
     state: str  # lifecycle.QUARANTINED or lifecycle.FAILED
-    quarantine_to: Path | None = None
 
 
 def ingest_export(export_date: date, settings: Settings | None = None) -> IngestResult:
@@ -588,7 +588,13 @@ def _fail(settings: Settings, export: Export, failure: _Failure, step) -> None:
     """Record a failed ingest in audit (and the lifecycle), then move a bad export aside."""
     quarantine = failure.state == lifecycle.QUARANTINED
     target = quarantine_target(export.export_date, settings.quarantine_dir) if quarantine else None
-    record_quarantine(settings, export, failure.error, target, step(failure.state, str(failure.error)))
+    try:
+        record_quarantine(settings, export, failure.error, target, step(failure.state, str(failure.error)))
+    except Exception as exc:
+        # The warehouse may be what failed (a full disk): the export stays where it is, unserved,
+        # and the next run tries again; the original error is what the caller raises.
+        log.error("could not record the failure of export %s in audit: %s", export.export_date, exc)
+        return
     if target is not None:
         quarantine_export(export, settings.quarantine_dir, str(failure.error), target=target)
 
