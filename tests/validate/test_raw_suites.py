@@ -193,6 +193,7 @@ def _plant_warnings(export: dict[str, list[dict[str, Any]]]) -> None:
     opps[5]["lead_source"] = "web"  # beside "Web"
     opps[6]["currency"] = "EURO"  # no amount: nothing to convert (currency.py), a malformed code only
     opps[6]["amount"] = None
+    export["opportunity_stage_history"][6]["amount"] = None
     opps[7]["amount"] = 5e9
     opps[0]["close_date"] = date(2099, 1, 1)
     opps[4]["created_at"] = None
