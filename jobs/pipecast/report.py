@@ -40,6 +40,18 @@ def _query(con, sql: str, params: list | None = None) -> pd.DataFrame:
     return con.execute(sql, params or []).df()
 
 
+def _accepted_drift(con) -> list[str]:
+    """Drift checks an operator accepted (`pipecast accept`) among the newest day's results."""
+    rows = _query(
+        con,
+        "select details from audit.validation_results "
+        "where validated_at::date = (select max(validated_at)::date from audit.validation_results) "
+        "and not success and details like '%(accepted: by %'",
+    )
+    descriptions = sorted({json.loads(d).get("description") or "" for d in rows["details"]})
+    return [f"accepted on purpose: {d}" for d in descriptions if d]
+
+
 def _dbt_counts(settings: Settings) -> str:
     path = settings.state_dir / "dbt" / "target" / "run_results.json"
     if not path.exists():
@@ -178,6 +190,7 @@ def write_report(settings: Settings | None = None, stale: str | None = None) -> 
             failed_errors = int(v.loc[~v["success"] & (v["severity"] == "error"), "n"].sum())
             failed_warnings = int(v.loc[~v["success"] & (v["severity"] != "error"), "n"].sum())
             lines.append(f"validations: {passed} passed, {failed_errors} errors, {failed_warnings} warnings")
+            lines += _accepted_drift(con)
         lines.append(_dbt_counts(settings))
         if table_exists(con, "ml", "revenue_forecast"):
             revenue = _query(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from pipecast import cli
+from pipecast import cli, report
 from pipecast.canonical import COMPLETION_MARKER, ENTITIES
 from pipecast.config import Settings
 from pipecast.pipeline import ValidationFailed, ingest
@@ -221,8 +221,14 @@ def test_an_accepted_export_loads_on_the_next_run(
             "AND NOT success AND details LIKE '%accepted: by Dana (RevOps)%'",
             [f"raw-{BAD.isoformat()}"],
         ).fetchone()
+        report_lines = report._accepted_drift(con)
     finally:
         con.close()
+    assert any(
+        line.startswith("accepted on purpose: drift opportunities.amount_unit.amount: ")
+        and "(accepted: by Dana (RevOps) on " in line
+        for line in report_lines
+    ), report_lines
     assert accepted[0][:2] == ("Dana (RevOps)", "prices now in cents")
     assert "opportunities.amount_unit.amount" in accepted[0][2]
     assert warned[0] >= 2

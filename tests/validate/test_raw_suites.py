@@ -15,7 +15,7 @@ import pytest
 from audit_rows import audit_count, failed
 from pipecast.canonical import ENTITIES
 from pipecast.config import Settings
-from pipecast.validate import drift, suites
+from pipecast.validate import currency, drift, suites
 from pipecast.validate.runner import data_docs_dir, validate_raw
 from pipecast.validate.severity import ERROR, WARNING, severity_of
 from raw_warehouse import (
@@ -101,7 +101,7 @@ def test_good_export_passes_every_suite(settings: Settings, load_export: LoadExp
 
     assert outcome.failures == []
     assert outcome.passed_errors
-    assert sorted(outcome.suites) == sorted([*(raw(e) for e in ENTITIES), drift.SUITE])
+    assert sorted(outcome.suites) == sorted([*(raw(e) for e in ENTITIES), drift.SUITE, currency.SUITE])
     assert outcome.n_expectations == audit_count(settings, outcome.run_id)
     assert outcome.run_id == f"raw-{EXPORT_DATE.isoformat()}"
     assert (data_docs_dir(settings) / "index.html").is_file()
@@ -193,6 +193,7 @@ def _plant_warnings(export: dict[str, list[dict[str, Any]]]) -> None:
     opps[5]["lead_source"] = "web"  # beside "Web"
     opps[6]["currency"] = "EURO"  # no amount: nothing to convert (currency.py), a malformed code only
     opps[6]["amount"] = None
+    export["opportunity_stage_history"][6]["amount"] = None
     opps[7]["amount"] = 5e9
     opps[0]["close_date"] = date(2099, 1, 1)
     opps[4]["created_at"] = None
@@ -312,7 +313,7 @@ def test_entities_without_rows_in_the_export(settings: Settings, load_export: Lo
 
 
 def test_only_stages_of_the_same_export_count(settings: Settings, load_export: LoadExport) -> None:
-    kept = ("opportunities", "opportunity_stage_history", "stages")
+    kept = ("opportunities", "opportunity_stage_history", "stages", "exchange_rates")
     load_export({e: rows for e, rows in good_export().items() if e in kept}, export_date=PREVIOUS_EXPORT_DATE)
     export = {e: rows for e, rows in good_export().items() if e in kept}
     export["stages"] = [s for s in export["stages"] if s["stage"] != "Closed Lost"]
