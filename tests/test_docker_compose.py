@@ -111,7 +111,11 @@ def test_pipecast_variables_are_settings_and_every_variable_has_an_example(spec)
         for line in (ROOT / ".env.example").read_text().splitlines()
         if line and not line.startswith("#")
     }
-    required = {m.group(1) for m in VARIABLE.finditer(COMPOSE.read_text()) if m.group(2) in (None, ":?")}
+    required = {
+        m.group(1)
+        for m in VARIABLE.finditer(COMPOSE.read_text())
+        if m.group(2) is None or m.group(2).startswith((":?", "?"))
+    }
     assert required <= example, f"variables without default missing from .env.example: {required - example}"
     referenced = {m.group(1) for m in VARIABLE.finditer(COMPOSE.read_text())}
     assert example <= referenced, f".env.example sets variables compose never reads: {example - referenced}"
@@ -121,3 +125,80 @@ def test_dockerfile_copies_what_exists():
     copied = re.findall(r"^COPY (.+) \S+$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
     sources = [s.rstrip("/") for line in copied for s in line.split()]
     assert sources and all((ROOT / s).exists() for s in sources), sources
+
+
+# -- secrets, roles and exposure (issue 13, case 8) -----------------------------------------------
+
+SECRET = re.compile(r"PASSWORD|SECRET|FERNET")
+
+
+class MissingVariable(Exception):
+    pass
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """The Compose Specification's interpolation: ${V}, ${V:-d}, ${V-d}, ${V:?err}, ${V?err}, $$."""
+
+    def one(match: re.Match) -> str:
+        name, rest = match.group(1), match.group(2) or ""
+        value = env.get(name)
+        if rest.startswith(":?") and not value or rest.startswith("?") and value is None:
+            raise MissingVariable(f"{name}: {rest.lstrip(':?')}")
+        if rest.startswith(":-") and not value:
+            return rest[2:]
+        if rest.startswith("-") and value is None:
+            return rest[1:]
+        return value or ""
+
+    return VARIABLE.sub(one, text).replace("$$", "$")
+
+
+def example_env() -> dict[str, str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_no_secret_has_a_default_and_compose_refuses_to_start_without_one():
+    text = COMPOSE.read_text()
+    secrets = {m.group(1): m.group(2) for m in VARIABLE.finditer(text) if SECRET.search(m.group(1))}
+    assert {"AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_DB_PASSWORD", "WAREHOUSE_PASSWORD"} <= set(
+        secrets
+    )
+    for match in VARIABLE.finditer(text):
+        if SECRET.search(match.group(1)):
+            assert (match.group(2) or "").startswith(":?") and len(match.group(2)) > 10, match.group(0)
+    assert all(not example_env()[name] for name in secrets), "the example must not ship a secret"
+
+    with pytest.raises(MissingVariable, match=r"AIRFLOW_FERNET_KEY: set AIRFLOW_FERNET_KEY in \.env"):
+        interpolate(text, {**example_env(), **dict.fromkeys(secrets, "s3cret"), "AIRFLOW_FERNET_KEY": ""})
+    filled = yaml.safe_load(interpolate(text, {**example_env(), **dict.fromkeys(secrets, "s3cret")}))
+    env = filled["services"]["airflow-scheduler"]["environment"]
+    assert env["AIRFLOW__CORE__FERNET_KEY"] == "s3cret" and env["PIPECAST_PG_PASSWORD"] == "s3cret"
+    assert "s3cret@postgres/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:s3cret@redis:6379/0"
+
+
+def test_postgres_is_published_on_localhost_only_by_default():
+    secrets = {m.group(1): "x" for m in VARIABLE.finditer(COMPOSE.read_text()) if SECRET.search(m.group(1))}
+    spec = yaml.safe_load(interpolate(COMPOSE.read_text(), secrets))  # nothing else set: the defaults
+    assert spec["services"]["postgres"]["ports"] == ["127.0.0.1:5432:5432"]
+    assert "ports" not in spec["services"]["redis"]
+
+
+def test_every_service_logs_in_with_its_own_least_privileged_role(spec):
+    postgres = spec["services"]["postgres"]["environment"]
+    superuser = postgres["POSTGRES_USER"]
+    airflow = spec["services"]["airflow-scheduler"]["environment"]
+    logins = {
+        "airflow": re.match(
+            r"postgresql\+psycopg2://(\w+):", airflow["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        ).group(1),
+        "pipecast": airflow["PIPECAST_PG_USER"],
+        "metabase": spec["services"]["metabase"]["environment"]["MB_DB_USER"],
+    }
+    assert logins == {"airflow": "airflow", "pipecast": "pipecast", "metabase": "metabase"}
+    assert superuser not in logins.values()
+    script = spec["configs"]["warehouse-init"]["content"]
+    for role in (*logins.values(), "bi_reader"):
+        assert re.search(rf"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE ", script), role
+    assert "SUPERUSER" not in script.replace("NOSUPERUSER", "")

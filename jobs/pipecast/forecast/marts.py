@@ -16,8 +16,10 @@ SELECTOR = "path:models/forecast"
 
 
 def build_forecast_marts(settings: Settings | None = None) -> bool:
-    """`dbt build --select path:models/forecast`; a failure is logged (ml.* is already written)."""
-    from pipecast.transform import dbt_invoke
+    """`dbt build --select path:models/forecast`, published atomically (the forecast marts switch
+    together, pipecast.transform.publish); a failure is logged (ml.* is already written) and the
+    previous forecast marts keep serving."""
+    from pipecast.transform import DbtError, dbt_build
 
     settings = settings or get_settings()
     if not (settings.dbt_project_dir / "models" / "forecast").exists():
@@ -27,12 +29,16 @@ def build_forecast_marts(settings: Settings | None = None) -> bool:
     main_results = target / "run_results.json"
     saved = main_results.read_bytes() if main_results.exists() else None
     try:
-        result = dbt_invoke(["build", "--select", SELECTOR], settings)
+        dbt_build(settings, select=SELECTOR, units=["forecast"])
+        success = True
+    except DbtError as exc:
+        log.warning("%s", exc)
+        success = False
     finally:
         if main_results.exists():
             main_results.replace(target / "run_results_forecast.json")
         if saved is not None:
             main_results.write_bytes(saved)
-    if not result.success:
+    if not success:
         log.warning("dbt build of the forecast marts failed: see %s", settings.state_dir / "dbt" / "logs")
-    return bool(result.success)
+    return success

@@ -1,11 +1,13 @@
-"""Run dbt in-process (dbtRunner) against the configured target."""
+"""Run dbt in-process (dbtRunner) against the configured target; `dbt_build` publishes the marts
+it built atomically (pipecast.transform.publish)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -24,6 +26,8 @@ class DbtBuildResult:
     success: bool
     statuses: dict[str, Counter] = field(default_factory=dict)  # resource type -> status counts
     failures: list[str] = field(default_factory=list)
+    published: dict[str, str] = field(default_factory=dict)  # unit -> slot schema now serving
+    publish_seconds: float = 0.0
 
     @property
     def models_built(self) -> int:
@@ -69,13 +73,28 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def dbt_invoke(args: list[str], settings: Settings | None = None):
-    """Invoke a dbt command in-process with the project, profiles and state folders set."""
+def _pause_after_node(settings: Settings):
+    """A dbt event callback: pause (pipecast.faults) when a node named in PIPECAST_FAULT_PAUSE_AT
+    as ``dbt:<node>`` has finished (its table committed), for the fault tests."""
+    from pipecast.faults import pause_point
+
+    def callback(event) -> None:
+        if event.info.name == "NodeFinished":
+            pause_point(f"dbt:{event.data.node_info.node_name}", settings)
+
+    return callback
+
+
+def dbt_invoke(args: list[str], settings: Settings | None = None, dbt_vars: dict | None = None):
+    """Invoke a dbt command in-process with the project, profiles and state folders set (and
+    ``--vars`` when given)."""
     from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
 
     settings = settings or get_settings()
     project = settings.dbt_project_dir
     dbt_state = settings.state_dir / "dbt"
+    if dbt_vars:
+        args = [*args, "--vars", json.dumps(dbt_vars)]
     full_args = [
         *args,
         "--project-dir",
@@ -90,7 +109,8 @@ def dbt_invoke(args: list[str], settings: Settings | None = None):
     log.info("dbt %s", " ".join(args))
     with _environment(dbt_env(settings)):
         try:
-            return dbtRunner().invoke(full_args)
+            callbacks = [_pause_after_node(settings)] if settings.fault_pause_at.startswith("dbt:") else []
+            return dbtRunner(callbacks=callbacks).invoke(full_args)
         finally:
             if settings.target == "duckdb":
                 release_duckdb_file()
@@ -114,24 +134,47 @@ def release_duckdb_file() -> None:
 
 
 def dbt_build(
-    settings: Settings | None = None, select: str | None = None, full_refresh: bool = False
+    settings: Settings | None = None,
+    select: str | None = None,
+    full_refresh: bool = False,
+    units: Sequence[str] | None = None,
 ) -> DbtBuildResult:
-    """`dbt build` (models, snapshots, seeds and tests in DAG order); raise DbtError on failure."""
+    """`dbt build` (models, snapshots, seeds and tests in DAG order); raise DbtError on failure.
+
+    The marts of ``units`` (default: every unit, pipecast.transform.publish.UNITS; ``select``
+    must then cover each unit whole) are built into their unpublished slot schemas and published
+    in one transaction once every model and test has passed; on any failure nothing is published
+    and the previous night's marts keep serving."""
+    from pipecast.transform import publish
+
+    settings = settings or get_settings()
+    units = list(publish.UNITS) if units is None else list(units)
+    schemas = publish.next_schemas(settings, units)
     args = ["build"]
     if select:
         args += ["--select", select]
     if full_refresh:
         args.append("--full-refresh")
-    res = dbt_invoke(args, settings)
+    res = dbt_invoke(args, settings, dbt_vars={"publish_schemas": schemas})
     result = DbtBuildResult(success=bool(res.success))
     if res.exception is not None:
         raise DbtError(f"dbt could not run: {res.exception}") from res.exception
+    built: dict[str, list[str]] = {unit: [] for unit in units}
     for node_result in res.result or []:
         node = node_result.node
         status = str(node_result.status)
         result.statuses.setdefault(node.resource_type, Counter())[status] += 1
         if status in ("error", "fail"):
             result.failures.append(f"{node.resource_type} {node.name}: {status}: {node_result.message}")
+        if node.resource_type == "model" and node.schema in schemas.values():
+            built[node.fqn[1]].append(node.alias or node.name)
     if not result.success:
-        raise DbtError("dbt build failed:\n  " + "\n  ".join(result.failures))
+        raise DbtError(
+            "dbt build failed (nothing published: the previous night's marts still serve):\n  "
+            + "\n  ".join(result.failures)
+        )
+    to_publish = {unit: (schemas[unit], sorted(models)) for unit, models in built.items() if models}
+    if to_publish:
+        result.publish_seconds = publish.publish(settings, to_publish)
+        result.published = {unit: schema for unit, (schema, _) in to_publish.items()}
     return result
