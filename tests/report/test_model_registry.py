@@ -40,9 +40,10 @@ def registry(night: Settings):
 def test_every_champion_loads_as_pyfunc(registry):
     mlflow, runs, _, _ = registry
     assert {"win_probability", "close_timing", "product_propensity", "lead_conversion"} <= set(runs.index)
+    client = mlflow.MlflowClient()
     for name, run in runs.iterrows():
+        assert client.get_model_version_by_alias(name, "champion").run_id == run["mlflow_run_id"], name
         model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
-        assert model.metadata.run_id == run["mlflow_run_id"], name
         fitted = model.unwrap_python_model().model
         assert type(fitted) is type(joblib.load(run["model_path"])), name
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 ARTIFACT = "fitted_model"
@@ -28,7 +27,9 @@ class FittedModel(PythonModel):
     def load_context(self, context) -> None:
         self.model = joblib.load(context.artifacts[ARTIFACT])
 
-    def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None):
+    # model_input: the frame the job builds for this model (no type hint: MLflow would try to
+    # infer a signature from it; the frames' columns are the job's features)
+    def predict(self, context, model_input, params: dict[str, Any] | None = None):
         return self.model.predict(model_input)
 
 
@@ -39,7 +40,7 @@ def save_pyfunc(joblib_path: Path, into: Path) -> Path:
     path = into / MODEL_DIR
     mlflow.pyfunc.save_model(
         path=str(path),
-        python_model=FittedModel(),
+        python_model=str(Path(__file__).with_name("mlflow_model_code.py")),
         artifacts={ARTIFACT: str(joblib_path)},
         # pipecast's own environment: stated, not inferred (inference reloads the model in a subprocess)
         pip_requirements=["pipecast"],
