@@ -191,6 +191,12 @@ class Settings(BaseSettings):
     forecast_spread_prior: float = Field(default=0.25, ge=0)
     forecast_spread_min_periods: int = Field(default=4, ge=1)
 
+    # MLflow (issue 15, model registry): where model versions are tracked and registered. None: a
+    # local SQLite store in state_dir/mlflow (no server); a team sets its tracking server, e.g.
+    # http://mlflow.internal:5000 (the registry defaults to the tracking URI).
+    mlflow_tracking_uri: str | None = None
+    mlflow_registry_uri: str | None = None
+
     @property
     def resolved_landing_dir(self) -> Path:
         return self.landing_dir or self.state_dir / "landing"

@@ -26,11 +26,12 @@ CHROMIUM_FLAGS = [
 ARTIFACTS = PROJECT_ROOT / ".state" / "test-artifacts"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def night(demo_warehouse: DemoWarehouse, tmp_path_factory: pytest.TempPathFactory) -> Settings:  # noqa: F811
-    """A forecast night with the dbt forecast marts, as the pipeline runs it."""
+    """A forecast night with the dbt forecast marts and MLflow, as the pipeline runs it (read it
+    only; the report, semantic-layer and model-registry tests share it)."""
     settings = demo_warehouse.copy(
-        tmp_path_factory.mktemp("report-night") / "state", forecast_build_marts=True
+        tmp_path_factory.mktemp("report-night") / "state", forecast_build_marts=True, forecast_mlflow=True
     )
     run_forecast(AS_OF, settings)
     return settings

@@ -200,11 +200,18 @@ def file_sha256(path: Path) -> str:
 
 
 class MlflowTracker:
-    """Optional MLflow mirror of each model version (SQLite tracking store, local artifacts)."""
+    """Optional MLflow mirror of each model version: a run with the backtest metrics and recipe,
+    and a registered version that is a pyfunc model (loadable with
+    ``mlflow.pyfunc.load_model("models:/<name>@champion")``). The tracking server and registry are
+    settings (mlflow_tracking_uri, mlflow_registry_uri); by default a local SQLite store with local
+    artifacts in state_dir/mlflow."""
 
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.forecast_mlflow
         self.root = settings.state_dir / "mlflow"
+        self.tracking_uri = settings.mlflow_tracking_uri or f"sqlite:///{self.root / 'mlflow.db'}"
+        self.registry_uri = settings.mlflow_registry_uri or self.tracking_uri
+        self._local = settings.mlflow_tracking_uri is None
         self._client = None
         self._experiment_id: str | None = None
 
@@ -215,17 +222,14 @@ class MlflowTracker:
             from mlflow import MlflowClient
 
             self.root.mkdir(parents=True, exist_ok=True)
-            client = MlflowClient(
-                tracking_uri=f"sqlite:///{self.root / 'mlflow.db'}",
-                registry_uri=f"sqlite:///{self.root / 'mlflow.db'}",
-            )
+            client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
             experiment = client.get_experiment_by_name(EXPERIMENT)
+            # a server keeps its own artifact store; the local default keeps them in state_dir
+            location = (self.root / "artifacts").as_uri() if self._local else None
             self._experiment_id = (
                 experiment.experiment_id
                 if experiment is not None
-                else client.create_experiment(
-                    EXPERIMENT, artifact_location=(self.root / "artifacts").as_uri()
-                )
+                else client.create_experiment(EXPERIMENT, artifact_location=location)
             )
             self._client = client
         return self._client
@@ -244,6 +248,8 @@ class MlflowTracker:
         if not self.enabled:
             return None
         try:
+            from pipecast.forecast import mlflow_pyfunc
+
             client = self._connect()
             run = client.create_run(
                 self._experiment_id, run_name=version, tags={"model_name": model_name, **tags}
@@ -255,6 +261,9 @@ class MlflowTracker:
                 if value is not None and value == value:  # skip NaN
                     client.log_metric(run_id, key, float(value))
             client.log_artifact(run_id, str(model_path))
+            with mlflow_pyfunc.temporary_dir() as tmp:
+                model_dir = mlflow_pyfunc.save_pyfunc(model_path, Path(tmp))
+                client.log_artifacts(run_id, str(model_dir), mlflow_pyfunc.MODEL_DIR)
             client.set_terminated(run_id)
             try:
                 client.get_registered_model(model_name)
@@ -262,7 +271,7 @@ class MlflowTracker:
                 client.create_registered_model(model_name)
             registered = client.create_model_version(
                 model_name,
-                f"{run.info.artifact_uri}/{model_path.name}",
+                f"{run.info.artifact_uri}/{mlflow_pyfunc.MODEL_DIR}",
                 run_id=run_id,
                 tags={"pipecast_version": version},
             )
