@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import duckdb
 import pandas as pd
 import pytest
+from pipecast import pipeline
 from pipecast.ingest import ingest_export
 from pipecast.mapped_features import DeclaredFeature, features_as_of
 from pipecast.transform import dbt_invoke
@@ -82,9 +83,9 @@ def test_opportunity_features_as_of_a_cutoff_through_the_snapshot(settings, tmp_
     night_2 = DAY + timedelta(days=7)
     for day, frame in ((DAY, leads), (night_2, second)):
         put_export(settings.resolved_landing_dir, day, {"Leads.csv": frame.to_csv(index=False)})
-        ingest_export(day, settings)
-        build = ["build", "--select", "stg_crm__opportunities", "stg_crm__opportunity_stage_history"]
-        build += ["snp_crm__opportunities"]
+        pipeline.ingest(day, settings)  # load and validate: staging serves validated exports
+        # The snapshot, the staging it reads and what they read (history: its relationship test).
+        build = ["build", "--select", "+snp_crm__opportunities", "+stg_crm__opportunity_stage_history"]
         assert dbt_invoke(build, settings).success
     with _read(settings) as con:
         versions = con.execute(
