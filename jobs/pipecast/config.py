@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     # forecast and of close timing: fiscal quarters (dbt var fiscal_year_start_month), months or
     # ISO weeks; None: from the cycle lengths in the warehouse (forecast/horizons.py).
     forecast_period: Literal["quarter", "month", "week"] | None = None
-    # Deal-level backtest: the deals open at this many past quarter-ends, pooled.
+    # Deal-level backtest: the deals open at this many past cut-offs (period-ends), pooled.
     forecast_backtest_cutoffs: int = Field(default=4, ge=1)
     # Revenue backtest: this many past periods, each forecast from the month-ends before and in it.
     forecast_backtest_periods: int = Field(default=8, ge=1)
@@ -187,7 +187,7 @@ class Settings(BaseSettings):
     # Revenue ranges: the sd of a period's shared error relative to its expected revenue assumed
     # when fewer than forecast_spread_min_periods backtest periods measured it. The range is
     # widened to this prior, never narrowed below what the backtests showed. 0.25 puts about 80% of
-    # periods within +-32% of the expected revenue (the demo's backtests measure 0.05-0.15).
+    # periods within +-32% of the expected revenue (P10-P90 of a log-normal factor).
     forecast_spread_prior: float = Field(default=0.25, ge=0)
     forecast_spread_min_periods: int = Field(default=4, ge=1)
 
