@@ -48,6 +48,9 @@ CLASSES = [STAY, ADVANCE, LOSE]
 TIME_FEATURE = "days_in_stage"
 # Person-period rows above this are thinned by deal (a deterministic share of deals, all their rows).
 MAX_PERIOD_ROWS = 250_000
+# Most rows are a full interval stayed: this share of them is kept, weighted up by its inverse
+# (unbiased hazards at a fraction of the fitting time); event and censored rows are all kept.
+STAY_SHARE = 0.3
 
 
 def interval_starts() -> np.ndarray:
@@ -190,7 +193,13 @@ def fit(recipe, visits: pd.DataFrame, seed: int = 0) -> StageHazardModel:
     if not keep.all():
         log.info("stage_hazard: %d person-period rows, keeping %d (whole deals)", len(rows), keep.sum())
     rows, labels, weights = rows[keep], labels[keep], weights[keep]
-    params = {k: v for k, v in recipe.params.items() if k != "max_rows"}
+    share = float(recipe.params.get("stay_share", STAY_SHARE))
+    if share < 1:
+        full_stay = (labels == STAY) & (weights >= 1)
+        drop = full_stay & (np.random.default_rng(seed).random(len(labels)) >= share)
+        rows, labels = rows[~drop].reset_index(drop=True), labels[~drop]
+        weights = np.where(full_stay[~drop], weights[~drop] / share, weights[~drop])
+    params = {k: v for k, v in recipe.params.items() if k not in ("max_rows", "stay_share")}
     hazards = fit_classifier(
         rows,
         labels,
