@@ -194,3 +194,38 @@ def test_postgres_refusing_a_nul_byte_is_a_data_error_naming_the_table(postgres_
     assert (failure.schema, failure.table) == ("raw", "t")
     assert failure.data_error and failure.sqlstate and failure.sqlstate.startswith("22")
     assert "0x00" in str(failure)
+
+
+@pytest.mark.postgres
+def test_a_nul_byte_on_postgres_is_a_quarantine_naming_file_line_and_column(
+    tmp_path, postgres_server: PostgresServer
+):
+    """The jammed night of the issue, end to end on PostgreSQL: the export with a NUL byte is
+    quarantined (audit rows in PostgreSQL), and the next export loads."""
+    from pipecast.ingest import IngestError
+
+    database = postgres_server.create_database("lifecycle_nul_ingest")
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        landing_dir=tmp_path / "landing",
+        target="postgres",
+        pg_host=postgres_server.host,
+        pg_port=postgres_server.port,
+        pg_user=postgres_server.user,
+        pg_database=database,
+    )
+    tables = good_tables()
+    tables["opportunities"][2][list(ENTITIES["opportunities"].columns).index("name")] = "Deal\x003"
+    put_export(settings.resolved_landing_dir, DAY1, generic_files(tables))
+    put_export(settings.resolved_landing_dir, DAY2, generic_files())
+    with pytest.raises(IngestError) as caught:
+        pipeline.ingest(settings=settings, validate=False)
+    assert (caught.value.line, caught.value.column) == (4, "name")
+    assert query_on_target(
+        settings, "select line, column_name from audit.quarantined_exports where export_date = $1", [DAY1]
+    ) == [(4, "name")]
+    assert _state(settings, DAY1) == lifecycle.QUARANTINED
+    assert not (settings.resolved_landing_dir / DAY1.isoformat()).exists()
+    # The night is not jammed: the next run loads the next export.
+    assert [r.export_date for r in pipeline.ingest(settings=settings, validate=False)] == [DAY2]
+    assert _raw_rows(settings, DAY2) == 4 and _raw_rows(settings, DAY1) == 0
