@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pipecast.canonical import COMPLETION_MARKER, MANIFEST_FILE
-from pipecast.canonical import ENTITIES as CANONICAL_ENTITIES
+from pipecast.canonical import COMPLETION_MARKER, ENTITIES, MANIFEST_FILE
 from pipecast.demo import generator
 from pipecast.demo.generator import GenerationSummary, _generate, generate_demo_exports
 from pipecast.demo.world import (
@@ -32,9 +31,6 @@ SIZE = 4_000
 NIGHTS = 3
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-# The entities the demo writes: all but exchange rates (the demo company trades in USD only).
-ENTITIES = {name: e for name, e in CANONICAL_ENTITIES.items() if name != "exchange_rates"}
 
 
 def end_of(day: date) -> pd.Timestamp:
