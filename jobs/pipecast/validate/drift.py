@@ -219,7 +219,8 @@ def baseline(conn: Connection, entity: str, previous: date, limits: Limits) -> B
 
 
 def _bounds(name: str, previous: float, drop: float, rise: float) -> Bounds:
-    return Bounds(name, previous, max(previous * (1 - drop), 0.0), previous * (1 + rise))
+    # rounded to cents: 40 rows less 70% is 12, not 12.000000000000002
+    return Bounds(name, previous, round(max(previous * (1 - drop), 0.0), 2), round(previous * (1 + rise), 2))
 
 
 def check_export(
