@@ -15,6 +15,7 @@ import csv
 from datetime import date
 from pathlib import Path
 
+import psycopg
 import pytest
 from pipecast.canonical import COMPLETION_MARKER, ENTITIES
 from pipecast.config import Settings
@@ -22,6 +23,8 @@ from pipecast.pipeline import ValidationFailed, ingest
 from pipecast.warehouse import connect
 
 from tests.dbt.dbt_run import run_dbt
+from tests.dbt.postgres_server import PostgresServer
+from tests.dbt.raw_copy import copy_raw_to_postgres
 
 DAY = date(2026, 3, 2)
 STAGES = [
@@ -178,3 +181,41 @@ def test_a_currency_without_a_rate_fails_clearly(tmp_path: Path) -> None:
             "select currency, conversion_date from staging.stg_crm__opportunities where amount is null"
         ).fetchall()
     assert rows == [("JPY", date(2026, 1, 1))]
+
+
+@pytest.mark.postgres
+def test_amounts_are_converted_on_postgres(tmp_path: Path, postgres: PostgresServer) -> None:
+    """The same staging SQL on PostgreSQL, in a database of its own on the session's server."""
+    settings = _settings(tmp_path)
+    write_export(settings.resolved_landing_dir, RATES)
+    ingest(export_date=DAY, settings=settings, validate=False)
+    database = f"currency_{tmp_path.name.lower().replace('-', '_')[-30:]}"
+    with psycopg.connect(**_pg(postgres, postgres.database), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    try:
+        with connect(settings) as duck, psycopg.connect(**_pg(postgres, database)) as pg:
+            copy_raw_to_postgres(duck, pg, [DAY])
+        pg_settings = settings.model_copy(
+            update={"target": "postgres", **postgres.settings_fields, "pg_database": database}
+        )
+
+        run_dbt(pg_settings, "build", "--select", "staging")
+
+        with psycopg.connect(**_pg(postgres, database)) as pg:
+            deals = dict(
+                pg.execute("select opportunity_id, amount from staging.stg_crm__opportunities").fetchall()
+            )
+            lines = dict(
+                pg.execute(
+                    "select opportunity_id, unit_price * quantity from staging.stg_crm__line_items"
+                ).fetchall()
+            )
+        assert deals == pytest.approx(EXPECTED_USD)
+        assert lines == pytest.approx(EXPECTED_USD)
+    finally:
+        with psycopg.connect(**_pg(postgres, postgres.database), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+
+
+def _pg(server: PostgresServer, database: str) -> dict:
+    return {"host": server.host, "port": server.port, "user": server.user, "dbname": database}

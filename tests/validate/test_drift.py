@@ -8,6 +8,7 @@ raises none.
 from __future__ import annotations
 
 import json
+from datetime import date, datetime, timedelta
 
 import duckdb
 import pytest
@@ -259,3 +260,77 @@ def test_only_drift_can_be_accepted(settings: Settings, load_export: LoadExport)
         acceptance.accept(PREVIOUS_EXPORT_DATE, "ops", "cents", settings)
     with pytest.raises(acceptance.AcceptError, match="needs --by NAME and --reason"):
         acceptance.accept(EXPORT_DATE, "ops", " ", settings)
+
+
+LIFECYCLE_DDL = (
+    "CREATE TABLE audit.export_lifecycle (export_date DATE, state VARCHAR, changed_at TIMESTAMP, "
+    "reason VARCHAR, content_hash VARCHAR, stat_fingerprint VARCHAR, location VARCHAR)"
+)
+
+
+def _lifecycle(settings: Settings, *steps: tuple[date, str, int]) -> None:
+    """audit.export_lifecycle as pipecast.ingest.lifecycle keeps it: (export, state, hour)."""
+    con = duckdb.connect(str(settings.resolved_warehouse_path))
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS audit")
+        con.execute(f"{LIFECYCLE_DDL.replace('CREATE TABLE', 'CREATE TABLE IF NOT EXISTS')}")
+        for day, state, hour in steps:
+            con.execute(
+                "INSERT INTO audit.export_lifecycle (export_date, state, changed_at) VALUES (?, ?, ?)",
+                [day, state, datetime(2026, 3, 2, hour)],
+            )
+    finally:
+        con.close()
+
+
+def test_the_baseline_is_the_newest_validated_export(settings: Settings, load_export: LoadExport) -> None:
+    older = PREVIOUS_EXPORT_DATE - timedelta(days=1)
+    load_export(good_export(N), export_date=older)
+    load_export(good_export(N // 10), export_date=PREVIOUS_EXPORT_DATE)  # loaded, never validated
+    load_export(good_export(N))
+    with target.connection(settings) as conn:
+        assert drift.previous_export(conn, "opportunities", EXPORT_DATE) == PREVIOUS_EXPORT_DATE
+    _lifecycle(settings, (older, "loaded", 1), (older, "validated", 2), (PREVIOUS_EXPORT_DATE, "loaded", 3))
+
+    with target.connection(settings) as conn:
+        assert drift.previous_export(conn, "opportunities", EXPORT_DATE) == older
+        found = drift.check_export(conn, EXPORT_DATE, ["opportunities"], drift.Limits.from_settings(settings))
+    assert {f.name for f in found if not f.success} == set()
+
+
+def test_accepting_lands_a_quarantined_export_again(settings: Settings, load_export: LoadExport) -> None:
+    """Where the lifecycle says quarantined, the acceptance lands the export again, so the next
+    run loads it instead of finishing its quarantine."""
+    from pipecast.validate import audit
+
+    _previous_and(load_export, _scaled(100))
+    with target.connection(settings) as conn:
+        findings = drift.check_export(
+            conn, EXPORT_DATE, ["opportunities"], drift.Limits.from_settings(settings)
+        )
+    audit.write(
+        drift.result_rows(findings, run_id=acceptance.raw_run_id(EXPORT_DATE), stage="raw"),
+        run_id=acceptance.raw_run_id(EXPORT_DATE),
+        stage="raw",
+        suite=drift.SUITE,
+        settings=settings,
+    )
+    _lifecycle(settings, (EXPORT_DATE, "loaded", 1), (EXPORT_DATE, "quarantined", 2))
+    quarantined = settings.quarantine_dir / f"{EXPORT_DATE.isoformat()}_20260302T020000000000Z"
+    quarantined.mkdir(parents=True)
+    (quarantined / "opportunities.csv").write_text("opportunity_id\n")
+
+    accepted = acceptance.accept(EXPORT_DATE, "ops", "cents now", settings)
+
+    assert accepted.checks == ("opportunities.amount_unit.amount",)
+    assert accepted.restored_to == str(settings.resolved_landing_dir / EXPORT_DATE.isoformat())
+    assert (settings.resolved_landing_dir / EXPORT_DATE.isoformat() / "opportunities.csv").is_file()
+    con = duckdb.connect(str(settings.resolved_warehouse_path), read_only=True)
+    try:
+        newest = con.execute(
+            "SELECT state, reason FROM audit.export_lifecycle WHERE export_date = ? ORDER BY changed_at DESC",
+            [EXPORT_DATE],
+        ).fetchone()
+    finally:
+        con.close()
+    assert newest == ("landed", "accepted by ops: cents now")

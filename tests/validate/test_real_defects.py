@@ -59,10 +59,15 @@ def test_maven_defects(settings: Settings) -> None:
     assert unexpected(outcome, "raw.opportunities", "not_be_null(created_at)") == 500
 
 
+# Olist's deals are in BRL: the company reports in BRL (without it, every amount would need a
+# BRL -> USD rate, and raw validation would say so).
+IN_BRL = {"reporting_currency": "BRL"}
+
+
 def test_olist_defects(settings: Settings) -> None:
     load_olist(settings)
 
-    outcome = validate_raw(OLIST_DATE, settings, today=OLIST_DATE)
+    outcome = validate_raw(OLIST_DATE, settings.model_copy(update=IN_BRL), today=OLIST_DATE)
 
     assert outcome.passed_errors, outcome.failures
     # one deal won two days before first contact: as a deal and as a lead
@@ -123,7 +128,7 @@ def test_maven_through_the_mapped_ingest(settings: Settings) -> None:
 def test_olist_through_the_mapped_ingest(settings: Settings) -> None:
     ingest_dataset(settings, "olist_marketing_funnel", OLIST_DATE)
 
-    outcome = validate_raw(OLIST_DATE, settings, today=OLIST_DATE)
+    outcome = validate_raw(OLIST_DATE, settings.model_copy(update=IN_BRL), today=OLIST_DATE)
 
     assert outcome.passed_errors, outcome.failures
     assert unexpected(outcome, "raw.opportunities", "created_at on or before close_date") == 1

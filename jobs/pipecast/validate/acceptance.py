@@ -92,6 +92,7 @@ def accept(export_date: date, accepted_by: str, reason: str, settings: Settings)
                 "checks": json.dumps(sorted(flagged)),
             },
         )
+        _mark_landed(conn, export_date, f"accepted by {accepted_by.strip()}: {reason.strip()}")
     restored = _restore(export_date, settings)
     acceptance = Acceptance(
         export_date, accepted_by.strip(), reason.strip(), tuple(sorted(flagged)), restored
@@ -146,6 +147,24 @@ def _failed_errors(conn: Connection, export_date: date) -> tuple[set[str], list[
         else:
             other.append(f"{suite}: {expectation_type}" + (f"({column})" if column else ""))
     return flagged, sorted(other)
+
+
+# The export lifecycle (pipecast.ingest.lifecycle), when the warehouse keeps one: a quarantined
+# export with unchanged files counts as done there, so the acceptance lands it again.
+LIFECYCLE = f"{SCHEMA}.export_lifecycle"
+LANDED = "landed"
+
+
+def _mark_landed(conn: Connection, export_date: date, reason: str) -> None:
+    if not target.table_exists(conn, SCHEMA, "export_lifecycle"):
+        return
+    conn.execute(
+        sa.text(
+            f"INSERT INTO {LIFECYCLE} (export_date, state, changed_at, reason) "
+            "VALUES (:d, :state, :at, :reason)"
+        ),
+        {"d": export_date, "state": LANDED, "at": datetime.now(UTC).replace(tzinfo=None), "reason": reason},
+    )
 
 
 def _restore(export_date: date, settings: Settings) -> str | None:

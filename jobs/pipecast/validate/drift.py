@@ -153,15 +153,33 @@ class Finding:
 
 
 def previous_export(conn: Connection, entity: str, export_date: date) -> date | None:
-    """The export the drift of ``export_date`` is measured against: the newest older one in raw.
+    """The export the drift of ``export_date`` is measured against: the newest older good one.
 
-    raw.* holds only exports that passed (a quarantined export is taken back out), so this is the
-    previous good export of the entity.
+    A quarantined export is taken back out of raw.*; where the warehouse keeps the export
+    lifecycle (audit.export_lifecycle), only exports validated or published count, so a loaded
+    export that was never validated is no baseline either.
     """
+    servable = ""
+    if _has_lifecycle(conn):
+        servable = (
+            f" AND {EXPORT_DATE_COLUMN} IN (SELECT export_date FROM (SELECT export_date, state, "
+            "row_number() OVER (PARTITION BY export_date ORDER BY changed_at DESC) AS _n "
+            "FROM audit.export_lifecycle) AS steps WHERE _n = 1 AND state IN ('validated', 'published'))"
+        )
     return _scalar(
         conn,
-        f"SELECT max({EXPORT_DATE_COLUMN}) FROM {SCHEMA}.{entity} WHERE {EXPORT_DATE_COLUMN} < :d",
+        f"SELECT max({EXPORT_DATE_COLUMN}) FROM {SCHEMA}.{entity} WHERE {EXPORT_DATE_COLUMN} < :d{servable}",
         d=export_date,
+    )
+
+
+def _has_lifecycle(conn: Connection) -> bool:
+    return bool(
+        _scalar(
+            conn,
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'audit' AND table_name = 'export_lifecycle'",
+        )
     )
 
 
@@ -201,7 +219,8 @@ def baseline(conn: Connection, entity: str, previous: date, limits: Limits) -> B
 
 
 def _bounds(name: str, previous: float, drop: float, rise: float) -> Bounds:
-    return Bounds(name, previous, max(previous * (1 - drop), 0.0), previous * (1 + rise))
+    # rounded to cents: 40 rows less 70% is 12, not 12.000000000000002
+    return Bounds(name, previous, round(max(previous * (1 - drop), 0.0), 2), round(previous * (1 + rise), 2))
 
 
 def check_export(
