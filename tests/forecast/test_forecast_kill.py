@@ -46,6 +46,7 @@ def test_a_forecast_killed_between_two_ml_tables_publishes_nothing(demo_warehous
         [PIPECAST, "forecast", "--as-of", AS_OF.isoformat()],
         settings.state_dir,
         env,
+        timeout=1800,  # the job up to its fourth table: minutes on a loaded machine
     )
 
     assert _nights(settings) == before  # nothing of tonight, nothing of last night lost
@@ -54,6 +55,8 @@ def test_a_forecast_killed_between_two_ml_tables_publishes_nothing(demo_warehous
 
     run_forecast(AS_OF, settings)  # the next normal run
     after = _nights(settings)
-    for table, nights in before.items():
-        assert after[table][last_night] == nights[last_night], table
+    written = [table for table, nights in before.items() if nights]  # optional models may write none
+    assert {"opportunity_scores", "revenue_forecast", "forecast_ledger", "model_runs"} <= set(written)
+    for table in written:
+        assert after[table][last_night] == before[table][last_night], table
         assert after[table].get(AS_OF), f"ml.{table} has no rows for {AS_OF}"

@@ -37,3 +37,21 @@ def test_bi_reader_reads_marts_and_nothing_else(postgres_server, compose_warehou
         metabase.execute("create table app_state (x int)")  # Metabase owns its own database
     with pytest.raises(psycopg.OperationalError, match="permission denied"):
         connect(postgres_server, "metabase")  # but may not connect to the warehouse
+
+
+def test_each_service_role_is_unprivileged_and_reaches_only_its_database(postgres_server, compose_warehouse):
+    services = ("airflow", "pipecast", "bi_reader", "metabase")
+    with connect(postgres_server, postgres_server.user, dbname="postgres") as superuser:
+        flags = superuser.execute(
+            "select rolname, rolsuper or rolcreatedb or rolcreaterole from pg_roles where rolname = any(%s)",
+            [list(services)],
+        ).fetchall()
+    assert dict(flags) == dict.fromkeys(services, False)
+    connect(postgres_server, "airflow", dbname="airflow").close()  # Airflow's own metadata database
+    for user, dbname in (("airflow", "warehouse"), ("pipecast", "airflow"), ("bi_reader", "airflow")):
+        with pytest.raises(psycopg.OperationalError, match="permission denied"):
+            connect(postgres_server, user, dbname=dbname)
+    with connect(postgres_server, "pipecast") as owner:  # the published marts are views
+        owner.execute("create view marts.published_later as select 3 as x")
+    with connect(postgres_server, "bi_reader") as bi:
+        assert bi.execute("select x from marts.published_later").fetchone() == (3,)
