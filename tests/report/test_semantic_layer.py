@@ -108,7 +108,7 @@ def test_deal_metrics_agree_with_the_marts(mf: MetricFlow, tmp_path: Path):
         "metric_time__quarter",
         tmp_path / "deals.csv",
     )
-    got["quarter"] = pd.to_datetime(got["metric_time__quarter"]).dt.date
+    got["quarter"] = pd.to_datetime(got["metric_time__quarter"])
     want = mf.sql(
         "select date_trunc('quarter', close_date)::date as quarter, "
         "sum(case when not is_closed then amount else 0 end) as want_pipeline, "
@@ -118,6 +118,7 @@ def test_deal_metrics_agree_with_the_marts(mf: MetricFlow, tmp_path: Path):
         "/ nullif(sum(case when is_closed then 1 else 0 end), 0) as want_win_rate "
         "from marts.fct_opportunities group by 1"
     )
+    want["quarter"] = pd.to_datetime(want["quarter"])
     merged = want.merge(got, on="quarter")
     assert len(merged) == len(want) > 8
     assert merged["pipeline"].sum() > 0 and merged["bookings"].sum() > 0
@@ -132,13 +133,14 @@ def test_coverage_attainment_and_velocity_are_the_quarter_rows(mf: MetricFlow, t
         "metric_time__quarter",
         tmp_path / "coverage.csv",
     )
-    got["quarter"] = pd.to_datetime(got["metric_time__quarter"]).dt.date
+    got["quarter"] = pd.to_datetime(got["metric_time__quarter"])
     want = mf.sql(
         "select period_start as quarter, sum(target_amount) as target_sum, "
         "sum(won_amount) / sum(target_amount) as attainment_sum, "
         "sum(open_amount) / nullif(sum(remaining_target), 0) as coverage_sum "
         "from marts.fct_pipeline_coverage where period_type = 'quarter' group by 1"
     )
+    want["quarter"] = pd.to_datetime(want["quarter"])
     merged = want.merge(got, on="quarter")
     with_target = merged[merged["target_sum"] > 0]
     assert len(with_target) >= 4

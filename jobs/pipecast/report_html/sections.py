@@ -168,6 +168,8 @@ def forecast_section(con: duckdb.DuckDBPyConnection, cur: str | None) -> Section
             "missing": "No revenue forecast yet: the forecast table is empty (the forecast step has not run)."
         }
     total = frame[frame["segment"] == "All"]
+    if len(total) == 0:
+        return {"missing": "The revenue forecast has no all-segments row ('All') for this night."}
     rows = _records(total)
     notes = []
     if total["target"].isna().all() or (total["target"].fillna(0) <= 0).all():
