@@ -144,8 +144,9 @@ def validate_raw(export_date: date, settings: Settings | None = None):
     take it back out of raw.* and quarantine it, with its audit rows; on a failure of the run
     itself (disk full, a lost connection) record ``failed``: the export stays unserved and the
     next run validates it again."""
+    from pipecast.faults import pause_point
     from pipecast.ingest import lifecycle
-    from pipecast.ingest.loader import fault_point, record_quarantine
+    from pipecast.ingest.loader import record_quarantine
     from pipecast.validate.runner import validate_raw as run_raw_checkpoint
 
     settings = settings or get_settings()
@@ -161,7 +162,7 @@ def validate_raw(export_date: date, settings: Settings | None = None):
             location=loaded.location if loaded else None,
         )
 
-    fault_point("validate")
+    pause_point("ingest:validate", settings)
     try:
         outcome = run_raw_checkpoint(export_date, settings)
     except Exception as exc:
@@ -179,7 +180,7 @@ def validate_raw(export_date: date, settings: Settings | None = None):
         if target is not None:
             quarantine_export(export, settings.quarantine_dir, reason, target=target)
         raise ValidationFailed(reason)
-    fault_point("validated")
+    pause_point("ingest:validated", settings)
     lifecycle.record_on_target(
         settings,
         step(

@@ -7,13 +7,7 @@ it stopped, and the next normal night loads as usual.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from datetime import date
-from pathlib import Path
 
 import pytest
 from pipecast import pipeline
@@ -23,23 +17,20 @@ from pipecast.ingest import lifecycle
 from pipecast.ingest.schedule import LOAD, VALIDATE, plan
 from pipecast.warehouse import query_on_target
 
+from tests.faults import killing
+from tests.faults.killing import python_module
 from tests.ingest.conftest import generic_files, good_tables, put_export
 from tests.lifecycle_steps import mark_validated
 from tests.orchestration.conftest import PostgresServer
 
 DAY1, DAY2, DAY3 = date(2026, 5, 1), date(2026, 5, 2), date(2026, 5, 3)
-READY_SECONDS = 180
 
 
-def _env(settings: Settings, point: str, ready: Path) -> dict[str, str]:
+def _env(settings: Settings) -> dict[str, str]:
     env = {
-        **os.environ,
-        "PIPECAST_STATE_DIR": str(settings.state_dir),
         "PIPECAST_LANDING_DIR": str(settings.resolved_landing_dir),
         "PIPECAST_WAREHOUSE_PATH": str(settings.resolved_warehouse_path),
         "PIPECAST_TARGET": settings.target,
-        "PIPECAST_FAULT_PAUSE_AT": point,
-        "PIPECAST_FAULT_READY_FILE": str(ready),
     }
     if settings.target == "postgres":
         env |= {
@@ -52,30 +43,10 @@ def _env(settings: Settings, point: str, ready: Path) -> dict[str, str]:
 
 
 def kill_at(settings: Settings, point: str, *args: str) -> None:
-    """Run `pipecast ingest` until it reaches ``point``, then SIGKILL it."""
-    ready = settings.state_dir / f"fault-{point}.ready"
-    ready.unlink(missing_ok=True)
+    """Run `pipecast ingest` until it pauses at ``point`` (pipecast.faults), then SIGKILL it."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipecast.cli", "ingest", *args],
-        env=_env(settings, point, ready),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + READY_SECONDS
-    while not ready.exists():
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"pipecast ingest ended (rc {process.returncode}) before {point}:\n{output[-3000:]}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"pipecast ingest did not reach {point} in {READY_SECONDS} s")
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-    assert process.returncode == -signal.SIGKILL
-    if process.stdout:
-        process.stdout.close()
+    command = python_module("pipecast.cli", "ingest", *args)
+    killing.kill_at(point, command, settings.state_dir, _env(settings), timeout=600)
 
 
 def _state(settings: Settings, day: date) -> str | None:
@@ -118,13 +89,13 @@ def _scenario(settings: Settings) -> None:
 
     # Day 2 (O2's amount changed) is killed inside its load transaction: nothing of it committed.
     put_export(landing, DAY2, _export("7777"))
-    kill_at(settings, "load-commit")
+    kill_at(settings, "ingest:load-commit")
     assert _raw_rows(settings, DAY2) == 0
     assert _state(settings, DAY2) in (None, lifecycle.LANDED)
     assert plan(settings) == [(DAY2, LOAD)]
 
     # The rerun loads it and is killed before raw validation: loaded, never served.
-    kill_at(settings, "validate")
+    kill_at(settings, "ingest:validate")
     assert _raw_rows(settings, DAY2) == 4
     assert _state(settings, DAY2) == lifecycle.LOADED
     assert plan(settings) == [(DAY2, VALIDATE)]

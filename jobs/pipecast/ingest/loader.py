@@ -12,7 +12,6 @@ the landing zone to load once the mapping is fixed.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -23,6 +22,7 @@ import duckdb
 
 from pipecast.canonical import ENTITIES
 from pipecast.config import Settings, get_settings
+from pipecast.faults import pause_point
 from pipecast.ingest import audit, declared_features, lifecycle
 from pipecast.ingest.compiler import (
     MAIN,
@@ -353,7 +353,7 @@ def _load(
         declared_features.record(con, export.export_date, plan.layout, plan.entities)
         if loaded is not None:
             lifecycle.record(con, loaded)
-        fault_point("load-commit")
+        pause_point("ingest:load-commit")
         con.execute("COMMIT")
     except _CheckFailed as failed:
         con.execute("ROLLBACK")
@@ -526,7 +526,7 @@ def ingest_export(export_date: date, settings: Settings | None = None) -> Ingest
                 [export_date, run_started],
             )
             lifecycle.record(con, step(lifecycle.LANDED, at=run_started))
-            fault_point("load")
+            pause_point("ingest:load", settings)
             try:
                 layout = detect_layout(export, settings.source_layout, settings.mappings_dir)
                 result = load_export(
@@ -556,7 +556,7 @@ def ingest_export(export_date: date, settings: Settings | None = None) -> Ingest
                 ws.publish("audit", "loads", "where export_date = $1", night)
                 ws.publish("audit", "missing_exports", "where export_date = $1", night)
                 ws.publish("audit", "schema_drift", "where first_export_date = $1", night)
-                fault_point("publish-load")
+                pause_point("ingest:publish-load", settings)
     except PushFailed as exc:
         result = None
         error = WarehouseError(
@@ -644,20 +644,6 @@ def record_quarantine(
         ws.publish(
             "audit", lifecycle.TABLE, "where export_date = $1 and changed_at = $2", [export.export_date, at]
         )
-
-
-def fault_point(name: str) -> None:
-    """Fault tests: with PIPECAST_FAULT_PAUSE_AT=<name>, write ``<name>`` to the file
-    PIPECAST_FAULT_READY_FILE and wait there (to be killed); otherwise nothing."""
-    pause_at = os.environ.get("PIPECAST_FAULT_PAUSE_AT")
-    if pause_at != name:
-        return
-    ready = os.environ.get("PIPECAST_FAULT_READY_FILE")
-    log.warning("fault point %s: waiting to be killed", name)
-    if ready:
-        Path(ready).write_text(name)
-    while True:  # pragma: no cover - the test kills the process here
-        time.sleep(0.05)
 
 
 def _publish_failure(ws: Workspace, export_date: date, failed_at: datetime) -> None:
