@@ -48,9 +48,10 @@ CLASSES = [STAY, ADVANCE, LOSE]
 TIME_FEATURE = "days_in_stage"
 # Person-period rows above this are thinned by deal (a deterministic share of deals, all their rows).
 MAX_PERIOD_ROWS = 250_000
-# Most rows are a full interval stayed: this share of them is kept, weighted up by its inverse
-# (unbiased hazards at a fraction of the fitting time); event and censored rows are all kept.
-STAY_SHARE = 0.3
+# Most rows are a full interval stayed: a recipe's ``stay_share`` below 1 keeps that share of
+# them, weighted up by its inverse, to fit faster. Off by default: at 0.3 the short-history test
+# (tests/forecast/test_censored_win.py) failed its calibration bounds.
+STAY_SHARE = 1.0
 
 
 def interval_starts() -> np.ndarray:
