@@ -361,6 +361,7 @@ def test_issue14_goals_night_as_floors_dbt_share_and_peak():
     assert "ingest + dbt build 8.0 s = 0.8x" in rows["14 floor"][2]
     assert "read 10 files (1,000 rows) in 2.5 s, wrote 3 marts (500 rows) in 7.5 s" in rows["14 floor"][2]
     assert rows["14 floor"][3] == "met"
+    assert "in CPU seconds the night 50.0 s = 5.0x the floor's 10.0 s" in rows["14 floor"][2]
     assert (
         rows["14 dbt"][2].startswith("6.0 s of 40.0 s = 15%")
         and "models alone 3.0 s of 30.0 s" in rows["14 dbt"][2]
