@@ -185,6 +185,17 @@ class Settings(BaseSettings):
     forecast_spread_prior: float = Field(default=0.25, ge=0)
     forecast_spread_min_periods: int = Field(default=4, ge=1)
 
+    # dbt on DuckDB within bounds (issue 14; dbt_project/profiles.yml reads them as
+    # PIPECAST_DBT_DUCKDB_*, the runner sets them). DuckDB's memory_limit for dbt's database (its
+    # size syntax, 3GB, or a share of RAM, 50%): past it, joins, aggregates and sorts spill to the
+    # temp directory beside the warehouse file (<file>.tmp) instead of growing. DuckDB's own
+    # default is 80% of RAM. threads: DuckDB's worker threads (dbt's model concurrency stays at the
+    # profile's threads). PostgreSQL ignores both.
+    dbt_duckdb_memory_limit: str = Field(
+        default="3GB", pattern=r"^\s*(\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?\s*%)\s*$"
+    )
+    dbt_duckdb_threads: int = Field(default=2, ge=1)
+
     @property
     def resolved_landing_dir(self) -> Path:
         return self.landing_dir or self.state_dir / "landing"
