@@ -1,5 +1,4 @@
-{#- A generic test: every row satisfies a SQL boolean expression (no package download needed).
-    column_name: dbt passes it when the test sits under a column; the expression names its columns. -#}
+{#- A generic test: every row satisfies a SQL boolean expression (no package download needed). -#}
 {% test expression_is_true(model, expression, column_name=none) %}
 select *
 from {{ model }}
