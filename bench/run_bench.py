@@ -55,6 +55,12 @@ VALIDATION_STEPS = ("validate raw", "validate marts", "validate predictions")
 PROBE_ROWS_DEFAULT = [1_000_000, 10_000_000]
 # Validation memory counts as flat when the largest probe's peak is within this share of the smallest's.
 PROBE_FLAT_SHARE = 0.15
+# Issue 14's goals: the night within this many DuckDB floors (bench/floor.py), a night's dbt build
+# within this share of a full refresh, and every step's peak memory within this many MB.
+FLOOR_GOAL_MULTIPLE = 5.0
+DBT_INCREMENTAL_GOAL_SHARE = 0.15
+PEAK_GOAL_MB = 4096.0
+FLOOR_STEP = "floor (DuckDB: read the export once, write the marts once)"
 
 
 # --------------------------------------------------------------------------- measuring one process
@@ -154,6 +160,7 @@ class SizeResult:
     # every cut-off (the period's start and each month-end within it)
     revenue_accuracy: dict[str, dict[str, float]] = field(default_factory=dict)
     revenue_all_cutoffs: dict[str, dict[str, float]] = field(default_factory=dict)
+    floor: dict[str, Any] | None = None  # bench/floor.py's result for night 2's export and marts
 
     def step(self, name: str) -> StepResult | None:
         return next((s for s in self.steps if s.step == name), None)
@@ -169,6 +176,11 @@ class SizeResult:
     @property
     def validation_seconds(self) -> float:
         return sum(s.seconds for s in self.night if s.step in VALIDATION_STEPS)
+
+    @property
+    def data_seconds(self) -> float:
+        """The night's ingest and dbt build: the steps the floor's work stands for."""
+        return sum(s.seconds for s in self.night if s.step in ("ingest", "dbt build (incremental)"))
 
 
 def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -386,6 +398,29 @@ def bench_size(
     result, _ = step("report", "night", ["report"])
     done(result)
 
+    # DuckDB's floor on the same data: night 2's export read once, its marts written once
+    floor_json = state / "floor.json"
+    result, _ = step(
+        FLOOR_STEP,
+        "floor",
+        [
+            str(BENCH / "floor.py"),
+            "--export",
+            str(state / "landing" / AS_OF.isoformat()),
+            "--warehouse",
+            str(wh),
+            "--work-dir",
+            str(state / "floor"),
+            "--json",
+            str(floor_json),
+        ],
+        pipecast=False,
+    )
+    out.floor = json.loads(floor_json.read_text())
+    result.rows = out.floor["export_rows"] + out.floor["mart_rows"]
+    result.note = floor_note(out.floor)
+    done(result)
+
     # extra: a full refresh of the same data, and scoring a synthetic frame of open deals
     dbt_step("dbt build --full-refresh", "extra", ["build", "--full-refresh"])
     if synthetic_deals:
@@ -462,6 +497,88 @@ def _num(value: float | None, fmt: str = ",.0f", missing: str = "n/a") -> str:
 
 def _share(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
+
+
+def floor_note(floor: dict[str, Any]) -> str:
+    return (
+        f"read {floor['export_files']} files ({floor['export_rows']:,} rows) "
+        f"in {floor['read_seconds']:.1f} s, "
+        f"wrote {floor['marts']} marts ({floor['mart_rows']:,} rows) in {floor['write_seconds']:.1f} s"
+    )
+
+
+def floor_multiples(r: SizeResult) -> tuple[float, float] | None:
+    """The night and its data steps (ingest + dbt build) as multiples of DuckDB's floor."""
+    if not r.floor or not r.floor.get("seconds"):
+        return None
+    return r.night_seconds / r.floor["seconds"], r.data_seconds / r.floor["seconds"]
+
+
+def floor_cpu_note(r: SizeResult) -> str:
+    """The same multiple in CPU seconds (steadier than wall time on a shared machine)."""
+    step = r.step(FLOOR_STEP)
+    night_cpu = sum(s.cpu_seconds for s in r.night)
+    if step is None or not step.cpu_seconds:
+        return ""
+    return (
+        f"; in CPU seconds the night {night_cpu:.1f} s = {night_cpu / step.cpu_seconds:.1f}x the floor's "
+        f"{step.cpu_seconds:.1f} s"
+    )
+
+
+def issue14_goals(results: list[SizeResult]) -> list[tuple[str, str, str, str]]:
+    """Issue 14's rows: the night as a multiple of the floor, the dbt night's share of a full
+    refresh, every step's peak memory."""
+    rows: list[tuple[str, str, str, str]] = []
+    for r in results:
+        multiples = floor_multiples(r)
+        if multiples is not None:
+            night, data = multiples
+            rows.append(
+                (
+                    "14 floor",
+                    f"{r.size}: the night <= {FLOOR_GOAL_MULTIPLE:g}x DuckDB's floor (read the export once, "
+                    "write the marts once)",
+                    f"the night {r.night_seconds:.1f} s = {night:.1f}x the floor of "
+                    f"{r.floor['seconds']:.1f} s "
+                    f"({floor_note(r.floor)}); ingest + dbt build {r.data_seconds:.1f} s = {data:.1f}x"
+                    + floor_cpu_note(r),
+                    "met" if night <= FLOOR_GOAL_MULTIPLE else "not met",
+                )
+            )
+        inc, full = r.step("dbt build (incremental)"), r.step("dbt build --full-refresh")
+        if inc is not None and full is not None and full.seconds:
+            share = inc.seconds / full.seconds
+            d_inc = r.dbt.get("dbt build (incremental)", {})
+            d_full = r.dbt.get("dbt build --full-refresh", {})
+            models = ""
+            if d_inc.get("models_sum_s") and d_full.get("models_sum_s"):
+                models = (
+                    f"; models alone {d_inc['models_sum_s']:.1f} s of "
+                    f"{d_full['models_sum_s']:.1f} s summed = "
+                    f"{d_inc['models_sum_s'] / d_full['models_sum_s']:.0%}"
+                )
+            rows.append(
+                (
+                    "14 dbt",
+                    f"{r.size}: a night's dbt build <= {DBT_INCREMENTAL_GOAL_SHARE:.0%} of a full refresh",
+                    f"{inc.seconds:.1f} s of {full.seconds:.1f} s = {share:.0%} "
+                    f"(CPU {inc.cpu_seconds:.1f} s of "
+                    f"{full.cpu_seconds:.1f} s){models}",
+                    "met" if share <= DBT_INCREMENTAL_GOAL_SHARE else "not met",
+                )
+            )
+        if r.steps:
+            top = max(r.steps, key=lambda s: s.peak_mb)
+            rows.append(
+                (
+                    "14 memory",
+                    f"{r.size}: every step's peak <= {PEAK_GOAL_MB:,.0f} MB",
+                    f"largest: {top.step} {top.peak_mb:,.0f} MB",
+                    "met" if top.peak_mb <= PEAK_GOAL_MB else "not met",
+                )
+            )
+    return rows
 
 
 def conditions(results: list[SizeResult], started_load: str, ended_load: str, threads: str) -> list[str]:
@@ -641,6 +758,7 @@ def goals(results: list[SizeResult], probe: list[dict[str, Any]] | None = None) 
                 "met" if probe_is_flat(probe) else "not met",
             )
         )
+    rows += issue14_goals(results)
     out = ["| issue | goal | measured | verdict |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return out

@@ -14,6 +14,8 @@ import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
+import floor
 import pandas as pd
 import pytest
 import run_bench
@@ -299,3 +301,84 @@ def test_a_step_reports_its_own_peak_not_the_benchmarks(tmp_path: Path):
 
     assert 100 < run.peak_mb < 400
     assert len(held) == 600 * 2**20
+
+
+def test_floor_reads_every_export_file_and_writes_every_mart(tmp_path: Path):
+    export = tmp_path / "landing" / "2026-11-28"
+    export.mkdir(parents=True)
+    (export / "opportunities.csv").write_text("opportunity_id,amount\nA,1.5\nB,2\nC,3\n")
+    (export / "leads.csv").write_text("lead_id,source\nL1,web\nL2,event\n")
+    (export / "manifest.json").write_text("{}")  # not an export file
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema marts__a")
+        con.execute("create table marts__a.fct_x as select range as id from range(4)")
+        con.execute("create schema marts")
+        con.execute("create view marts.fct_x as select * from marts__a.fct_x")  # published as a view
+        con.execute("create table marts.dim_y as select range as id from range(2)")
+        con.execute("create schema staging")
+        con.execute("create table staging.not_a_mart as select range as id from range(9)")
+    measured = floor.measure(export, warehouse, tmp_path / "work", threads=1, memory_limit="256MB")
+    assert (measured.export_files, measured.export_rows) == (2, 5)
+    assert (measured.marts, measured.mart_rows) == (2, 6)
+    assert measured.threads == 1
+    assert measured.seconds == pytest.approx(measured.read_seconds + measured.write_seconds)
+    with pytest.raises(FileNotFoundError, match="no CSV files"):
+        floor.measure(tmp_path, warehouse, tmp_path / "work")
+
+
+def _issue14_size(night: float, floor_seconds: float, incremental: float, full: float, peak: float):
+    r = run_bench.SizeResult("L")
+    r.steps = [
+        _step("ingest", "night", 2.0),
+        _step("dbt build (incremental)", "night", incremental, peak=peak),
+        _step("forecast", "night", night - 2.0 - incremental),
+        _step(run_bench.FLOOR_STEP, "floor", floor_seconds),
+        _step("dbt build --full-refresh", "extra", full, peak=900.0),
+    ]
+    r.floor = {
+        "read_seconds": floor_seconds * 0.25,
+        "write_seconds": floor_seconds * 0.75,
+        "seconds": floor_seconds,
+        "export_files": 10,
+        "export_rows": 1_000,
+        "marts": 3,
+        "mart_rows": 500,
+    }
+    r.dbt = {
+        "dbt build (incremental)": {"models_sum_s": 3.0},
+        "dbt build --full-refresh": {"models_sum_s": 30.0},
+    }
+    return r
+
+
+def test_issue14_goals_night_as_floors_dbt_share_and_peak():
+    met = _issue14_size(night=50.0, floor_seconds=10.0, incremental=6.0, full=40.0, peak=4000.0)
+    assert met.night_seconds == pytest.approx(50.0)  # the floor is not part of the night
+    assert run_bench.floor_multiples(met) == (pytest.approx(5.0), pytest.approx(0.8))
+    rows = {row[0]: row for row in run_bench.issue14_goals([met])}
+    assert "the night 50.0 s = 5.0x the floor of 10.0 s" in rows["14 floor"][2]
+    assert "ingest + dbt build 8.0 s = 0.8x" in rows["14 floor"][2]
+    assert "read 10 files (1,000 rows) in 2.5 s, wrote 3 marts (500 rows) in 7.5 s" in rows["14 floor"][2]
+    assert rows["14 floor"][3] == "met"
+    assert "in CPU seconds the night 50.0 s = 5.0x the floor's 10.0 s" in rows["14 floor"][2]
+    assert (
+        rows["14 dbt"][2].startswith("6.0 s of 40.0 s = 15%")
+        and "models alone 3.0 s of 30.0 s" in rows["14 dbt"][2]
+    )
+    assert rows["14 dbt"][3] == "met"
+    assert (
+        rows["14 memory"][2] == "largest: dbt build (incremental) 4,000 MB" and rows["14 memory"][3] == "met"
+    )
+    assert any(line.startswith("| 14 floor | L:") for line in run_bench.goals([met]))
+
+    missed = _issue14_size(night=51.0, floor_seconds=10.0, incremental=6.4, full=40.0, peak=4200.0)
+    rows = {row[0]: row for row in run_bench.issue14_goals([missed])}
+    assert [rows[k][3] for k in ("14 floor", "14 dbt", "14 memory")] == ["not met"] * 3
+
+
+def test_issue14_goals_leave_out_what_was_not_measured():
+    r = _issue14_size(night=50.0, floor_seconds=10.0, incremental=6.0, full=40.0, peak=100.0)
+    r.floor = None
+    assert run_bench.floor_multiples(r) is None
+    assert [row[0] for row in run_bench.issue14_goals([r])] == ["14 dbt", "14 memory"]

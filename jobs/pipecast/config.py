@@ -89,6 +89,17 @@ class Settings(BaseSettings):
     validation_duckdb_memory_limit: str | None = Field(
         default="128MB", pattern=r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$"
     )
+
+    # dbt on DuckDB within bounds (issue 14; dbt_project/profiles.yml reads them as
+    # PIPECAST_DBT_DUCKDB_*, the runner sets them). DuckDB's memory_limit for dbt's database (its
+    # size syntax, 3GB, or a share of RAM, 50%): past it, joins, aggregates and sorts spill to the
+    # temp directory beside the warehouse file (<file>.tmp) instead of growing. DuckDB's own
+    # default is 80% of RAM. threads: DuckDB's worker threads (dbt's model concurrency stays at the
+    # profile's threads). PostgreSQL ignores both.
+    dbt_duckdb_memory_limit: str = Field(
+        default="3GB", pattern=r"^\s*(\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?\s*%)\s*$"
+    )
+    dbt_duckdb_threads: int = Field(default=2, ge=1)
     # Warn when an export's row count per entity moves more than this share from the previous one.
     raw_row_count_tolerance: float = Field(default=0.5, ge=0)
     # Warn when the export being validated is older than this many days (the landing zone is stale).

@@ -37,6 +37,28 @@ def test_second_night_recomputes_only_opportunities_changed_since_the_first(nigh
     }
 
 
+def test_second_night_recomputes_the_pipeline_moves_of_changed_opportunities_only(nightly: NightlyWarehouse):
+    """int_pipeline_moves_classified keeps the rows of deals unchanged since the first night (no
+    period started between the two exports of the demo week) and rewrites those of changed deals."""
+    first, last = nightly.demo.first, nightly.demo.last
+    changes = nightly.first_night["intermediate.int_opportunity_changes_classified"]
+    # its own watermark is the newest change among the deals it has rows for: at most this one
+    watermark = changes["changed_at"].max() - LOOKBACK
+    moves = nightly.query(
+        "select opportunity_id, built_export_date, opportunity_last_changed_at "
+        "from intermediate.int_pipeline_moves_classified"
+    )
+    built = moves["built_export_date"].dt.date
+    rewritten = set(moves.loc[built == last, "opportunity_id"])
+    kept = set(moves.loc[built == first, "opportunity_id"])
+    changed = set(moves.loc[moves["opportunity_last_changed_at"] > watermark, "opportunity_id"])
+    assert set(built) == {first, last}
+    assert changed and changed <= rewritten
+    assert 0 < len(rewritten) < 0.25 * moves["opportunity_id"].nunique()
+    assert kept and not kept & rewritten
+    assert (moves.loc[built == first, "opportunity_last_changed_at"] <= watermark + LOOKBACK).all()
+
+
 def test_second_night_adds_its_days_to_the_daily_pipeline(nightly: NightlyWarehouse):
     first, last = nightly.demo.first, nightly.demo.last
     days = nightly.query(

@@ -1,4 +1,12 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='opportunity_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook="{{ delete_vanished_opportunities(ref('int_opportunity_changes_classified')) }}"
+    )
+}}
 -- Each opportunity's part in the pipeline of each period (month, fiscal quarter, fiscal year). A
 -- period's pipeline is the open deals whose close date falls in it. Over the period (from its
 -- first day to its last, or to the newest export for the current one) that pipeline moves:
@@ -15,9 +23,59 @@
 --   amount      amount changed while it stayed in
 -- so the identity holds by construction, and fct_pipeline_waterfall's balance test checks it.
 -- One row per opportunity x period it touched.
-with changes as (
-    select opportunity_id, changed_at, stage_is_closed, stage_is_won, amount, close_date
+--
+-- Incremental: a night rewrites every row of the opportunities that changed since the newest change
+-- already here (less var('incremental_lookback_days')) and drops those of opportunities the CRM no
+-- longer exports. An unchanged deal's rows stay as they are: its state at a current period's end
+-- is the state it has been in since before the last build, so moving the as-of date changes none of
+-- its numbers. Except in a period that started since the last build (built_export_date): a deal
+-- whose current state is open and closes in it has a row there now (open at start), so the deals
+-- of the new month (quarter, year) are recomputed on its first night. A build as of an older export
+-- than the last one recomputes everything. A full refresh recomputes everything; so does the weekly
+-- one after a change of the stage configuration or of the fiscal calendar.
+with
+{% if is_incremental() %}
+previous as (
+    select max(built_export_date) as built_export_date from {{ this }}
+),
+
+new_periods as (
+    select generated.period_type, generated.period_start
+    from {{ ref('int_periods_generated') }} as generated
+    cross join previous
+    where generated.period_end_to_date is not null
+        and generated.period_start > previous.built_export_date
+),
+
+to_recompute as (
+    select opportunity_id
     from {{ ref('int_opportunity_changes_classified') }}
+    group by opportunity_id
+    having max(changed_at) > {{ changed_since(this) }}
+    union
+    select current_states.opportunity_id
+    from {{ ref('int_opportunity_changes_classified') }} as current_states
+    cross join ({{ period_types() }}) as period_types
+    inner join new_periods
+        on new_periods.period_type = period_types.period_type
+        and new_periods.period_start = {{ period_start('period_types.period_type', 'current_states.close_date') }}
+    where current_states.valid_to is null
+        and not coalesce(current_states.stage_is_closed, false)
+        and current_states.close_date is not null
+    union
+    select distinct everything.opportunity_id
+    from {{ ref('int_opportunity_changes_classified') }} as everything
+    where (select built_export_date from previous) > (select max(as_of_date) from {{ ref('int_periods_generated') }})
+),
+{% endif %}
+
+changes as (
+    select changes.opportunity_id, changes.changed_at, changes.stage_is_closed, changes.stage_is_won,
+        changes.amount, changes.close_date
+    from {{ ref('int_opportunity_changes_classified') }} as changes
+    {% if is_incremental() %}
+    inner join to_recompute on changes.opportunity_id = to_recompute.opportunity_id
+    {% endif %}
 ),
 
 states as (
@@ -152,12 +210,23 @@ combined as (
         pushed_out_amount, pushed_out_count, won_amount, won_count,
         lost_amount, lost_count, amount_change
     from flows
+),
+
+-- the watermark of the next night: each opportunity's newest change, and the export built from
+last_changes as (
+    select opportunity_id, max(changed_at) as opportunity_last_changed_at
+    from changes
+    group by opportunity_id
+),
+
+as_of as (
+    select max(as_of_date) as as_of_date from {{ ref('int_periods_generated') }}
 )
 
 select
-    opportunity_id,
-    period_type,
-    period_start,
+    combined.opportunity_id,
+    combined.period_type,
+    combined.period_start,
     cast(sum(open_amount_at_start) as {{ type_double() }}) as open_amount_at_start,
     cast(sum(open_count_at_start) as bigint) as open_count_at_start,
     cast(sum(created_amount) as {{ type_double() }}) as created_amount,
@@ -172,6 +241,10 @@ select
     cast(sum(lost_count) as bigint) as lost_count,
     cast(sum(amount_change) as {{ type_double() }}) as amount_change,
     cast(sum(open_amount_at_end) as {{ type_double() }}) as open_amount_at_end,
-    cast(sum(open_count_at_end) as bigint) as open_count_at_end
+    cast(sum(open_count_at_end) as bigint) as open_count_at_end,
+    cast(max(last_changes.opportunity_last_changed_at) as timestamp) as opportunity_last_changed_at,
+    cast(max(as_of.as_of_date) as date) as built_export_date
 from combined
-group by opportunity_id, period_type, period_start
+inner join last_changes on combined.opportunity_id = last_changes.opportunity_id
+cross join as_of
+group by combined.opportunity_id, combined.period_type, combined.period_start

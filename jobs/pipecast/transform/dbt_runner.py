@@ -55,6 +55,8 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "PIPECAST_PG_PASSWORD": settings.pg_password,
         "PIPECAST_PG_DATABASE": settings.pg_database,
         "PIPECAST_REPORTING_CURRENCY": settings.reporting_currency,
+        "PIPECAST_DBT_DUCKDB_MEMORY_LIMIT": settings.dbt_duckdb_memory_limit.strip(),
+        "PIPECAST_DBT_DUCKDB_THREADS": str(settings.dbt_duckdb_threads),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 
