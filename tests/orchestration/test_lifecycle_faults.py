@@ -62,10 +62,10 @@ def _raw_rows(settings: Settings, day: date) -> int:
 
 
 def _served(settings: Settings) -> list[tuple]:
-    """What dbt's staging serves: built for real, the one model."""
+    """What dbt's staging serves: built for real, the model and the staging models it reads."""
     from pipecast.transform import dbt_invoke
 
-    assert dbt_invoke(["run", "--select", "stg_crm__opportunities"], settings).success
+    assert dbt_invoke(["run", "--select", "+stg_crm__opportunities"], settings).success
     return query_on_target(
         settings, "select distinct opportunity_id, amount from staging.stg_crm__opportunities order by 1"
     )
