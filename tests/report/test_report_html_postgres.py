@@ -13,6 +13,7 @@ import pytest
 from pipecast.config import Settings
 from pipecast.pg_transfer import pg_connect, push
 from pipecast.report_html import HTML_REPORT_SOURCES, write_html_report
+from pipecast.warehouse import table_exists
 
 from tests.dbt.postgres_server import running_server, unavailable_reason
 
@@ -41,7 +42,8 @@ def test_postgres_page_equals_the_duckdb_page(night: Settings, tmp_path: Path):
         try:
             with pg_connect(settings) as pg, pg.cursor() as cursor:
                 for rows in HTML_REPORT_SOURCES:
-                    push(duck, cursor, rows.schema, rows.table)
+                    if table_exists(duck, rows.schema, rows.table):  # a test night validates nothing
+                        push(duck, cursor, rows.schema, rows.table)
         finally:
             duck.close()
         page = write_html_report(settings).read_text()

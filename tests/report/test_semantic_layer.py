@@ -156,6 +156,8 @@ def test_forecast_metrics_and_error_by_forecaster(mf: MetricFlow, tmp_path: Path
         ["forecast_p10", "forecast_p50", "forecast_p90", "forecast_attainment"],
         "metric_time__quarter",
         tmp_path / "forecast.csv",
+        "--order",
+        "metric_time__quarter",
     )
     want = mf.sql(
         "select p10, p50, p90, p50_attainment from marts.fct_forecast "
