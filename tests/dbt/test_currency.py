@@ -25,6 +25,7 @@ from pipecast.warehouse import connect
 from tests.dbt.dbt_run import run_dbt
 from tests.dbt.postgres_server import PostgresServer
 from tests.dbt.raw_copy import copy_raw_to_postgres
+from tests.lifecycle_steps import mark_validated
 
 DAY = date(2026, 3, 2)
 STAGES = [
@@ -171,9 +172,11 @@ def test_a_currency_without_a_rate_fails_clearly(tmp_path: Path) -> None:
     assert "opportunities.csv" in reason
     assert [p.name[:10] for p in settings.quarantine_dir.iterdir()] == [DAY.isoformat()]
 
-    # dbt's own test names the currency and dates too, when an export reaches it unvalidated
+    # dbt's own test names the currency and dates too: the second guard, should an export without
+    # the rate ever be served (staging serves validated exports only, so the test marks it so)
     write_export(settings.resolved_landing_dir, [r for r in RATES if r[0] != "JPY"])
     ingest(export_date=DAY, settings=settings, validate=False)
+    mark_validated(settings, DAY, why="dbt's own exchange-rate test is under test")
     with pytest.raises(AssertionError, match=r"has_exchange_rate_stg_crm__opportunities_amount\w*: fail"):
         run_dbt(settings, "build", "--select", "staging")
     with connect(settings) as con:
