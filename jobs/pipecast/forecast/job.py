@@ -209,10 +209,17 @@ def _run(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings, run_id
 
     # --- tonight's timing model, scores, drivers, revenue ranges
     models = fit_models(con, ctx, as_of, chosen, training, current, exits, win=win)
-    if models.timing is not None and models.timing.classifier.kind == "class_frequencies":
+    timing = models.timing
+    if timing is not None and timing.method != close_timing.CLASSIFIER:
         notes.add(
             close_timing.MODEL_NAME,
-            f"{models.timing.train_rows} training rows with one outcome or none: "
+            f"too few won deals to learn close timing ({timing.train_rows} training rows): "
+            f"it follows the CRM close date ({timing.method})",
+        )
+    elif timing is not None and getattr(timing.classifier, "kind", None) == "class_frequencies":
+        notes.add(
+            close_timing.MODEL_NAME,
+            f"{timing.train_rows} training rows with one outcome or none: "
             "close timing answers with class frequencies",
         )
     if current.empty:
