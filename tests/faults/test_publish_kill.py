@@ -17,6 +17,7 @@ from pipecast.transform.publish import published
 
 from tests.dbt.demo_nights import write_demo_exports
 from tests.faults.killing import kill_at
+from tests.lifecycle_steps import mark_validated
 
 PIPECAST = str(Path(sys.executable).with_name("pipecast"))
 
@@ -54,8 +55,10 @@ def two_nights(tmp_path) -> Settings:
         warehouse_path=tmp_path / "state" / "wh.duckdb",
     )
     pipeline.ingest(demo.first, settings, validate=False)
+    mark_validated(settings, demo.first)  # staging serves validated exports only
     pipeline.build(settings)
     pipeline.ingest(demo.last, settings, validate=False)
+    mark_validated(settings, demo.last)
     settings.__dict__["_demo"] = demo
     return settings
 
