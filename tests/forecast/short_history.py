@@ -16,10 +16,12 @@ from pathlib import Path
 from pipecast.config import Settings
 from pipecast.demo.generator import generate_demo_exports
 from pipecast.demo.shapes import DemoShape
+from pipecast.ingest import lifecycle
 from pipecast.pipeline import ingest
 from pipecast.warehouse import connect
 
 from tests.forecast.conftest import build_warehouse, make_settings
+from tests.lifecycle_steps import mark_validated
 
 FORGET = """
 delete from raw.opportunity_stage_history where opportunity_id in
@@ -52,6 +54,8 @@ def build_short_history(
         shape=DemoShape(cycle_factor=stage_days_factor, lost_days_factor=lost_days_factor),
     )
     ingest(settings=settings, validate=False)
+    # raw validation is not under test here; staging serves validated exports only
+    mark_validated(settings, *lifecycle.current_on_target(settings))
     start = as_of - timedelta(days=history_days - 1)
     with connect(settings) as con:
         for statement in FORGET.split(";"):

@@ -15,12 +15,14 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 from pipecast.forecast.job import run_forecast
+from pipecast.ingest import lifecycle
 from pipecast.pipeline import ingest, validate_predictions
 from pipecast.report import write_report
 from pipecast.warehouse import connect
 
 from tests.forecast.conftest import build_warehouse, make_settings
 from tests.forecast.fast_funnel import write_exports
+from tests.lifecycle_steps import mark_validated
 
 AS_OF = date(2026, 11, 29)
 WEEKS = 8  # eight weekly exports are enough for a backtest
@@ -47,6 +49,8 @@ def funnel(tmp_path_factory):
     exports = write_exports(settings.resolved_landing_dir, size=900, weeks=WEEKS, as_of=AS_OF)
     assert len(exports) == WEEKS and exports[1] - exports[0] == timedelta(weeks=1)
     ingest(settings=settings, validate=False)
+    # raw validation is not under test here; staging serves validated exports only
+    mark_validated(settings, *lifecycle.current_on_target(settings))
     build_warehouse(settings)
     return settings
 
