@@ -8,6 +8,7 @@ it stopped, and the next normal night loads as usual.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from pipecast import pipeline
@@ -124,18 +125,22 @@ def test_killed_during_load_and_validation_on_duckdb(settings):
     _scenario(settings)
 
 
-@pytest.mark.postgres
-def test_killed_during_load_and_validation_on_postgres(tmp_path, postgres_server: PostgresServer):
-    database = postgres_server.create_database("lifecycle_faults")
-    settings = Settings(
+def _postgres_settings(tmp_path: Path, server: PostgresServer, database: str) -> Settings:
+    """Settings on a database of its own on the session's throwaway server."""
+    return Settings(
         state_dir=tmp_path / "state",
         landing_dir=tmp_path / "landing",
         target="postgres",
-        pg_host=postgres_server.host,
-        pg_port=postgres_server.port,
-        pg_user=postgres_server.user,
-        pg_database=database,
+        pg_host=server.host,
+        pg_port=server.port,
+        pg_user=server.user,
+        pg_database=server.create_database(database),
     )
+
+
+@pytest.mark.postgres
+def test_killed_during_load_and_validation_on_postgres(tmp_path, postgres_server: PostgresServer):
+    settings = _postgres_settings(tmp_path, postgres_server, "lifecycle_faults")
     _scenario(settings)
 
 
@@ -175,16 +180,7 @@ def test_a_nul_byte_on_postgres_is_a_quarantine_naming_file_line_and_column(
     quarantined (audit rows in PostgreSQL), and the next export loads."""
     from pipecast.ingest import IngestError
 
-    database = postgres_server.create_database("lifecycle_nul_ingest")
-    settings = Settings(
-        state_dir=tmp_path / "state",
-        landing_dir=tmp_path / "landing",
-        target="postgres",
-        pg_host=postgres_server.host,
-        pg_port=postgres_server.port,
-        pg_user=postgres_server.user,
-        pg_database=database,
-    )
+    settings = _postgres_settings(tmp_path, postgres_server, "lifecycle_nul_ingest")
     tables = good_tables()
     tables["opportunities"][2][list(ENTITIES["opportunities"].columns).index("name")] = "Deal\x003"
     put_export(settings.resolved_landing_dir, DAY1, generic_files(tables))
