@@ -220,7 +220,7 @@ def validate_predictions(as_of: date | None = None, settings: Settings | None = 
 
     settings = settings or get_settings()
     if as_of is None:
-        [(as_of,)] = query_on_target(settings, "select max(as_of) from ml.opportunity_scores")
+        [(as_of,)] = query_on_target(settings, "select max(as_of) from ml.revenue_forecast")
     _require_forecast_of(as_of, settings)
     return _stop_on_errors(run_predictions_checkpoint(as_of, settings), "predictions")
 
