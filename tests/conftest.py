@@ -12,6 +12,11 @@ import pytest
 os.environ.setdefault("AIRFLOW_HOME", str(Path(tempfile.gettempdir()) / "pipecast-tests-airflow"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 from pipecast.config import Settings
+from pipecast.demo.generator import generate_demo_exports
+from pipecast.pipeline import ingest
+
+from tests.forecast.conftest import AS_OF, SEED, SIZE, DemoWarehouse, build_warehouse, make_settings
+from tests.lifecycle_steps import mark_validated
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -27,3 +32,23 @@ def settings(tmp_path: Path) -> Settings:
         landing_dir=tmp_path / "landing",
         warehouse_path=tmp_path / "state" / "warehouse.duckdb",
     )
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> DemoWarehouse:
+    """The small demo warehouse (forecast and report tests): generated, ingested and built once per
+    session; tests copy it (``DemoWarehouse.copy``) before writing."""
+    state = tmp_path_factory.mktemp("forecast-demo") / "state"
+    settings = make_settings(state)
+    generate_demo_exports(
+        landing_dir=settings.resolved_landing_dir,
+        truth_path=settings.ground_truth_path,
+        size=SIZE,
+        seed=SEED,
+        as_of=AS_OF,
+        nights=1,
+    )
+    loaded = ingest(settings=settings, validate=False)
+    mark_validated(settings, *(r.export_date for r in loaded))
+    build_warehouse(settings)
+    return DemoWarehouse(settings)

@@ -1,5 +1,5 @@
-"""Fixtures of the forecast tests: one small demo warehouse (generated, ingested and built with dbt
-once per session), copied into each test that writes to it.
+"""Fixtures of the forecast tests: the settings and copies of the small demo warehouse that
+tests/conftest.py builds once per session (``demo_warehouse``; the report tests share it).
 
 The demo company is the generator's (pipecast.demo) at 2,500 opportunities over three years, one
 export as of AS_OF; its ground truth (true win probabilities) sits in the state folder as the
@@ -15,11 +15,7 @@ from pathlib import Path
 
 import pytest
 from pipecast.config import Settings
-from pipecast.demo.generator import generate_demo_exports
-from pipecast.pipeline import ingest
 from pipecast.transform.dbt_runner import dbt_invoke
-
-from tests.lifecycle_steps import mark_validated
 
 AS_OF = date(2026, 11, 27)
 SIZE = 2500
@@ -74,21 +70,3 @@ def one_thread():
 
     with threadpool_limits(1):
         yield
-
-
-@pytest.fixture(scope="session")
-def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> DemoWarehouse:
-    state = tmp_path_factory.mktemp("forecast-demo") / "state"
-    settings = make_settings(state)
-    generate_demo_exports(
-        landing_dir=settings.resolved_landing_dir,
-        truth_path=settings.ground_truth_path,
-        size=SIZE,
-        seed=SEED,
-        as_of=AS_OF,
-        nights=1,
-    )
-    loaded = ingest(settings=settings, validate=False)
-    mark_validated(settings, *(r.export_date for r in loaded))
-    build_warehouse(settings)
-    return DemoWarehouse(settings)

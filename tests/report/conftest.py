@@ -12,7 +12,7 @@ import pytest
 from pipecast.config import PROJECT_ROOT, Settings
 from pipecast.forecast.job import run_forecast
 
-from tests.forecast.conftest import AS_OF, DemoWarehouse, demo_warehouse, one_thread  # noqa: F401
+from tests.forecast.conftest import AS_OF, DemoWarehouse, one_thread  # noqa: F401
 
 CHROMIUM = Path(os.environ.get("PIPECAST_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = [
@@ -27,7 +27,7 @@ ARTIFACTS = PROJECT_ROOT / ".state" / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
-def night(demo_warehouse: DemoWarehouse, tmp_path_factory: pytest.TempPathFactory) -> Settings:  # noqa: F811
+def night(demo_warehouse: DemoWarehouse, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A forecast night with the dbt forecast marts and MLflow, as the pipeline runs it (read it
     only; the report, semantic-layer and model-registry tests share it)."""
     settings = demo_warehouse.copy(

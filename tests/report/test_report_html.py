@@ -126,7 +126,7 @@ def test_falling_probability_puts_a_large_deal_at_risk(night: Settings, tmp_path
         deal = con.execute(
             "select s.opportunity_id, s.win_probability from ml.opportunity_scores s "
             "join marts.fct_opportunities o using (opportunity_id) where s.as_of = ? "
-            "and o.close_date_pushes = 0 and s.win_probability <= o.crm_probability "
+            "and o.close_date_pushes = 0 and s.win_probability <= 0.69 "
             "and o.close_date <= (select max(period_end) from ml.revenue_forecast where as_of = ?) "
             "order by s.amount desc limit 1",
             [AS_OF, AS_OF],

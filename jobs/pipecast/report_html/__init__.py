@@ -89,7 +89,7 @@ def _environment() -> Environment:
 
 def render(settings: Settings, con) -> str:
     """The page for what ``con`` (a DuckDB connection to the warehouse or a workspace) holds."""
-    period_type = settings.forecast_period
+    period_type = sections.forecast_period_type(con, settings.forecast_period)
     as_of = sections.as_of_date(con)
     ps = sections.periods(con, period_type)
     cur, currency_note = sections.currency(con, getattr(settings, "reporting_currency", None))

@@ -94,6 +94,25 @@ def as_of_date(con: duckdb.DuckDBPyConnection) -> date | None:
     return None
 
 
+def forecast_period_type(con: duckdb.DuckDBPyConnection, configured: str | None) -> str:
+    """The period type the page shows: the configured one, else the one whose calendar periods
+    (marts.dim_periods) are the newest forecast's periods (the forecast picks its grain from the
+    data when none is configured), else quarters."""
+    if configured:
+        return configured
+    for table in ("marts.fct_forecast", "ml.revenue_forecast"):
+        if _has(con, table) and _has(con, "marts.dim_periods"):
+            frame = query(
+                con,
+                f"select d.period_type from marts.dim_periods d join {table} f "
+                "on f.period_start = d.period_start and f.period_end = d.period_end "
+                f"where f.as_of = (select max(as_of) from {table}) limit 1",
+            )
+            if len(frame):
+                return str(frame["period_type"].iloc[0])
+    return "quarter"
+
+
 def periods(con: duckdb.DuckDBPyConnection, period_type: str) -> list[Period]:
     """This and next period: as the forecast has them, else from the calendar."""
     for table in ("marts.fct_forecast", "ml.revenue_forecast"):
