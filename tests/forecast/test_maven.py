@@ -13,7 +13,7 @@ import json
 
 import pytest
 from pipecast.forecast.job import run_forecast
-from pipecast.pipeline import ingest
+from pipecast.pipeline import ingest, validate_marts
 from pipecast.report import write_report
 from pipecast.warehouse import connect
 
@@ -30,6 +30,9 @@ def test_maven_open_deals_are_scored_and_beat_the_stage_probabilities(tmp_path):
     ingest(settings=settings, validate=False)
     mark_validated(settings, EXPORT_DATE)
     build_warehouse(settings)
+    # the marts' suites pass on real data: its Prospecting deals have no date, so a null cohort
+    # (documented in the marts' yml) is not an error (it stopped the night before)
+    validate_marts(settings)
     result = run_forecast(EXPORT_DATE, settings)
     with connect(settings) as con:
         open_deals = con.execute(

@@ -132,7 +132,7 @@ def deal_metrics(backtest: DealBacktest, champion: str) -> pd.DataFrame:
         for c in scored.columns
         if c.startswith("p_")
         and c not in (f"p_{champion}", "p_true", baseline)
-        and c.removeprefix("p_") in win_models.RECIPES
+        and (c.removeprefix("p_") in win_models.RECIPES or c.removeprefix("p_") in backtest.recipe_brier)
     }
     if "p_true" in scored:
         forecasters[TRUTH] = "p_true"

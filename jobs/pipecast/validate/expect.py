@@ -60,11 +60,14 @@ def sql_literal(value: date | datetime | str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def key_expectations(key: Iterable[str], severity: Severity = ERROR) -> list[gxe.Expectation]:
-    """Every key column present and not null, and one row per key."""
+def key_expectations(
+    key: Iterable[str], severity: Severity = ERROR, nullable: Iterable[str] = ()
+) -> list[gxe.Expectation]:
+    """Every key column present and not null (but those in ``nullable``), and one row per key."""
     columns = list(key)
+    may_be_null = set(nullable)
     checks: list[gxe.Expectation] = [
-        gxe.ExpectColumnValuesToNotBeNull(column=c, **tag(severity)) for c in columns
+        gxe.ExpectColumnValuesToNotBeNull(column=c, **tag(severity)) for c in columns if c not in may_be_null
     ]
     if len(columns) == 1:
         checks.append(gxe.ExpectColumnValuesToBeUnique(column=columns[0], **tag(severity)))
