@@ -16,9 +16,10 @@ Cases:
 Usage:
     python bench/accuracy_by_dataset.py                       # every case, prints the table
     python bench/accuracy_by_dataset.py --cases maven fast_funnel --size 5000
-    python bench/accuracy_by_dataset.py --json /tmp/acc.json  # also keep the numbers
+    python bench/accuracy_by_dataset.py --rerender            # the section again from results.json
 
-bench/run_bench.py --datasets runs the same cases and adds the table to BENCHMARKS.md.
+It replaces its own section of BENCHMARKS.md (``--output``; bench/run_bench.py keeps that section
+when it rewrites the file) and keeps the raw numbers in ``--work``/results.json.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ CASES = ("maven", *SHAPES)
 # the rows of a case, in this order: the champion, the CRM's number, the calibrated stage model
 # (its candidate row, unless it is the champion), the other candidates, the true probabilities
 FIRST = ("model", "stage_weighted", "candidate_stage_calibrated")
+SECTION = "## Forecast accuracy per dataset (real CRM data and CRM-like generated shapes)"
 
 
 @dataclass
@@ -181,7 +183,7 @@ def _cell(metrics: dict[str, float] | None, metric: str, fmt: str) -> str:
 def table(results: list[CaseResult]) -> list[str]:
     """The markdown section: one row per case and forecaster."""
     out = [
-        "## Forecast accuracy per dataset (real CRM data and CRM-like generated shapes)",
+        SECTION,
         "",
         "Command: `python bench/accuracy_by_dataset.py` (each case is a whole `pipecast run` night on a "
         "fresh warehouse). Deal backtest pooled over the cut-offs the horizons chose from the data; "
@@ -227,6 +229,25 @@ def table(results: list[CaseResult]) -> list[str]:
     return out
 
 
+def replace_section(text: str, section: list[str]) -> str:
+    """``text`` (a BENCHMARKS.md) with this script's section replaced, or appended."""
+    start = text.find(SECTION)
+    if start < 0:
+        return text.rstrip("\n") + "\n\n" + "\n".join(section)
+    end = text.find("\n## ", start + len(SECTION))
+    rest = text[end + 1 :] if end >= 0 else ""
+    return text[:start] + "\n".join(section) + ("\n" + rest if rest else "")
+
+
+def kept_section(text: str) -> list[str]:
+    """This script's section of a BENCHMARKS.md (empty if none): run_bench keeps it on a rewrite."""
+    start = text.find(SECTION)
+    if start < 0:
+        return []
+    end = text.find("\n## ", start + len(SECTION))
+    return text[start : end if end >= 0 else len(text)].rstrip("\n").split("\n") + [""]
+
+
 def run_cases(cases: list[str], work: Path, size: int, progress=print) -> list[CaseResult]:
     results = []
     for case in cases:
@@ -250,13 +271,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     parser.add_argument("--size", type=int, default=5000, help="deals per generated case")
     parser.add_argument("--work", type=Path, default=ROOT / ".state" / "bench-accuracy")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md", help="its section is replaced")
+    parser.add_argument("--no-output", action="store_true", help="print the table only")
+    parser.add_argument(
+        "--rerender", type=Path, nargs="?", const=True, help="from results.json (or this file)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    results = run_cases(args.cases, args.work, args.size)
-    if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
-    print("\n".join(table(results)))
+    raw = args.work / "results.json"
+    if args.rerender:
+        source = raw if args.rerender is True else args.rerender
+        results = [CaseResult(**r) for r in json.loads(source.read_text())]
+    else:
+        results = run_cases(args.cases, args.work, args.size)
+        args.work.mkdir(parents=True, exist_ok=True)
+        raw.write_text(json.dumps([asdict(r) for r in results], indent=1, default=str))
+    section = table(results)
+    if not args.no_output:
+        old = args.output.read_text() if args.output.exists() else "# pipecast benchmarks\n"
+        args.output.write_text(replace_section(old, section))
+    print("\n".join(section))
     return 0 if all(r.error is None for r in results) else 1
 
 
