@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from accuracy_by_dataset import kept_section
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1128,6 +1129,10 @@ def main(argv: list[str] | None = None) -> int:
     chart(results, chart_path)
     link = os.path.relpath(chart_path.resolve(), output.parent)
     text = render(results, link, run, probe)
+    # the per-dataset accuracy section (bench/accuracy_by_dataset.py, its own run) is kept
+    kept = kept_section(output.read_text()) if output.exists() else []
+    if kept:
+        text += "\n" + "\n".join(kept)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     progress(f"wrote {output}, {chart_path} and {raw}")
