@@ -632,7 +632,11 @@ def _leads(con, ctx, settings, as_of, first_day, run_id, now):
                 "lead_conversion",
                 test_cutoff,
                 test["converted_within"].to_numpy(),
-                {"model": model_bt.predict(test), "source_rate": test["source_rate"].to_numpy()},
+                {
+                    "model": model_bt.predict(test),
+                    "source_rate": test["source_rate"].to_numpy(),
+                    **lead_scoring.without_declared(train_bt, test, ctx.seed),  # declared features' gain
+                },
             )
     train = lead_scoring.lead_rows(
         con, lead_scoring.training_cutoffs(ends, first_day, as_of), ctx.max_training_rows

@@ -160,6 +160,17 @@ def fit(train: pd.DataFrame, seed: int = 0, use_declared: bool = True) -> LeadMo
     return LeadModel(classifier, len(train))
 
 
+WITHOUT_DECLARED = "without_declared_features"
+
+
+def without_declared(train: pd.DataFrame, test: pd.DataFrame, seed: int = 0) -> dict[str, np.ndarray]:
+    """For the backtest, beside the model: the same model without the declared features, scored
+    on ``test`` ({WITHOUT_DECLARED: scores}); empty when no feature is declared."""
+    if mapped_features.mapped_columns(train) == ([], []) or test.empty:
+        return {}
+    return {WITHOUT_DECLARED: fit(train, seed, use_declared=False).predict(test)}
+
+
 def drivers(model: LeadModel, leads: pd.DataFrame, background: int = 5, seed: int = 0) -> pd.DataFrame:
     """driver_1..3 ("name = value"), their log-odds effects and all effects as JSON per lead
     (explain.top_drivers), declared features named by their declared name."""
