@@ -179,15 +179,19 @@ def featured_night(demo_warehouse, tmp_path_factory) -> dict:
 
 
 def _declare_known_signal(con: duckdb.DuckDBPyConnection, truth_path) -> None:
+    """buyer_fit ~ N(+-0.6, 1) by the deal's eventual outcome (10% missing); competitor 'none' for
+    50% of the deals that will be won and 20% of the others, else 'incumbent' or 'local', and a
+    handful 'rare vendor'. Drawn given the outcome, which is the same, by Bayes, as an outcome that
+    depends on fields set at creation; each deal's values never change, so no cut-off sees more
+    than it would have."""
     truth = pd.read_csv(truth_path)
     rng = np.random.default_rng(5)
-    p = truth["p_win_prospecting"].clip(1e-3, 1 - 1e-3)
-    logit = np.log(p / (1 - p))
-    fit = (logit + rng.normal(0, 0.5, len(truth))).round(3)
+    won = truth["outcome_won"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
+    fit = np.round(np.where(won, 0.6, -0.6) + rng.normal(0, 1, len(truth)), 3)
     fit[rng.random(len(truth)) < 0.1] = np.nan
-    noisy = logit + rng.normal(0, 1.0, len(truth))
-    competitor = pd.cut(noisy, [-np.inf, noisy.quantile(0.33), noisy.quantile(0.67), np.inf], labels=False)
-    competitor = competitor.map({0: "incumbent", 1: "local", 2: "none"}).astype(object)
+    u = rng.random(len(truth))
+    competitor = np.where(u < np.where(won, 0.5, 0.2), "none", np.where(u < 0.75, "local", "incumbent"))
+    competitor = competitor.astype(object)
     competitor[rng.random(len(truth)) < 0.003] = "rare vendor"  # a handful: pooled
     features = pd.DataFrame(
         {
@@ -198,7 +202,7 @@ def _declare_known_signal(con: duckdb.DuckDBPyConnection, truth_path) -> None:
             ],
         }
     )
-    first = con.execute("select min(created_at) from staging.stg_crm__opportunities").fetchone()[0]
+    first = con.execute("select min(created_at) from staging.stg_crm__opportunities").fetchall()[0][0]
     con.register("generated_features", features)
     con.execute(
         """
@@ -223,7 +227,10 @@ def test_the_feature_recipe_competes_and_wins_on_the_backtest(featured_night):
     brier = featured_night["brier"]
     recipe, features, decision = featured_night["run"]
     recipe = json.loads(recipe)
-    # measured: see the assertion message
+    # measured (237 deals at the 2 backtest cut-offs, demo of 2,500 deals): stage_features Brier
+    # 0.1465, AUC 0.867; stage_calibrated 0.1927 / 0.776; stage_chain 0.1987 / 0.766; the CRM's
+    # stage probability 0.1997 / 0.785 (the generator's true probabilities, blind to the
+    # features: 0.1877 / 0.790)
     assert "candidate_stage_features" not in brier, brier  # it is the published model
     assert recipe["family"] == win_models.FEATURES_FAMILY, (recipe, brier)
     assert set(json.loads(features)) >= {"mapped__buyer_fit", "mapped__competitor", "stage", "days_in_stage"}
@@ -237,6 +244,7 @@ def test_the_win_drivers_name_the_declared_features(featured_night):
     scores = featured_night["scores"]
     assert len(scores) > 100
     named = scores["driver_1"].str.split(" = ").str[0]
+    # measured: buyer_fit first for 115 of 140 open deals, stage 17, competitor 7
     assert named.isin(["buyer_fit", "competitor"]).mean() > 0.3, named.value_counts()
     assert scores["drivers"].map(lambda d: "buyer_fit" in json.loads(d)).all()
     assert scores["driver_1"].str.match(r"^(buyer_fit = (-?[\d.,]+|missing)|competitor = \w)").any()
