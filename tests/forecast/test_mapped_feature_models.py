@@ -33,6 +33,7 @@ from pipecast.forecast import explain, lead_scoring, registry, stage_model, win_
 from pipecast.forecast.job import run_forecast
 from pipecast.forecast.metrics import probability_metrics
 from pipecast.ingest import ingest_export
+from threadpoolctl import threadpool_limits
 
 from tests.forecast.conftest import AS_OF
 from tests.ingest.conftest import land_dataset
@@ -74,12 +75,14 @@ def xeducation_backtest(tmp_path_factory) -> dict:
     split = int(len(rows) * 0.7)
     train, test = _lead_columns(rows.iloc[:split].copy(), rows.iloc[:split]), rows.iloc[split:].copy()
     test = _lead_columns(test, rows.iloc[:split])
-    with_features = lead_scoring.fit(train, seed=0)
-    scores = {
-        "with_features": with_features.predict(test),
-        **lead_scoring.without_declared(train, test, seed=0),
-        "source_rate": test["source_rate"].to_numpy(),
-    }
+    # one OpenMP thread, as the job runs boosting (the autouse one_thread fixture is per test)
+    with threadpool_limits(1):
+        with_features = lead_scoring.fit(train, seed=0)
+        scores = {
+            "with_features": with_features.predict(test),
+            **lead_scoring.without_declared(train, test, seed=0),
+            "source_rate": test["source_rate"].to_numpy(),
+        }
     y = test["converted_within"].to_numpy()
     return {
         "train": train,
