@@ -330,3 +330,42 @@ def test_stage_features_model_learns_a_feature_with_missing_values_and_rare_leve
     few = win_models.WinTrainingData(date(2026, 6, 30), pd.DataFrame(), train.head(10), 180)
     small = win_models.fit(recipes["stage_features"], few)
     assert small.fallback and np.allclose(small.predict(test.head(4)), test.head(4)["crm_probability"])
+
+
+def test_attach_gives_each_row_the_values_of_its_own_cutoff():
+    """Two snapshot versions of a deal: rows at cut-offs before and after the change read the
+    version valid then; a cut-off before the first export reads nothing; a feature declared
+    later is missing at the earlier cut-offs."""
+    with duckdb.connect() as con:
+        con.execute(
+            """
+            create schema raw; create schema snapshots;
+            create table raw.declared_features (entity varchar, feature varchar, kind varchar,
+                source_column varchar, _export_date date, _source_layout varchar);
+            insert into raw.declared_features values
+                ('opportunities', 'visits', 'numeric', 'Visits', '2026-01-01', 't'),
+                ('opportunities', 'tier', 'categorical', 'Tier', '2026-02-01', 't');
+            create table raw.opportunities (opportunity_id varchar, features varchar, _export_date date);
+            insert into raw.opportunities values ('a', null, '2026-01-01'), ('a', null, '2026-02-01');
+            create table snapshots.snp_crm__opportunities (opportunity_id varchar, features varchar,
+                dbt_valid_from timestamp, dbt_valid_to timestamp);
+            insert into snapshots.snp_crm__opportunities values
+                ('a', '{"visits": 3}', '2026-01-01', '2026-02-01'),
+                ('a', '{"visits": 9, "tier": "gold"}', '2026-02-01', null),
+                ('b', '{"visits": 1, "tier": "tin"}', '2026-02-01', null);
+            """
+        )
+        frame = pd.DataFrame(
+            {
+                "cutoff": pd.to_datetime(
+                    ["2025-12-31", "2026-01-15", "2026-01-31", "2026-02-01", "2026-02-01"]
+                ),
+                "opportunity_id": ["a", "a", "a", "a", "b"],
+            }
+        )
+        out = mapped_features.attach(con, frame, "opportunities")
+    assert out["mapped__visits"].tolist()[1:] == [3.0, 3.0, 9.0, 1.0]
+    assert np.isnan(out["mapped__visits"].iloc[0])  # before the first export: unknown
+    assert out["mapped__tier"].isna().tolist() == [True, True, True, False, False]  # declared on 02-01
+    assert out["mapped__tier"].iloc[3] == "gold" and str(out["mapped__tier"].dtype) == "string"
+    assert list(out.index) == list(frame.index) and len(out) == len(frame)
