@@ -22,6 +22,10 @@ they stood when that export was taken.
   every nightly export; leads have no snapshot);
 * ``export_date``: the newest export on or before the cut-off (None: nothing known yet).
 
+``attach(con, frame, entity)`` adds them to a model's rows (one row per cut-off and deal or lead),
+each row with the values known at its own cut-off, as columns named ``column_name(feature)``
+(``mapped__<name>``, so a declared name never shadows a built-in feature).
+
 It reads the DuckDB connection it is given: the warehouse file, or on PostgreSQL the forecast's
 workspace after pulling ``FEATURE_SOURCES``. Nothing is written.
 """
@@ -166,6 +170,74 @@ def features_as_of(
         frame[f.name] = frame[f.name].astype(_dtype(f.kind))
     log.debug("%s features as of %s: %d rows, %d features", entity, cutoff, len(frame), len(declared))
     return FeaturesAsOf(entity, cutoff, export_date, declared, frame)
+
+
+COLUMN_PREFIX = "mapped__"
+
+
+def column_name(feature: str) -> str:
+    """The model column of a declared feature."""
+    return f"{COLUMN_PREFIX}{feature}"
+
+
+def feature_name(column: str) -> str | None:
+    """The declared name of a model column (None: not a mapped feature)."""
+    return column[len(COLUMN_PREFIX) :] if column.startswith(COLUMN_PREFIX) else None
+
+
+def mapped_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(categorical, numeric) mapped-feature columns of a model frame, by name (float: numeric)."""
+    columns = sorted(c for c in frame.columns if feature_name(str(c)) is not None)
+    numeric = [c for c in columns if pd.api.types.is_float_dtype(frame[c])]
+    return [c for c in columns if c not in numeric], numeric
+
+
+def attach(
+    con: duckdb.DuckDBPyConnection,
+    frame: pd.DataFrame,
+    entity: str = "opportunities",
+    cutoff_column: str = "cutoff",
+) -> pd.DataFrame:
+    """``frame`` (rows of ``entity`` at cut-offs) with one column per declared feature: each row's
+    value as known at the end of its own cut-off (features_as_of), NaN / <NA> where unknown.
+    Unchanged when nothing is declared by the newest cut-off (no column added)."""
+    key = KEYS[entity]
+    if frame.empty or cutoff_column not in frame or key not in frame:
+        return frame
+    cutoffs = sorted({pd.Timestamp(c).date() for c in frame[cutoff_column].dropna().unique()})
+    if not cutoffs:
+        return frame
+    declared = declared_features(con, cutoffs[-1], entity)
+    if not declared:
+        return frame
+    stamps = pd.to_datetime(frame[cutoff_column]).dt.normalize()
+    ids = frame[key].astype("string")
+    parts = []
+    for cutoff in cutoffs:
+        wanted = ids[stamps == pd.Timestamp(cutoff)].dropna().unique().tolist()
+        known = features_as_of(con, cutoff, entity, ids=wanted).values
+        known = known.reindex(columns=[f.name for f in declared])
+        for f in declared:
+            known[f.name] = known[f.name].astype(_dtype(f.kind))
+        parts.append(known.reset_index().assign(_cutoff=pd.Timestamp(cutoff)))
+    values = pd.concat(parts, ignore_index=True).rename(
+        columns={f.name: column_name(f.name) for f in declared}
+    )
+    values[key] = values[key].astype("string")
+    lookup = pd.DataFrame({key: ids.to_numpy(), "_cutoff": stamps.to_numpy()})
+    joined = lookup.merge(values, on=[key, "_cutoff"], how="left")
+    out = frame.copy()
+    for f in declared:
+        column = joined[column_name(f.name)].to_numpy()
+        out[column_name(f.name)] = pd.Series(column, index=frame.index).astype(_dtype(f.kind))
+    log.info(
+        "%s: %d declared feature(s) attached as of %d cut-off(s): %s",
+        entity,
+        len(declared),
+        len(cutoffs),
+        ", ".join(f.name for f in declared),
+    )
+    return out
 
 
 def _dtype(kind: str) -> str:

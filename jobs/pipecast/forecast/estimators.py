@@ -7,6 +7,13 @@ shuffled and keep each deal's rows together (``groups``): training rows come ord
 deal appears at many cut-offs, and unshuffled folds calibrated one period on models of another
 (a timing model came out 10 points too sure that big deals close next quarter).
 
+Features a mapping declares (``mapped__<name>`` columns, pipecast.mapped_features) enter as
+``pooled`` categories, whose levels seen fewer than ``min_frequency`` times in training share one
+code (rare levels pooled), and as numbers, whose missing values boosting routes natively.
+``feature_encoder`` is the same for linear models: categories one-hot with rare levels pooled,
+numbers with missing values imputed (median) beside a missing-value indicator, log-compressed and
+standardised.
+
 When there is too little data for that (a single class, a handful of
 rows: the first nights of a new CRM, the small DAG test) the model degrades, with a logged
 warning, to the observed class frequencies instead of failing the night.
@@ -23,8 +30,10 @@ import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-from sklearn.preprocessing import OrdinalEncoder
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,9 @@ CALIBRATION_FOLDS = 3
 # Below this many rows of the rarest class, calibration folds are unreliable.
 MIN_CLASS_ROWS = 15
 MAX_CATEGORIES = 250  # HistGradientBoosting's categorical limit is 255 bins
+# A declared feature's level seen fewer times than this in training is pooled with the other rare ones.
+MIN_LEVEL_ROWS = 20
+MISSING_LEVEL = "(missing)"
 
 
 @dataclass
@@ -55,10 +67,11 @@ class ProbabilityModel:
     encoder: Any = None  # the categories' ordinal encoding, fitted with the estimator
     frequencies: np.ndarray = field(default_factory=lambda: np.array([]))
     kind: str = "calibrated_hgb"
+    pooled: list[str] = field(default_factory=list)  # categories with rare levels pooled
 
     @property
     def features(self) -> list[str]:
-        return [*self.categories, *self.numbers]
+        return [*self.categories, *getattr(self, "pooled", []), *self.numbers]
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         if len(frame) == 0:
@@ -66,7 +79,9 @@ class ProbabilityModel:
         if self.estimator is None:
             return np.tile(self.frequencies, (len(frame), 1))
         raw = self.estimator.predict_proba(
-            self.encoder.transform(_design(frame, self.categories, self.numbers))
+            self.encoder.transform(
+                _design(frame, [*self.categories, *getattr(self, "pooled", [])], self.numbers)
+            )
         )
         out = np.zeros((len(frame), len(self.classes)))
         for j, cls in enumerate(self.estimator.classes_):
@@ -106,23 +121,83 @@ def _design(frame: pd.DataFrame, categories: list[str], numbers: list[str]) -> p
     return design
 
 
-def _encoder(categories: list[str], numbers: list[str]) -> ColumnTransformer:
-    """Categories to ordinal codes (unknown and missing: -1, which boosting treats as missing)."""
-    return ColumnTransformer(
-        [
+def _encoder(
+    categories: list[str], numbers: list[str], pooled: list[str] | None = None, min_frequency: int = 1
+) -> ColumnTransformer:
+    """Categories to ordinal codes (unknown and missing: -1, which boosting treats as missing);
+    ``pooled`` categories likewise, their levels rarer than ``min_frequency`` sharing one code."""
+    parts = [
+        (
+            "categories",
+            OrdinalEncoder(
+                handle_unknown="use_encoded_value",
+                unknown_value=-1,
+                encoded_missing_value=-1,
+                max_categories=MAX_CATEGORIES,
+            ),
+            categories,
+        )
+    ]
+    if pooled:
+        parts.append(
             (
-                "categories",
+                "pooled",
                 OrdinalEncoder(
                     handle_unknown="use_encoded_value",
                     unknown_value=-1,
                     encoded_missing_value=-1,
                     max_categories=MAX_CATEGORIES,
+                    min_frequency=min_frequency if min_frequency > 1 else None,
+                ),
+                pooled,
+            )
+        )
+    return ColumnTransformer([*parts, ("numbers", "passthrough", numbers)])
+
+
+def _signed_log1p(values: np.ndarray) -> np.ndarray:
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def feature_encoder(categories: list[str], numbers: list[str], min_frequency: int = MIN_LEVEL_ROWS):
+    """For linear models: categories one-hot (missing is a level of its own; levels rarer than
+    ``min_frequency`` pooled into one, unseen ones scored as that pool), numbers median-imputed with
+    a missing-value indicator, log-compressed and standardised. Input: ``design_frame``'s output."""
+    return ColumnTransformer(
+        [
+            (
+                "categories",
+                OneHotEncoder(
+                    handle_unknown="infrequent_if_exist",
+                    min_frequency=min_frequency if min_frequency > 1 else None,
+                    sparse_output=False,
                 ),
                 categories,
             ),
-            ("numbers", "passthrough", numbers),
+            (
+                "numbers",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                    FunctionTransformer(_signed_log1p),
+                    StandardScaler(),
+                ),
+                numbers,
+            ),
         ]
     )
+
+
+def design_frame(frame: pd.DataFrame, categories: list[str], numbers: list[str]) -> pd.DataFrame:
+    """The columns ``feature_encoder`` reads: categories as text (missing: MISSING_LEVEL),
+    numbers as float (missing: NaN); a column absent from ``frame`` is all missing."""
+    design = pd.DataFrame(index=frame.index)
+    for column in categories:
+        values = frame[column] if column in frame else pd.Series(np.nan, index=frame.index)
+        design[column] = values.astype(object).where(values.notna(), MISSING_LEVEL).astype(str)
+    for column in numbers:
+        values = frame[column] if column in frame else pd.Series(np.nan, index=frame.index)
+        design[column] = pd.to_numeric(values, errors="coerce").astype(float)
+    return design
 
 
 def _boosting(n_categories: int, params: dict[str, Any], seed: int) -> HistGradientBoostingClassifier:
@@ -144,30 +219,36 @@ def fit_classifier(
     seed: int = 0,
     name: str = "model",
     groups: np.ndarray | pd.Series | None = None,
+    pooled: list[str] | None = None,
+    min_frequency: int = MIN_LEVEL_ROWS,
 ) -> ProbabilityModel:
     """Fit the calibrated boosted classifier, or fall back to class frequencies on too little data.
 
-    ``groups`` (e.g. the deal id) keeps rows of one group in one calibration fold."""
+    ``groups`` (e.g. the deal id) keeps rows of one group in one calibration fold. ``pooled``:
+    more categories (declared features), their levels rarer than ``min_frequency`` pooled."""
+    pooled = list(pooled or [])
     y = np.asarray(target)
     weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     totals = np.array([weights[y == c].sum() for c in classes])
     frequencies = totals / totals.sum() if totals.sum() > 0 else np.full(len(classes), 1.0 / len(classes))
-    model = ProbabilityModel(list(classes), list(categories), list(numbers), frequencies=frequencies)
+    model = ProbabilityModel(
+        list(classes), list(categories), list(numbers), frequencies=frequencies, pooled=pooled
+    )
     counts = np.array([(y == c).sum() for c in classes])
     present = counts[counts > 0]
     if len(present) < 2:
         log.warning("%s: %d rows with %d class(es): using the class frequencies", name, len(y), len(present))
         model.kind = "class_frequencies"
         return model
-    raw = _design(frame, categories, numbers)
+    raw = _design(frame, [*categories, *pooled], numbers)
     empty = [c for c in numbers if raw[c].isna().all()]  # boosting cannot bin an all-missing column
     if empty:
         log.info("%s: no values for %s: left out", name, ", ".join(empty))
         model.numbers = [c for c in numbers if c not in empty]
         raw = raw.drop(columns=empty)
-    model.encoder = _encoder(categories, model.numbers)
+    model.encoder = _encoder(categories, model.numbers, pooled, min_frequency)
     design = model.encoder.fit_transform(raw)
-    boosting = _boosting(len(categories), params or {}, seed)
+    boosting = _boosting(len(categories) + len(pooled), params or {}, seed)
     if present.min() < MIN_CLASS_ROWS:
         log.warning("%s: only %d rows of the rarest class: boosting without calibration", name, present.min())
         boosting.set_params(early_stopping=False, max_iter=50)

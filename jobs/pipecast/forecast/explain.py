@@ -8,6 +8,10 @@ the deal likelier to win than a typical deal's value would; negative: less likel
 interventional, one-group-at-a-time attribution: effects of correlated traits are not split
 between them and need not add up to the total, which is what a "top drivers" list needs.
 
+Features a mapping declares (``mapped__<name>`` columns) are drivers of their own, named by their
+declared name (``occupation = Working Professional``), when the model uses them; a declared
+name that is also a built-in driver's gets " (mapped)" after it.
+
 Cost: up to groups x background rows predictions per deal, chunked; a swap that leaves a deal's
 values as they are is not predicted.
 """
@@ -20,6 +24,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+
+from pipecast.mapped_features import feature_name
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,18 @@ SHOWN: dict[str, str] = {
 }
 TOP = 3
 EPS = 1e-4
+MAPPED_SUFFIX = " (mapped)"
+
+
+def mapped_drivers(features: list[str], taken: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """One driver per declared feature among ``features``, named by its declared name."""
+    taken = DRIVERS if taken is None else taken
+    out: dict[str, list[str]] = {}
+    for column in features:
+        name = feature_name(column)
+        if name is not None:
+            out[name + MAPPED_SUFFIX if name in taken else name] = [column]
+    return out
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -73,6 +91,7 @@ def driver_effects(
     background: int = 5,
     seed: int = 0,
     chunk: int = 2_000,
+    drivers: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """(deals x drivers) log-odds effects of the drivers the model uses.
 
@@ -80,8 +99,11 @@ def driver_effects(
     call. A variant is only predicted for the deals whose values it changes: where a deal already
     has the background row's value its swap changes nothing and adds 0 to the effect; background
     rows sharing a driver's values are one variant, counted as often as they occur.
+    ``drivers``: the groups (default DRIVERS, a deal's); declared features are added to them.
     """
-    groups = {name: [c for c in cols if c in features] for name, cols in DRIVERS.items()}
+    base = DRIVERS if drivers is None else drivers
+    groups = {name: [c for c in cols if c in features] for name, cols in base.items()}
+    groups |= mapped_drivers(features, base)
     groups = {name: cols for name, cols in groups.items() if cols}
     effects = pd.DataFrame(index=deals.index, columns=list(groups), dtype=float)
     if deals.empty or not groups:
@@ -147,16 +169,32 @@ def _label(driver: str, value: object) -> str:
     return f"{driver} = {shown}" if shown else str(driver)
 
 
-def top_drivers(deals: pd.DataFrame, effects: pd.DataFrame, top: int = TOP) -> pd.DataFrame:
-    """driver_1..top ("name = value"), driver_1_effect.. (log-odds), and all effects as JSON."""
+def _shown_column(name: str, shown: dict[str, str]) -> str | None:
+    if name in shown:
+        return shown[name]
+    return f"mapped__{name.removesuffix(MAPPED_SUFFIX)}"
+
+
+def top_drivers(
+    deals: pd.DataFrame, effects: pd.DataFrame, top: int = TOP, shown_columns: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """driver_1..top ("name = value"), driver_1_effect.. (log-odds), and all effects as JSON.
+    ``shown_columns``: the column whose value is shown beside each driver (default SHOWN; a
+    declared feature shows its own value)."""
     out = pd.DataFrame(index=deals.index)
     names = effects.columns.to_numpy()
     values = effects.to_numpy(dtype=float)
     order = np.argsort(-np.abs(np.nan_to_num(values)), axis=1) if values.size else np.empty((len(deals), 0))
-    shown = {
-        j: deals[SHOWN[name]].to_numpy(dtype=object)
+    columns = {
+        j: _shown_column(str(name), SHOWN if shown_columns is None else shown_columns)
         for j, name in enumerate(names)
-        if SHOWN.get(name) in deals
+    }
+    shown = {
+        j: (
+            deals[c].astype(object).where(deals[c].notna(), "missing") if feature_name(c) else deals[c]
+        ).to_numpy(dtype=object)
+        for j, c in columns.items()
+        if c in deals
     }
     rows = np.arange(len(deals))
     for k in range(top):

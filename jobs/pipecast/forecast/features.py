@@ -21,6 +21,10 @@ whether or not the warehouse holds the history after it.
 
 Deal attributes (segment, source, type, product, line-item prices) are taken from the newest
 export: the canonical model keeps no history of them, and CRMs set them when the deal is created.
+
+Features a mapping declares (``features:``, pipecast.mapped_features) are added to the snapshots
+as ``mapped__<name>`` columns, each deal's values as its newest export on or before the cut-off
+showed them (the opportunity snapshot's version then); without declarations no column is added.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipecast import mapped_features
 from pipecast.forecast import sources
 from pipecast.forecast.estimators import tidy_columns
 
@@ -275,7 +280,7 @@ left join open_stage_counts osc on osc.pipeline = d.pipeline
 order by snap.cutoff, snap.opportunity_id
 """
     frame = con.execute(sql, [full, sampled]).df()
-    return _tidy(frame)
+    return mapped_features.attach(con, _tidy(frame), "opportunities")
 
 
 def stage_exits(con: duckdb.DuckDBPyConnection, known_at: date, sample_fraction: float = 1.0) -> pd.DataFrame:

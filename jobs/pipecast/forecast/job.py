@@ -148,6 +148,7 @@ def _run(con: duckdb.DuckDBPyConnection, as_of: date, settings: Settings, run_id
     # --- deal backtest: every candidate, the CRM's probability and the stage model among them
     champion = registry.current_champion(con, win_models.MODEL_NAME, as_of)
     recipes = _candidates(settings)
+    recipes |= win_models.feature_recipes(training)  # declared features: one more candidate
     champion_recipe = _known_recipe(champion)
     champion_name = None
     if champion_recipe is not None:
@@ -631,7 +632,11 @@ def _leads(con, ctx, settings, as_of, first_day, run_id, now):
                 "lead_conversion",
                 test_cutoff,
                 test["converted_within"].to_numpy(),
-                {"model": model_bt.predict(test), "source_rate": test["source_rate"].to_numpy()},
+                {
+                    "model": model_bt.predict(test),
+                    "source_rate": test["source_rate"].to_numpy(),
+                    **lead_scoring.without_declared(train_bt, test, ctx.seed),  # declared features' gain
+                },
             )
     train = lead_scoring.lead_rows(
         con, lead_scoring.training_cutoffs(ends, first_day, as_of), ctx.max_training_rows
@@ -658,7 +663,7 @@ def _leads(con, ctx, settings, as_of, first_day, run_id, now):
         version,
         "lead_conversion",
         {"recipe_id": "lead_conversion"},
-        lead_scoring.FEATURES,
+        model.features,
         len(train),
         _first_metrics(metric_rows, "model"),
         _first_metrics(metric_rows, "model").get("log_loss"),

@@ -12,6 +12,13 @@ a past lead's status at a cut-off is not known; leads disqualified before a cut-
 rows as if still open there, which lowers scores for every lead alike (ranking is unaffected). The
 nightly run scores the leads whose status is still open (neither converted nor closed).
 
+Features a mapping declares on leads (``features:``, pipecast.mapped_features) join the rows as
+``mapped__<name>`` columns, each lead's values as the newest export on or before the cut-off
+showed them (scoring: as of the night); categories enter the boosting with levels seen fewer than
+``estimators.MIN_LEVEL_ROWS`` times pooled, numbers with missing values routed natively. Without
+declarations the model is the one above. ``drivers`` names what moves a lead's score, declared
+features by their declared names.
+
 The baseline is the source's conversion rate over the same known leads.
 """
 
@@ -25,7 +32,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipecast.forecast import sources
+from pipecast import mapped_features
+from pipecast.forecast import explain, sources
 from pipecast.forecast.estimators import ProbabilityModel, fit_classifier, tidy_columns
 from pipecast.forecast.features import SAMPLE_BUCKETS
 
@@ -39,6 +47,14 @@ CATEGORIES = ["lead_source", "campaign_family"]
 NUMBERS = ["age_days", "created_weekday", "created_month", "source_rate", "campaign_rate", "owner_rate"]
 FEATURES = [*CATEGORIES, *NUMBERS]
 # Statuses that mean a lead is no longer worked (case-insensitive).
+# Drivers of a lead's score (explain.driver_effects groups); declared features are added to them.
+LEAD_DRIVERS: dict[str, list[str]] = {
+    "lead source": ["lead_source", "source_rate"],
+    "campaign": ["campaign_family", "campaign_rate"],
+    "owner's record": ["owner_rate"],
+    "lead age": ["age_days", "created_weekday", "created_month"],
+}
+LEAD_SHOWN = {"lead source": "lead_source", "campaign": "campaign_family", "lead age": "age_days"}
 CLOSED_STATUSES = ("converted", "disqualified", "unqualified", "closed", "lost", "junk", "recycled")
 
 
@@ -110,7 +126,7 @@ def lead_rows(
         rows = max(total * len(cutoffs) // 4, 1)  # about a quarter of the leads are in a window
         permille = max(1, min(SAMPLE_BUCKETS, int(SAMPLE_BUCKETS * max_rows / rows)))
     frame = con.execute(_sql(con, permille, open_only), [cutoffs]).df()
-    return tidy_columns(frame, CATEGORIES, NUMBERS)
+    return mapped_features.attach(con, tidy_columns(frame, CATEGORIES, NUMBERS), "leads")
 
 
 @dataclass
@@ -118,22 +134,50 @@ class LeadModel:
     classifier: ProbabilityModel
     train_rows: int
 
+    @property
+    def features(self) -> list[str]:
+        return self.classifier.features
+
     def predict(self, leads: pd.DataFrame) -> np.ndarray:
         return self.classifier.predict_positive(leads) if len(leads) else np.array([])
 
 
-def fit(train: pd.DataFrame, seed: int = 0) -> LeadModel:
+def fit(train: pd.DataFrame, seed: int = 0, use_declared: bool = True) -> LeadModel:
+    """The lead model on ``train`` (lead_rows), with the declared features it carries unless
+    ``use_declared`` is false."""
+    pooled, numeric = mapped_features.mapped_columns(train) if use_declared else ([], [])
     classifier = fit_classifier(
         train,
         train["converted_within"].to_numpy(dtype=int),
         CATEGORIES,
-        NUMBERS,
+        [*NUMBERS, *numeric],
         [0, 1],
         seed=seed,
         name=MODEL_NAME,
         groups=train["lead_id"],
+        pooled=pooled,
     )
     return LeadModel(classifier, len(train))
+
+
+WITHOUT_DECLARED = "without_declared_features"
+
+
+def without_declared(train: pd.DataFrame, test: pd.DataFrame, seed: int = 0) -> dict[str, np.ndarray]:
+    """For the backtest, beside the model: the same model without the declared features, scored
+    on ``test`` ({WITHOUT_DECLARED: scores}); empty when no feature is declared."""
+    if mapped_features.mapped_columns(train) == ([], []) or test.empty:
+        return {}
+    return {WITHOUT_DECLARED: fit(train, seed, use_declared=False).predict(test)}
+
+
+def drivers(model: LeadModel, leads: pd.DataFrame, background: int = 5, seed: int = 0) -> pd.DataFrame:
+    """driver_1..3 ("name = value"), their log-odds effects and all effects as JSON per lead
+    (explain.top_drivers), declared features named by their declared name."""
+    effects = explain.driver_effects(
+        model.predict, leads, model.features, background, seed, drivers=LEAD_DRIVERS
+    )
+    return explain.top_drivers(leads, effects, shown_columns=LEAD_SHOWN)
 
 
 def training_cutoffs(month_ends: list[date], first_day: date, known_at: date) -> list[date]:

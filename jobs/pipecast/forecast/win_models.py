@@ -21,7 +21,14 @@ stage as a feature, learnt from every stage visit including the open ones. It is
 short histories, where the exits seen so far are mostly the fast ones, and it scores a deal that
 has sat long in a stage by the hazards of its own time in stage.
 
-All are calibrated gradient boosting (see estimators). The nightly backtest scores each recipe on
+``stage_features`` is the calibrated stage model (stage x time in stage, forecast/stage_model.py)
+plus the features a mapping declares (pipecast.mapped_features), one L2-penalised logistic
+regression on the same mature snapshot rows, each row's declared values as known at its own
+cut-off: categories one-hot with rare levels pooled, numbers median-imputed with a missing-value
+indicator (estimators.feature_encoder). It competes only where a mapping declares features
+(``feature_recipes``); the stage-only candidates never see them.
+
+The others are calibrated gradient boosting (see estimators). The nightly backtest scores each recipe on
 the same past cut-offs; the best one becomes (or stays) the champion (see registry).
 """
 
@@ -36,15 +43,23 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
 
 from pipecast.forecast import stage_model, survival
-from pipecast.forecast.estimators import ProbabilityModel, fit_classifier
+from pipecast.forecast.estimators import (
+    MIN_LEVEL_ROWS,
+    ProbabilityModel,
+    design_frame,
+    feature_encoder,
+    fit_classifier,
+)
 from pipecast.forecast.features import (
     ATTRIBUTE_CATEGORIES,
     ATTRIBUTE_NUMBERS,
     SNAPSHOT_CATEGORIES,
     SNAPSHOT_NUMBERS,
 )
+from pipecast.mapped_features import feature_name, mapped_columns
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +161,80 @@ class SnapshotModel:
         return np.clip(self.classifier.predict_positive(deals), 0.0, 1.0)
 
 
+FEATURES_FAMILY = "stage_features"
+FEATURES_RECIPE = "stage_features"  # the candidate's name in the backtest
+
+
+@dataclass
+class StageFeaturesModel:
+    """The calibrated stage model's design plus the encoded declared features, one logistic fit."""
+
+    recipe: Recipe
+    stages: list[str]
+    encoder: Any
+    estimator: LogisticRegression | None
+    train_rows: int
+    fallback: str | None = None
+
+    @property
+    def mapped(self) -> tuple[list[str], list[str]]:
+        return (
+            [c for c in self.recipe.categories if feature_name(c)],
+            [c for c in self.recipe.numbers if feature_name(c)],
+        )
+
+    def design(self, deals: pd.DataFrame) -> np.ndarray:
+        categories, numbers = self.mapped
+        encoded = self.encoder.transform(design_frame(deals, categories, numbers))
+        return np.hstack([stage_model._design(deals, self.stages), encoded])
+
+    def predict(self, deals: pd.DataFrame) -> np.ndarray:
+        if len(deals) == 0:
+            return np.array([])
+        if self.estimator is None:
+            return stage_model.crm_probability(deals)
+        return self.estimator.predict_proba(self.design(deals))[:, 1]
+
+
+def fit_stage_features(rec: Recipe, data: WinTrainingData, seed: int = 0) -> StageFeaturesModel:
+    """Fit ``stage_features`` on the mature snapshot rows (the CRM's probability answers, with a
+    ``fallback`` reason, when they are too few or of one outcome, as for the stage model)."""
+    rows = snapshot_training_rows(data)
+    y = rows["final_is_won"].astype(int).to_numpy() if len(rows) else np.array([], dtype=int)
+    categories = [c for c in rec.categories if feature_name(c)]
+    numbers = [c for c in rec.numbers if feature_name(c)]
+    min_frequency = int(rec.params.get("min_frequency", MIN_LEVEL_ROWS))
+    encoder = feature_encoder(categories, numbers, min_frequency)
+    if len(rows) < stage_model.MIN_ROWS or len(np.unique(y)) < 2:
+        reason = (
+            f"stage + declared features model at {data.known_at}: {len(rows)} deal-snapshots with a "
+            f"known outcome ({int(y.sum())} won), at least {stage_model.MIN_ROWS} with both outcomes "
+            "needed: the CRM's probability answers"
+        )
+        log.warning(reason)
+        return StageFeaturesModel(rec, [], encoder, None, len(rows), fallback=reason)
+    stages = sorted(rows["stage"].astype(str).unique())
+    encoder.fit(design_frame(rows, categories, numbers))
+    model = StageFeaturesModel(rec, stages, encoder, None, len(rows))
+    estimator = LogisticRegression(C=float(rec.params.get("C", stage_model.PENALTY_C)), max_iter=2000)
+    model.estimator = estimator.fit(model.design(rows), y)
+    return model
+
+
+def feature_recipes(training: pd.DataFrame) -> dict[str, Recipe]:
+    """The ``stage_features`` candidate over the declared features the training snapshots carry
+    (none declared: no candidate, and the backtest is the stage-only one it always was)."""
+    categories, numbers = mapped_columns(training)
+    if not categories and not numbers:
+        return {}
+    base = RECIPES[FEATURES_RECIPE]
+    return {
+        FEATURES_RECIPE: Recipe(
+            base.family, [*base.categories, *categories], [*base.numbers, *numbers], dict(base.params)
+        )
+    }
+
+
 CHAIN_CATEGORIES = [c for c in ATTRIBUTE_CATEGORIES]
 CHAIN_NUMBERS = ["stage_rank", "log_amount", *ATTRIBUTE_NUMBERS]
 
@@ -155,6 +244,8 @@ RECIPES: dict[str, Recipe] = {
     "stage_chain": Recipe("stage_chain", CHAIN_CATEGORIES, CHAIN_NUMBERS),
     "stage_hazard": Recipe("stage_hazard", list(ATTRIBUTE_CATEGORIES), HAZARD_NUMBERS),
     "snapshot": Recipe("snapshot", list(SNAPSHOT_CATEGORIES), list(SNAPSHOT_NUMBERS)),
+    # the template of the declared-features candidate: feature_recipes adds the declared columns
+    FEATURES_RECIPE: Recipe(FEATURES_FAMILY, ["stage"], ["days_in_stage"], {"min_frequency": MIN_LEVEL_ROWS}),
 }
 
 
@@ -203,6 +294,8 @@ def fit(rec: Recipe, data: WinTrainingData, seed: int = 0) -> WinModel:
             groups=exits["opportunity_id"],
         )
         return StageChainModel(rec, advance, len(exits))
+    if rec.family == FEATURES_FAMILY:
+        return fit_stage_features(rec, data, seed)
     if rec.family == "stage_hazard":
         return survival.fit(rec, data.exits, seed=seed)
     if rec.family == "snapshot":
