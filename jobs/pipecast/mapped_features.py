@@ -48,11 +48,12 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT = ("snapshots", "snp_crm__opportunities")
 KEYS = {"opportunities": "opportunity_id", "leads": "lead_id"}
-# What a PostgreSQL workspace must pull for features_as_of (beside what the forecast reads).
+# What a PostgreSQL workspace must pull for features_as_of (the forecast's sources include them):
+# raw leads only where a layout declared features (the column is NULL otherwise).
 FEATURE_SOURCES: tuple[TableRows, ...] = (
     TableRows("raw", "declared_features"),
     TableRows(*SNAPSHOT),
-    TableRows("raw", "leads"),
+    TableRows("raw", "leads", f"where {FEATURES_COLUMN} is not null"),
 )
 
 

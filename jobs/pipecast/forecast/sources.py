@@ -11,6 +11,7 @@ import logging
 
 import duckdb
 
+from pipecast.mapped_features import FEATURE_SOURCES
 from pipecast.warehouse import TableRows, table_exists
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ SNAPSHOT_VERSIONS = ("snapshots", "snp_crm__opportunities")
 
 # What the forecast job reads from the warehouse (pulled into its DuckDB workspace when the
 # warehouse is PostgreSQL): the staging views, the classified change history, and the model
-# registry's rows. The job's other ml.* tables are written, not read.
+# registry's rows, and the mapping-declared features (pipecast.mapped_features). The job's other
+# ml.* tables are written, not read.
 SOURCES: tuple[TableRows, ...] = (
     TableRows("staging", "stg_crm__opportunities"),
     TableRows("staging", "stg_crm__stages"),
@@ -105,6 +107,7 @@ SOURCES: tuple[TableRows, ...] = (
     TableRows("intermediate", "int_opportunity_changes_classified"),
     TableRows(*SNAPSHOT_VERSIONS),
     TableRows("ml", "model_runs"),
+    *(rows for rows in FEATURE_SOURCES if (rows.schema, rows.table) != SNAPSHOT_VERSIONS),
 )
 
 
