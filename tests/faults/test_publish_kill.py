@@ -1,7 +1,8 @@
 """The marts switch nights all at once (pipecast.transform.publish): a `pipecast build` killed
 (SIGKILL) after some marts were rebuilt, or during the switch itself, and a build whose
-error-severity relationships test fails, all leave every mart on the previous night; the next
-normal build publishes the whole new night. On the DuckDB warehouse, with real dbt builds."""
+error-severity relationships test fails, and a build whose marts fail their Great Expectations
+suite (checked in the slot, before the switch), all leave every mart on the previous night; the
+next normal build publishes the whole new night. On the DuckDB warehouse, with real dbt builds."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import duckdb
 import pytest
 from pipecast import pipeline
 from pipecast.config import Settings
+from pipecast.ingest import lifecycle
 from pipecast.transform import DbtError
-from pipecast.transform.publish import published
+from pipecast.transform.publish import MartsRejected, published
 
 from tests.dbt.demo_nights import write_demo_exports
 from tests.faults.killing import kill_at
@@ -95,10 +97,33 @@ def test_killed_builds_and_a_failed_test_publish_nothing_and_the_next_night_publ
         pipeline.build(settings)
     assert _marts(settings) == night_one and published(settings) == serving
 
-    # the next normal night: the stage is back, every mart moves to night 2 together
     with duckdb.connect(str(settings.resolved_warehouse_path)) as con:
         con.register("saved", saved)
         con.execute("insert into raw.stages select * from saved")
+
+    # a mart made wrong on purpose: an open deal's amount negative. dbt's tests pass; the marts
+    # checkpoint fails fct_pipeline_daily (amount >= 0) in tonight's slot, before any view moves.
+    with duckdb.connect(str(settings.resolved_warehouse_path)) as con:
+        [(deal, amount)] = con.execute(
+            "select opportunity_id, amount from raw.opportunities where _export_date = ? "
+            "and not is_closed and amount > 0 order by opportunity_id limit 1",
+            [demo.last],
+        ).fetchall()
+        con.execute(
+            "update raw.opportunities set amount = -amount where _export_date = ? and opportunity_id = ?",
+            [demo.last, deal],
+        )
+    with pytest.raises(MartsRejected, match=r"nothing published.*fct_pipeline_daily"):
+        pipeline.build(settings)
+    assert _marts(settings) == night_one and published(settings) == serving
+    assert lifecycle.current_on_target(settings)[demo.last].state == lifecycle.VALIDATED  # not published
+
+    # the next normal night: the data is right again, every mart moves to night 2 together
+    with duckdb.connect(str(settings.resolved_warehouse_path)) as con:
+        con.execute(
+            "update raw.opportunities set amount = ? where _export_date = ? and opportunity_id = ?",
+            [amount, demo.last, deal],
+        )
     result = pipeline.build(settings)
     assert result.published and published(settings) != serving
     night_two = _marts(settings)
@@ -106,3 +131,4 @@ def test_killed_builds_and_a_failed_test_publish_nothing_and_the_next_night_publ
     assert _as_of(settings) == {demo.last}
     changed = [name for name in night_one if night_two[name] != night_one[name]]
     assert "fct_opportunities" in changed and "fct_pipeline_daily" in changed
+    assert lifecycle.current_on_target(settings)[demo.last].state == lifecycle.PUBLISHED
