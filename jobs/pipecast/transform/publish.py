@@ -150,8 +150,16 @@ def check_slots(settings: Settings, built: dict[str, tuple[str, Sequence[str]]])
     failure. The audit rows carry the public names (``marts.<model>``); returns the StageOutcome."""
     from pipecast.validate.marts import validate_marts
 
+    started = time.perf_counter()
     tables = {model: schema for schema, models in built.values() for model in models}
     outcome = validate_marts(settings, tables=tables)
+    log.info(
+        "marts checkpoint on tonight's slots (%s): %d suites, %s in %.3f s",
+        ", ".join(schema for schema, _ in built.values()),
+        len(outcome.outcomes),
+        "passed" if outcome.passed_errors else "failed",
+        time.perf_counter() - started,
+    )
     if not outcome.passed_errors:
         raise MartsRejected(
             "marts validation failed (nothing published: the previous night's marts still serve): "
