@@ -101,19 +101,19 @@ def test_killed_builds_and_a_failed_test_publish_nothing_and_the_next_night_publ
         con.register("saved", saved)
         con.execute("insert into raw.stages select * from saved")
 
-    # a mart made wrong on purpose: an open deal's amount negative. dbt's tests pass; the marts
-    # checkpoint fails it (amount >= 0) in tonight's slot, before any view moves.
+    # a mart made wrong on purpose: one stage's probability in basis points (x100). dbt's tests
+    # pass; the marts checkpoint fails dim_stages (a probability in [0, 1]) in tonight's slot,
+    # before any view moves. (raw.stages is not snapshotted, so the night can be built again.)
     with duckdb.connect(str(settings.resolved_warehouse_path)) as con:
-        [(deal, amount)] = con.execute(
-            "select opportunity_id, amount from raw.opportunities where _export_date = ? "
-            "and not is_closed and amount > 0 order by opportunity_id limit 1",
+        [(stage,)] = con.execute(
+            "select min(stage) from raw.stages where _export_date = ? and probability between 1 and 99",
             [demo.last],
         ).fetchall()
         con.execute(
-            "update raw.opportunities set amount = -amount where _export_date = ? and opportunity_id = ?",
-            [demo.last, deal],
+            "update raw.stages set probability = probability * 100 where _export_date = ? and stage = ?",
+            [demo.last, stage],
         )
-    with pytest.raises(MartsRejected, match=r"nothing published.*between\(amount\)"):
+    with pytest.raises(MartsRejected, match=r"nothing published.*dim_stages.*default_probability"):
         pipeline.build(settings)
     assert _marts(settings) == night_one and published(settings) == serving
     assert lifecycle.current_on_target(settings)[demo.last].state == lifecycle.VALIDATED  # not published
@@ -121,8 +121,8 @@ def test_killed_builds_and_a_failed_test_publish_nothing_and_the_next_night_publ
     # the next normal night: the data is right again, every mart moves to night 2 together
     with duckdb.connect(str(settings.resolved_warehouse_path)) as con:
         con.execute(
-            "update raw.opportunities set amount = ? where _export_date = ? and opportunity_id = ?",
-            [amount, demo.last, deal],
+            "update raw.stages set probability = probability / 100 where _export_date = ? and stage = ?",
+            [demo.last, stage],
         )
     result = pipeline.build(settings)
     assert result.published and published(settings) != serving
