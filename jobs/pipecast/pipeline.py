@@ -103,31 +103,35 @@ def ingest(
     Pending exports resume their lifecycle (``ingest.lifecycle``): one loaded but never validated
     (a run killed in between) is validated without loading it again, unless its files changed; a
     quarantine whose folder was not moved yet is finished."""
-    from pipecast.ingest.schedule import LOAD, VALIDATE, plan
-
     settings = settings or get_settings()
     with night_lock(settings, "ingest"):  # planned and worked through by one run at a time
-        if export_date:
-            todo = [(export_date, LOAD)]
+        return _ingest(export_date, settings, validate, through)
+
+
+def _ingest(
+    export_date: date | None, settings: Settings, validate: bool, through: date | None
+) -> list[IngestResult]:
+    from pipecast.ingest.schedule import LOAD, VALIDATE, plan
+
+    if export_date:
+        todo = [(export_date, LOAD)]
+    else:
+        finish_quarantines(settings, through)
+        todo = plan(settings, through)
+    if not todo:
+        log.warning("no new exports in %s", settings.landing_url or settings.resolved_landing_dir)
+    results = []
+    for day, action in todo:
+        if action == VALIDATE:
+            log.info("export %s was loaded but not validated (an earlier run stopped): validating it", day)
+            results.append(IngestResult(day, warnings=["loaded by an earlier run: validated now"]))
         else:
-            finish_quarantines(settings, through)
-            todo = plan(settings, through)
-        if not todo:
-            log.warning("no new exports in %s", settings.landing_url or settings.resolved_landing_dir)
-        results = []
-        for day, action in todo:
-            if action == VALIDATE:
-                log.info(
-                    "export %s was loaded but not validated (an earlier run stopped): validating it", day
-                )
-                results.append(IngestResult(day, warnings=["loaded by an earlier run: validated now"]))
-            else:
-                results.append(ingest_export(day, settings))
-            if validate:
-                validate_raw(day, settings)
-        if export_date is None:
-            missing_exports(settings, through)
-        return results
+            results.append(ingest_export(day, settings))
+        if validate:
+            validate_raw(day, settings)
+    if export_date is None:
+        missing_exports(settings, through)
+    return results
 
 
 def finish_quarantines(settings: Settings, through: date | None = None) -> list[date]:
