@@ -62,6 +62,7 @@ FLOOR_GOAL_MULTIPLE = 5.0
 DBT_INCREMENTAL_GOAL_SHARE = 0.15
 PEAK_GOAL_MB = 4096.0
 FLOOR_STEP = "floor (DuckDB: read the export once, write the marts once)"
+LIFECYCLE_STEP = "lifecycle cost (hash, fingerprint, NUL checks, lifecycle read, night lock)"
 
 
 # --------------------------------------------------------------------------- measuring one process
@@ -162,6 +163,9 @@ class SizeResult:
     revenue_accuracy: dict[str, dict[str, float]] = field(default_factory=dict)
     revenue_all_cutoffs: dict[str, dict[str, float]] = field(default_factory=dict)
     floor: dict[str, Any] | None = None  # bench/floor.py's result for night 2's export and marts
+    # the export lifecycle and atomic publishing: bench/lifecycle_cost.py's result for night 2's
+    # export, and from night 2's build log the marts checkpoint on the slot and the switch
+    lifecycle: dict[str, Any] | None = None
 
     def step(self, name: str) -> StepResult | None:
         return next((s for s in self.steps if s.step == name), None)
@@ -325,7 +329,7 @@ def bench_size(
         n, errors, warnings = found[-1]
         return f"{n} expectations, {errors} errors, {warnings} warnings"
 
-    def dbt_step(name: str, stage: str, argv: list[str]) -> None:
+    def dbt_step(name: str, stage: str, argv: list[str]) -> ProcessRun:
         result, run = step(name, stage, argv)
         summary = dbt_summary(run_results, run_results.with_name("manifest.json"))
         out.dbt[name] = summary
@@ -339,6 +343,7 @@ def bench_size(
             f"{built[-1][0]} models, {built[-1][1]} tests passed; " if built else ""
         ) + f"tests {summary['tests_wall_s']:.1f} s wall ({summary['tests_sum_s']:.1f} s summed)"
         done(result)
+        return run
 
     # generate both nights
     result, _ = step(
@@ -368,7 +373,7 @@ def bench_size(
     result.rows = loaded_rows(wh, AS_OF)[0]
     result.note = expectations(run.output)
     done(result)
-    dbt_step("dbt build (incremental)", "night", ["build"])
+    night_build = dbt_step("dbt build (incremental)", "night", ["build"])
     result, run = step("validate marts", "night", ["validate", "--stage", "marts"])
     # marts.* are views onto the published slot schemas (pipecast.transform.publish): count those
     result.rows = scalar(
@@ -420,6 +425,20 @@ def bench_size(
     out.floor = json.loads(floor_json.read_text())
     result.rows = out.floor["export_rows"] + out.floor["mart_rows"]
     result.note = floor_note(out.floor)
+    done(result)
+
+    # the export lifecycle's additions on night 2's export (read-only), and publishing's share of
+    # night 2's build
+    lifecycle_json = state / "lifecycle_cost.json"
+    result, _ = step(
+        LIFECYCLE_STEP,
+        "extra",
+        [str(BENCH / "lifecycle_cost.py"), str(state), AS_OF.isoformat(), "--json", str(lifecycle_json)],
+        pipecast=False,
+    )
+    out.lifecycle = {**json.loads(lifecycle_json.read_text()), **publishing_cost(night_build.output, wh)}
+    result.rows = loaded_rows(wh, AS_OF)[0]
+    result.note = lifecycle_note(out.lifecycle)
     done(result)
 
     # extra: a full refresh of the same data, and scoring a synthetic frame of open deals
@@ -474,6 +493,97 @@ def accuracy(
 
 
 # --------------------------------------------------------------------------- the report
+
+
+def publishing_cost(build_log: str, warehouse: Path) -> dict[str, Any]:
+    """From a `pipecast build` log: the marts checkpoint on tonight's slots and the switch (seconds,
+    as pipecast.transform.publish logs them); from the warehouse: the marts' rows in the serving
+    slots and in the others (the A/B slots' price in space)."""
+    checks = re.findall(
+        r"marts checkpoint on tonight's slots \(([^)]*)\): (\d+) suites, \w+ in ([\d.]+) s", build_log
+    )
+    switches = re.findall(r"published (.*) in ([\d.]+) s", build_log)
+    rows = query(
+        warehouse,
+        "with serving as (select schema_name from audit.marts_publications "
+        "qualify published_at = max(published_at) over (partition by unit)) "
+        "select coalesce(sum(estimated_size) filter (where schema_name in (select * from serving)), 0), "
+        "coalesce(sum(estimated_size) filter (where schema_name not in (select * from serving)), 0) "
+        "from duckdb_tables() where schema_name like 'marts%\\_\\_%' escape '\\'",
+    )
+    serving, other = rows[0] if rows else (0, 0)
+    return {
+        "slot_check_s": float(checks[-1][2]) if checks else None,
+        "slot_check_suites": int(checks[-1][1]) if checks else None,
+        "switch_s": float(switches[-1][1]) if switches else None,
+        "serving_slot_rows": int(serving),
+        "other_slot_rows": int(other),
+    }
+
+
+def lifecycle_note(c: dict[str, Any]) -> str:
+    return (
+        f"hash {c['content_hash_s']:.2f} s for {c['export_mb']:,.0f} MB; "
+        f"NUL checks {c['nul_checks_s']:.2f} s; "
+        f"slot check {_num(c.get('slot_check_s'), '.1f')} s; switch {_num(c.get('switch_s'), '.2f')} s"
+    )
+
+
+def lifecycle_section(results: list[SizeResult]) -> list[str]:
+    """The "lifecycle and publishing cost" table: what issue 13's guarantees cost per night."""
+    measured = [r for r in results if r.lifecycle]
+    if not measured:
+        return []
+    out = [
+        "## Lifecycle and publishing cost",
+        "",
+        "What the export lifecycle (validated-or-nothing loads, resumable after a kill) and atomic "
+        "publishing (marts built in a slot schema, checked there, then switched in one transaction) "
+        "add to night 2, per size. Hash: the SHA-256 of the export's files (re-delivery by content); "
+        "fingerprint: the stat check that decides whether to hash again; NUL checks: the load's scan "
+        "for NUL bytes in every text column; lifecycle read: every export's current state, read at "
+        "the start of each step; night lock: taken and released once (one night at a time); slot "
+        "check: the marts checkpoint on tonight's slot schemas before the switch (part of `dbt build`; "
+        "the DAG's `validate marts` step then checks the published views again); switch: every "
+        "marts view repointed in one transaction; slot rows: the marts' rows in the serving slots "
+        "and in the other slots (the A/B slots' disk: about twice the marts).",
+        "",
+        "| size | export MB | hash s (MB/s) | fingerprint ms | NUL checks s | lifecycle read ms "
+        "| night lock ms | slot check s (suites) | switch s | slot rows serving / other "
+        "| share of the night |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in measured:
+        c = r.lifecycle or {}
+        hashing = c["content_hash_s"]
+        rate = c["export_mb"] / hashing if hashing else 0.0
+        added = (
+            hashing
+            + c["stat_fingerprint_ms"] / 1000
+            + c["nul_checks_s"]
+            + c["lifecycle_read_ms"] / 1000
+            + c["night_lock_ms"] / 1000
+            + (c.get("slot_check_s") or 0.0)
+            + (c.get("switch_s") or 0.0)
+        )
+        share = f"{_share(added, r.night_seconds):.1%}" if r.night_seconds else "n/a"
+        suites = c.get("slot_check_suites")
+        out.append(
+            f"| {r.size} | {c['export_mb']:,.0f} | {hashing:.2f} ({rate:,.0f}) | "
+            f"{c['stat_fingerprint_ms']:.2f} | {c['nul_checks_s']:.2f} | {c['lifecycle_read_ms']:.0f} | "
+            f"{c['night_lock_ms']:.2f} | {_num(c.get('slot_check_s'), '.1f')}"
+            + (f" ({suites})" if suites is not None else "")
+            + f" | {_num(c.get('switch_s'), '.2f')} | {c['serving_slot_rows']:,} / {c['other_slot_rows']:,} "
+            f"| {share} |"
+        )
+    out += [
+        "",
+        "Share of the night: these costs summed, over night 2's wall time (the slot check is inside "
+        "`dbt build`, so it is counted in the night too). Rerun: `python bench/run_bench.py --sizes S M L` "
+        "(or `python bench/lifecycle_cost.py <state> <date> --load` on one export).",
+        "",
+    ]
+    return out
 
 
 def machine() -> str:
@@ -1029,6 +1139,7 @@ def render(
         out += [f"![wall time per step per size]({chart_link})", ""]
     for r in results:
         out += size_section(r)
+    out += lifecycle_section(results)
     if probe:
         out += probe_section(probe, run.get("validation_duckdb_memory_limit") or _validation_memory_limit())
     out += [

@@ -382,3 +382,58 @@ def test_issue14_goals_leave_out_what_was_not_measured():
     r.floor = None
     assert run_bench.floor_multiples(r) is None
     assert [row[0] for row in run_bench.issue14_goals([r])] == ["14 dbt", "14 memory"]
+
+
+def test_publishing_cost_reads_the_build_log_and_the_slots(tmp_path: Path):
+    wh = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("create schema audit; create schema marts__a; create schema marts__b")
+        con.execute(
+            "create table audit.marts_publications "
+            "(unit varchar, schema_name varchar, models varchar, published_at timestamp)"
+        )
+        con.execute(
+            "insert into audit.marts_publications values "
+            "('marts', 'marts__a', 'x', '2026-11-27'), ('marts', 'marts__b', 'x', '2026-11-28')"
+        )
+        con.execute("create table marts__a.x as select range as i from range(3)")
+        con.execute("create table marts__b.x as select range as i from range(5)")
+    log = (
+        "INFO pipecast.transform.publish: marts checkpoint on tonight's slots (marts__b, marts_forecast__a): "
+        "19 suites, passed in 12.345 s\n"
+        "INFO pipecast.transform.publish: published marts -> marts__b (24 models), forecast -> "
+        "marts_forecast__a (1 models) in 0.612 s\n"
+    )
+    cost = run_bench.publishing_cost(log, wh)
+    assert cost == {
+        "slot_check_s": 12.345,
+        "slot_check_suites": 19,
+        "switch_s": 0.612,
+        "serving_slot_rows": 5,
+        "other_slot_rows": 3,
+    }
+
+
+def test_render_has_the_lifecycle_and_publishing_cost_table():
+    r = _size((1.0, 1.0, 1.0), others=27.0)
+    r.lifecycle = {
+        "export_mb": 40.0,
+        "content_hash_s": 0.1,
+        "stat_fingerprint_ms": 0.05,
+        "nul_checks_s": 0.3,
+        "lifecycle_read_ms": 12.0,
+        "lifecycle_rows": 4,
+        "night_lock_ms": 0.02,
+        "slot_check_s": 2.5,
+        "slot_check_suites": 19,
+        "switch_s": 0.6,
+        "serving_slot_rows": 5,
+        "other_slot_rows": 3,
+    }
+    text = run_bench.render([r], None, _run())
+    assert "## Lifecycle and publishing cost" in text
+    # 0.1 + 0.00005 + 0.3 + 0.012 + 0.00002 + 2.5 + 0.6 = 3.512 s of a 30 s night
+    assert "| S | 40 | 0.10 (400) | 0.05 | 0.30 | 12 | 0.02 | 2.5 (19) | 0.60 | 5 / 3 | 11.7% |" in text
+    assert "## Lifecycle and publishing cost" not in run_bench.render(
+        [_size((1.0, 1.0, 1.0), 27.0)], None, _run()
+    )

@@ -12,8 +12,10 @@ from pipecast.config import get_settings
 from pipecast.errors import NOT_RETRIABLE, ConfigurationError
 
 # Exit codes: 0 a fresh night, 1 a failure, 2 a bad export or input (quarantined, or a failed
-# validation), 3 stale: no new export, nothing rebuilt (the report says since when).
+# validation), 3 stale: no new export, nothing rebuilt (the report says since when), 4 busy:
+# another night holds the warehouse (pipecast.ingest.night_lock), nothing done.
 EXIT_STALE = 3
+EXIT_BUSY = 4
 
 
 def _version() -> str:
@@ -115,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "mapping":
         return _mapping_check(args.file, args.export)
     from pipecast import pipeline
+    from pipecast.ingest.night_lock import NightRunning
 
     try:
         settings = _settings()
@@ -171,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     except pipeline.StaleData as exc:
         print(f"STALE: {exc}")
         return EXIT_STALE
+    except NightRunning as exc:
+        print(f"pipecast: busy: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BUSY
     except NOT_RETRIABLE as exc:
         print(f"pipecast: error: {_one_line(exc)}", file=sys.stderr)
         return 2

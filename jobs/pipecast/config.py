@@ -208,6 +208,11 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None
     mlflow_registry_uri: str | None = None
 
+    # Concurrent runs (issue 13, concurrency; pipecast.ingest.night_lock): how long a step waits
+    # for another night holding the warehouse's night lock before it gives up (the CLI exits 4).
+    # 0: refuse at once.
+    night_lock_wait_seconds: float = Field(default=0, ge=0)
+
     @property
     def resolved_landing_dir(self) -> Path:
         return self.landing_dir or self.state_dir / "landing"

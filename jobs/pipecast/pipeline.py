@@ -15,6 +15,7 @@ from pipecast.config import Settings, get_settings
 from pipecast.errors import InputError
 from pipecast.ingest import IngestError, IngestResult, find_exports, ingest_export
 from pipecast.ingest.landing import LandingZone, quarantine_export, quarantine_target
+from pipecast.ingest.night_lock import night_lock
 from pipecast.warehouse import query_on_target
 
 if TYPE_CHECKING:
@@ -102,9 +103,16 @@ def ingest(
     Pending exports resume their lifecycle (``ingest.lifecycle``): one loaded but never validated
     (a run killed in between) is validated without loading it again, unless its files changed; a
     quarantine whose folder was not moved yet is finished."""
+    settings = settings or get_settings()
+    with night_lock(settings, "ingest"):  # planned and worked through by one run at a time
+        return _ingest(export_date, settings, validate, through)
+
+
+def _ingest(
+    export_date: date | None, settings: Settings, validate: bool, through: date | None
+) -> list[IngestResult]:
     from pipecast.ingest.schedule import LOAD, VALIDATE, plan
 
-    settings = settings or get_settings()
     if export_date:
         todo = [(export_date, LOAD)]
     else:
@@ -144,12 +152,17 @@ def validate_raw(export_date: date, settings: Settings | None = None):
     take it back out of raw.* and quarantine it, with its audit rows; on a failure of the run
     itself (disk full, a lost connection) record ``failed``: the export stays unserved and the
     next run validates it again."""
+    settings = settings or get_settings()
+    with night_lock(settings, f"validate export {export_date}"):
+        return _validate_raw(export_date, settings)
+
+
+def _validate_raw(export_date: date, settings: Settings):
     from pipecast.faults import pause_point
     from pipecast.ingest import lifecycle
     from pipecast.ingest.loader import record_quarantine
     from pipecast.validate.runner import validate_raw as run_raw_checkpoint
 
-    settings = settings or get_settings()
     loaded = lifecycle.current_on_target(settings).get(export_date)
 
     def step(state: str, reason: str = "") -> lifecycle.Step:
@@ -248,12 +261,15 @@ def _require_forecast_of(as_of: date | None, settings: Settings) -> None:
 
 
 def build(settings: Settings | None = None, full_refresh: bool = False):
+    """dbt build into the unpublished slots, the marts checkpoint on them, then the switch
+    (pipecast.transform.dbt_build): marts that fail their suites are never published."""
     from pipecast.transform import dbt_build
 
     settings = settings or get_settings()
-    result = dbt_build(settings, full_refresh=full_refresh)
-    mark_published(settings)
-    return result
+    with night_lock(settings, "build"):  # the export marked published is the one this build served
+        result = dbt_build(settings, full_refresh=full_refresh)
+        mark_published(settings)
+        return result
 
 
 def mark_published(settings: Settings) -> date | None:
@@ -282,7 +298,9 @@ def mark_published(settings: Settings) -> date | None:
 def forecast(as_of: date | None = None, settings: Settings | None = None):
     from pipecast.forecast.job import run_forecast
 
-    return run_forecast(as_of, settings or get_settings())
+    settings = settings or get_settings()
+    with night_lock(settings, "forecast"):
+        return run_forecast(as_of, settings)
 
 
 def report(settings: Settings | None = None, stale: str | None = None):
@@ -295,17 +313,21 @@ def run_all(settings: Settings | None = None, generate_demo: bool = True):
     """The whole night without a scheduler: the same steps, in the DAG's order.
 
     A night that validates no new export is stale: nothing is rebuilt or retrained, the report
-    says since when the data is stale, and StaleData is raised (the CLI exits 3)."""
+    says since when the data is stale, and StaleData is raised (the CLI exits 3).
+
+    The whole night holds the warehouse's night lock (pipecast.ingest.night_lock): a second run
+    started meanwhile raises NightRunning and does nothing (the CLI exits 4). The marts checkpoint
+    runs inside ``build``, on tonight's slots before they are published."""
     settings = settings or get_settings()
-    if generate_demo and not find_exports(settings.resolved_landing_dir):
-        generate(settings)
-    if not ingest(settings=settings):
-        _stale(settings)
-    build(settings)
-    validate_marts(settings)
-    result = forecast(settings=settings)
-    validate_predictions(result.as_of, settings)
-    return report(settings)
+    with night_lock(settings, "run"):
+        if generate_demo and not find_exports(settings.resolved_landing_dir):
+            generate(settings)
+        if not ingest(settings=settings):
+            _stale(settings)
+        build(settings)
+        result = forecast(settings=settings)
+        validate_predictions(result.as_of, settings)
+        return report(settings)
 
 
 def _stale(settings: Settings) -> None:

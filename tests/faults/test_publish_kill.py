@@ -1,7 +1,8 @@
 """The marts switch nights all at once (pipecast.transform.publish): a `pipecast build` killed
 (SIGKILL) after some marts were rebuilt, or during the switch itself, and a build whose
-error-severity relationships test fails, all leave every mart on the previous night; the next
-normal build publishes the whole new night. On the DuckDB warehouse, with real dbt builds."""
+error-severity relationships test fails, and a build whose marts fail their Great Expectations
+suite (checked in the slot, before the switch), all leave every mart on the previous night; the
+next normal build publishes the whole new night. On the DuckDB warehouse, with real dbt builds."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import duckdb
 import pytest
 from pipecast import pipeline
 from pipecast.config import Settings
+from pipecast.ingest import lifecycle
 from pipecast.transform import DbtError
-from pipecast.transform.publish import published
+from pipecast.transform.publish import MartsRejected, published
 
 from tests.dbt.demo_nights import write_demo_exports
 from tests.faults.killing import kill_at
@@ -95,10 +97,33 @@ def test_killed_builds_and_a_failed_test_publish_nothing_and_the_next_night_publ
         pipeline.build(settings)
     assert _marts(settings) == night_one and published(settings) == serving
 
-    # the next normal night: the stage is back, every mart moves to night 2 together
     with duckdb.connect(str(settings.resolved_warehouse_path)) as con:
         con.register("saved", saved)
         con.execute("insert into raw.stages select * from saved")
+
+    # a mart made wrong on purpose: one stage's probability in basis points (x100). dbt's tests
+    # pass; the marts checkpoint fails dim_stages (a probability in [0, 1]) in tonight's slot,
+    # before any view moves. (raw.stages is not snapshotted, so the night can be built again.)
+    with duckdb.connect(str(settings.resolved_warehouse_path)) as con:
+        [(stage,)] = con.execute(
+            "select min(stage) from raw.stages where _export_date = ? and probability between 1 and 99",
+            [demo.last],
+        ).fetchall()
+        con.execute(
+            "update raw.stages set probability = probability * 100 where _export_date = ? and stage = ?",
+            [demo.last, stage],
+        )
+    with pytest.raises(MartsRejected, match=r"nothing published.*dim_stages.*default_probability"):
+        pipeline.build(settings)
+    assert _marts(settings) == night_one and published(settings) == serving
+    assert lifecycle.current_on_target(settings)[demo.last].state == lifecycle.VALIDATED  # not published
+
+    # the next normal night: the data is right again, every mart moves to night 2 together
+    with duckdb.connect(str(settings.resolved_warehouse_path)) as con:
+        con.execute(
+            "update raw.stages set probability = probability / 100 where _export_date = ? and stage = ?",
+            [demo.last, stage],
+        )
     result = pipeline.build(settings)
     assert result.published and published(settings) != serving
     night_two = _marts(settings)
@@ -106,3 +131,4 @@ def test_killed_builds_and_a_failed_test_publish_nothing_and_the_next_night_publ
     assert _as_of(settings) == {demo.last}
     changed = [name for name in night_one if night_two[name] != night_one[name]]
     assert "fct_opportunities" in changed and "fct_pipeline_daily" in changed
+    assert lifecycle.current_on_target(settings)[demo.last].state == lifecycle.PUBLISHED

@@ -145,7 +145,8 @@ def dbt_build(
 
     The marts of ``units`` (default: every unit, pipecast.transform.publish.UNITS; ``select``
     must then cover each unit whole) are built into their unpublished slot schemas and published
-    in one transaction once every model and test has passed; on any failure nothing is published
+    in one transaction once every model and test has passed and the marts checkpoint has validated
+    the slots (publish.check_slots); on any failure nothing is published
     and the previous night's marts keep serving."""
     from pipecast.transform import publish
 
@@ -177,6 +178,7 @@ def dbt_build(
         )
     to_publish = {unit: (schemas[unit], sorted(models)) for unit, models in built.items() if models}
     if to_publish:
+        publish.check_slots(settings, to_publish)  # a mart failing its suite is never published
         result.publish_seconds = publish.publish(settings, to_publish)
         result.published = {unit: schema for unit, (schema, _) in to_publish.items()}
     return result

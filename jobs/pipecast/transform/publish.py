@@ -4,10 +4,13 @@ BI, the report and the checkpoints read ``marts.<model>``: views. The tables beh
 built by dbt into one of two slot schemas per unit (``marts__a`` / ``marts__b`` for
 models/marts, ``marts_forecast__a`` / ``marts_forecast__b`` for models/forecast), always the slot
 the views do not point at. Only when every model and every error-severity test of the build has
-passed are the unit's views switched to the new slot, all in one transaction (views are
+passed, and the marts checkpoint (Great Expectations, expectations/mart_suites.py) has validated
+the new slot's marts where they are (``check_slots``), are the unit's views switched to the new
+slot, all in one transaction (views are
 catalogue entries: DuckDB and PostgreSQL both switch them transactionally, in milliseconds,
 whatever the tables hold). A failed or killed build, or a failed test, leaves the views, and so
-every mart, on the previous night; a kill during the switch rolls back.
+every mart, on the previous night, and so does a mart that fails its suite (``MartsRejected``); a
+kill during the switch rolls back.
 
 The slot a build writes held the night before last: the incremental models
 (fct_pipeline_daily, fct_opportunity_stage_transitions) catch up from what they hold there (they
@@ -27,7 +30,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipecast.config import Settings
-from pipecast.errors import PipecastError
+from pipecast.errors import InputError, PipecastError
+from pipecast.transform.dbt_runner import DbtError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,11 @@ _LEDGER_DDL = (
 
 class PublishError(PipecastError):
     """The switch to tonight's marts failed: the previous night's marts still serve."""
+
+
+class MartsRejected(DbtError, InputError):
+    """Tonight's marts failed an error-severity expectation of the marts checkpoint in their slot:
+    nothing was published (a bad-data error, not retried; a DbtError to the callers of a build)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,30 @@ def _ident(name: str) -> str:
     from pipecast.pg_transfer import _ident as quoted  # plain identifiers only, quoted
 
     return quoted(name)
+
+
+def check_slots(settings: Settings, built: dict[str, tuple[str, Sequence[str]]]):
+    """Run the marts checkpoint on the marts of ``built`` (unit -> (slot schema, its models)) in
+    their slot schemas, before anything is published; raise MartsRejected on an error-severity
+    failure. The audit rows carry the public names (``marts.<model>``); returns the StageOutcome."""
+    from pipecast.validate.marts import validate_marts
+
+    started = time.perf_counter()
+    tables = {model: schema for schema, models in built.values() for model in models}
+    outcome = validate_marts(settings, tables=tables)
+    log.info(
+        "marts checkpoint on tonight's slots (%s): %d suites, %s in %.3f s",
+        ", ".join(schema for schema, _ in built.values()),
+        len(outcome.outcomes),
+        "passed" if outcome.passed_errors else "failed",
+        time.perf_counter() - started,
+    )
+    if not outcome.passed_errors:
+        raise MartsRejected(
+            "marts validation failed (nothing published: the previous night's marts still serve): "
+            + "; ".join(outcome.failures)
+        )
+    return outcome
 
 
 def publish(settings: Settings, built: dict[str, tuple[str, Sequence[str]]]) -> float:

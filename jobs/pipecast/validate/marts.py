@@ -1,5 +1,9 @@
 """The marts stage: every mart BI reads, validated by one checkpoint after the dbt build.
 
+The nightly build validates tonight's marts in their slot schemas before the views switch to them
+(``tables``: pipecast.transform.publish), so a mart that fails its suite is never published;
+``pipecast validate --stage marts`` validates what the views serve.
+
 A mart that does not exist (yet) is skipped with a warning in the audit, as is a check whose
 columns the mart does not have (see expectations/mart_suites.py). An error means the marts are
 wrong: the forecast and the report must not run on them.
@@ -8,6 +12,7 @@ wrong: the forecast and the report must not run on them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import date
 
 from sqlalchemy.engine import Connection
@@ -22,18 +27,29 @@ log = logging.getLogger(__name__)
 STAGE = "marts"
 
 
-def validate_marts(settings: Settings | None = None, *, run_id: str | None = None) -> StageOutcome:
+def validate_marts(
+    settings: Settings | None = None,
+    *,
+    run_id: str | None = None,
+    tables: Mapping[str, str] | None = None,
+) -> StageOutcome:
     """Validate every mart in mart_suites.SPECS that exists; ``run_id`` defaults to
-    ``marts-<newest export date>``, so validating the marts of one export again replaces its rows."""
+    ``marts-<newest export date>``, so validating the marts of one export again replaces its rows.
+
+    ``tables`` (mart -> schema): validate only these marts, each read from the schema given (a
+    slot schema not published yet); the suites and audit rows keep the public names."""
     settings = settings or get_settings()
     mart_suites = suites.load("mart_suites", settings)
     runs: list[SuiteRun] = []
     skipped: list[Skipped] = []
     with target.connection(settings) as conn:
         for spec in mart_suites.SPECS:
-            columns = target.table_columns(conn, mart_suites.SCHEMA, spec.table)
+            if tables is not None and spec.table not in tables:
+                continue
+            schema = tables[spec.table] if tables is not None else mart_suites.SCHEMA
+            columns = target.table_columns(conn, schema, spec.table)
             if not columns:
-                skipped.append(Skipped(spec.suite_name, f"{mart_suites.SCHEMA}.{spec.table} does not exist"))
+                skipped.append(Skipped(spec.suite_name, f"{schema}.{spec.table} does not exist"))
                 continue
             built = mart_suites.mart_suite(spec, columns)
             for check, missing in built.skipped:
@@ -46,12 +62,12 @@ def validate_marts(settings: Settings | None = None, *, run_id: str | None = Non
                 continue
             if built.latest_column:
                 column = q(built.latest_column)
-                table = f"{mart_suites.SCHEMA}.{spec.table}"
+                table = f"{schema}.{spec.table}"
                 batch: SqlBatch | TableBatch = SqlBatch(
-                    mart_suites.SCHEMA, spec.table, where=f"{column} = (SELECT max({column}) FROM {table})"
+                    schema, spec.table, where=f"{column} = (SELECT max({column}) FROM {table})"
                 )
             else:
-                batch = TableBatch(mart_suites.SCHEMA, spec.table)
+                batch = TableBatch(schema, spec.table)
             runs.append(SuiteRun(built.suite, batch))
         run_id = run_id or f"marts-{_newest_export(conn) or 'unknown'}"
     for s in skipped:
