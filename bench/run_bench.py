@@ -8,6 +8,9 @@ after; the other load on the machine while it ran, from /proc/stat less the step
     night 1         ingest, dbt build (first build, empty warehouse)
     night 2         ingest -> validate raw -> dbt build (incremental) -> validate marts -> forecast
                     -> validate predictions -> report: "the night", the sum of these steps
+    lifecycle       bench/lifecycle_cost.py on night 2's export (hash, fingerprint, NUL checks, lifecycle
+                    read, night lock) and, from night 2's build log, the marts checkpoint on tonight's
+                    slot and the switch: the "Lifecycle and publishing cost" table
     extra           dbt build --full-refresh on the same data (two exports loaded); scoring of a
                     synthetic frame of open deals (default 1M at L, --score-deals N for any size)
     probe           the raw checkpoint on synthetic exports of 1M and 10M opportunities

@@ -148,9 +148,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{outcome.n_failed_errors} errors, {outcome.n_failed_warnings} warnings"
             )
         elif args.command == "accept":
+            from pipecast.ingest.night_lock import night_lock
             from pipecast.validate.acceptance import accept
 
-            a = accept(args.export_date, args.by, args.reason, settings)
+            with night_lock(settings, "accept"):  # never beside a night that may quarantine it again
+                a = accept(args.export_date, args.by, args.reason, settings)
             print(
                 f"export {a.export_date} accepted {a.label}; drift checks downgraded for this export "
                 f"only: {', '.join(a.checks)}" + (f"; moved back to {a.restored_to}" if a.restored_to else "")
