@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 
 import duckdb
 import pandas as pd
@@ -144,7 +145,7 @@ def _run(
     night.metrics = _metrics(runs)
     for run in runs:
         if not run.skipped:
-            _guarded(night, run, lambda r=run: setattr(r, "version", r.model.version(night)))
+            _guarded(night, run, partial(_record_version, run, night))
     metrics = _metrics(runs)
     headline = night.versions.get(win_models.MODEL_NAME, "")
     for run in runs:
@@ -176,7 +177,11 @@ def run_model(model: ForecastModel, night: Night) -> ModelRun:
     return run
 
 
-def _guarded(night: Night, run: ModelRun, step) -> None:
+def _record_version(run: ModelRun, night: Night) -> None:
+    run.version = run.model.version(night)
+
+
+def _guarded(night: Night, run: ModelRun, step: Callable[[], None]) -> None:
     """Run ``step``; an optional model's error skips the model: a note, a skipped row, no rows."""
     try:
         step()

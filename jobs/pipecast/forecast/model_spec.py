@@ -40,9 +40,10 @@ import numpy as np
 import pandas as pd
 
 from pipecast.config import Settings
-from pipecast.forecast import backtests, close_timing, features, horizons, new_business, win_models
+from pipecast.forecast import backtests, close_timing, features, horizons, win_models
 from pipecast.forecast.fallbacks import Fallbacks
 from pipecast.forecast.metrics import probability_metrics
+from pipecast.forecast.new_business import NewBusinessForecast
 from pipecast.forecast.periods import Period
 from pipecast.forecast.scoring import FittedModels, ForecastContext, load_exits, open_deals
 
@@ -124,7 +125,7 @@ class Night:
     timing: close_timing.CloseTimingModel | None = None
     fitted: FittedModels | None = None
     scored: pd.DataFrame | None = None
-    new_business: new_business.NewBusinessForecast | None = None
+    new_business: NewBusinessForecast | None = None
     revenue_rows: pd.DataFrame | None = None
     ledger: pd.DataFrame | None = None
 

@@ -5,6 +5,7 @@ Its backtest is the revenue backtest's won-in-next-period scores (models.revenue
 from __future__ import annotations
 
 import pandas as pd
+
 from pipecast.forecast import close_timing
 from pipecast.forecast.model_spec import ForecastModel, ModelVersion, Night, pooled
 from pipecast.forecast.scoring import fit_timing

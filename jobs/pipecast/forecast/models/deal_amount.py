@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pandas as pd
+
 from pipecast.config import Settings
 from pipecast.forecast import explain, win_models
 from pipecast.forecast.model_spec import ForecastModel, ModelVersion, Night

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pandas as pd
+
 from pipecast.forecast import lead_scoring, sources
 from pipecast.forecast.model_spec import (
     ForecastModel,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pandas as pd
+
 from pipecast.forecast import propensity
 from pipecast.forecast.model_spec import (
     ForecastModel,

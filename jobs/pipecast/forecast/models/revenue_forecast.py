@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import duckdb
 import numpy as np
 import pandas as pd
+
 from pipecast.forecast import backtests, close_timing, new_business, revenue, sources, win_models
 from pipecast.forecast.model_spec import ForecastModel, ModelVersion, Night, pooled
 from pipecast.forecast.periods import Period

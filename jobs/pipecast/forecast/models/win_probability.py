@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+
 from pipecast.config import Settings
 from pipecast.forecast import backtests, horizons, registry, stage_model, win_models
 from pipecast.forecast.fallbacks import Fallbacks
