@@ -160,3 +160,12 @@ def test_a_model_writing_a_table_it_did_not_declare_fails_the_night(demo_warehou
         job.run_forecast(AS_OF, settings, models=[Undeclared])
     with connect(settings) as con:  # nothing written: the night is one transaction
         assert not table_exists(con, "ml", "toy_scores") and not table_exists(con, "ml", "model_runs")
+
+
+def test_a_model_declaring_a_built_in_table_with_other_columns_is_refused():
+    class Clash(ToyScore):
+        tables = {"lead_scores": "as_of DATE, lead_id VARCHAR"}
+
+    with pytest.raises(ValueError, match=r"model toy_score declares ml.lead_scores with columns other"):
+        job.night_tables([*job.MODELS, Clash])
+    assert "toy_scores" in job.night_tables([ToyScore]) and "lead_scores" in job.night_tables([ToyScore])
