@@ -117,7 +117,8 @@ class Night:
     cutoffs: list[date]
     training: pd.DataFrame  # point-in-time snapshots of the deals open at the training cut-offs
     notes: Fallbacks = field(default_factory=Fallbacks)
-    # every model's backtest rows so far (ml.backtests), in the order the models ran
+    # every model's backtest rows (ml.backtests), in the order of the list: set once every model
+    # has run, for ``version`` (close timing's scores are the revenue backtest's rows)
     metrics: pd.DataFrame = field(default_factory=lambda: empty_metrics())
     versions: dict[str, str] = field(default_factory=dict)  # model name -> tonight's version
     # published by the built-in models, read by the ones after them
