@@ -3,11 +3,12 @@
     python bench/forecast_phases.py --json phases.json [pipecast forecast options]
 
 Runs the real CLI (`pipecast.cli.main(["forecast", ...])`) in this process after wrapping the
-functions that pipecast/forecast/job.py calls, in job.py's own namespace only (the module-level
-names it imported, and proxies for the modules it calls through): nothing in pipecast is edited
-and other callers are untouched. The job does not log per-phase timings itself; this separates
-retraining from scoring without changing it. If job.py is refactored and a name below is gone,
-this script stops with the name, rather than measuring something else.
+functions that the forecast job and its models (pipecast/forecast/model_spec.py, models/*.py)
+call, in the calling module's own namespace only (the module-level names it imported, and proxies
+for the modules it calls through), and the optional models' steps on their classes: nothing in
+pipecast is edited and other callers are untouched. The job does not log per-phase timings
+itself; this separates retraining from scoring without changing it. If a module is refactored and
+a name below is gone, this script stops with the name, rather than measuring something else.
 
 Categories: ``retrain`` (tonight's training data and model fits), ``backtest`` (recipes retrained
 and scored at past cut-offs, champion/challenger), ``score`` (tonight's open deals: features,
@@ -18,49 +19,89 @@ and lead scores, each trained and applied), ``write`` (ml.* rows, model files, M
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
 
 from phase_timer import ModuleProxy, PhaseTimer
 
-# (module attribute of job.py, function name or None for a job.py function, label, category)
-PHASES: list[tuple[str | None, str, str, str]] = [
-    ("features", "snapshots", "training features (point-in-time cut-offs)", "retrain"),
-    ("backtests", "run_deal_backtest", "deal backtest (recipes refit at past cut-offs)", "backtest"),
-    (None, "load_exits", "stage exits (win model's training rows)", "retrain"),
-    ("win_models", "fit", "win-probability model fit", "retrain"),
-    ("backtests", "run_revenue_backtest", "revenue backtest (models refit per period)", "backtest"),
-    (None, "open_deals", "open-deal features", "score"),
-    (None, "fit_models", "close-timing model fit", "retrain"),
-    (None, "score_deals", "win x timing x amount per open deal", "score"),
-    (None, "_drivers", "per-deal drivers", "score"),
-    ("new_business", "forecast_new_business", "new-business model", "retrain"),
-    ("backtests", "forecast_with_spread", "revenue P10/P50/P90 (Monte-Carlo)", "score"),
-    (None, "_with_targets", "targets per period", "score"),
-    (None, "replace_night", "write ml.* rows", "write"),
-    (None, "_optional_models", "product propensity + lead scores (fit and score)", "optional"),
-    (None, "_record_versions", "model versions (joblib, MLflow, ml.model_runs)", "write"),
+F = "pipecast.forecast"
+# (calling module, name in it: a function or "module.function", label, category)
+PHASES: list[tuple[str, str, str, str]] = [
+    (f"{F}.model_spec", "features.snapshots", "training features (point-in-time cut-offs)", "retrain"),
+    (
+        f"{F}.models.win_probability",
+        "backtests.run_deal_backtest",
+        "deal backtest (recipes refit at past cut-offs)",
+        "backtest",
+    ),
+    (f"{F}.model_spec", "load_exits", "stage exits (win model's training rows)", "retrain"),
+    (f"{F}.models.win_probability", "win_models.fit", "win-probability model fit", "retrain"),
+    (
+        f"{F}.models.revenue_forecast",
+        "backtests.run_revenue_backtest",
+        "revenue backtest (models refit per period)",
+        "backtest",
+    ),
+    (f"{F}.model_spec", "open_deals", "open-deal features", "score"),
+    (f"{F}.models.close_timing", "fit_timing", "close-timing model fit", "retrain"),
+    (
+        f"{F}.models.deal_amount",
+        "with_amounts",
+        "deal amount (won-to-booked ratio, typical amounts)",
+        "retrain",
+    ),
+    (f"{F}.models.deal_amount", "score_deals", "win x timing x amount per open deal", "score"),
+    (f"{F}.models.deal_amount", "drivers", "per-deal drivers", "score"),
+    (f"{F}.models.new_business", "new_business.forecast_new_business", "new-business model", "retrain"),
+    (
+        f"{F}.models.revenue_forecast",
+        "backtests.forecast_with_spread",
+        "revenue P10/P50/P90 (Monte-Carlo)",
+        "score",
+    ),
+    (f"{F}.models.revenue_forecast", "with_targets", "targets per period", "score"),
+    (f"{F}.job", "replace_night", "write ml.* rows", "write"),
+    (f"{F}.job", "record_versions", "model versions (joblib, MLflow, ml.model_runs)", "write"),
 ]
+# the optional models: their steps, as one phase
+OPTIONAL = [
+    (f"{F}.models.product_propensity", "ProductPropensity"),
+    (f"{F}.models.lead_conversion", "LeadConversion"),
+]
+OPTIONAL_LABEL = "product propensity + lead scores (fit and score)"
+
+
+def _missing(where: str) -> SystemExit:
+    return SystemExit(f"{where} is gone: update {__file__}")
 
 
 def instrument(timer: PhaseTimer) -> None:
-    from pipecast.forecast import job, marts
+    from pipecast.forecast import marts
 
-    proxies: dict[str, dict[str, object]] = {}
-    for module_name, function, label, category in PHASES:
-        owner = job if module_name is None else getattr(job, module_name, None)
+    proxies: dict[tuple[str, str], dict[str, object]] = {}
+    for module_name, name, label, category in PHASES:
+        caller = importlib.import_module(module_name)
+        owner_name, _, function = name.rpartition(".")
+        owner = getattr(caller, owner_name, None) if owner_name else caller
         fn = getattr(owner, function, None) if owner is not None else None
         if fn is None:
-            where = f"job.{module_name}.{function}" if module_name else f"job.{function}"
-            raise SystemExit(f"pipecast/forecast/job.py no longer has {where}: update {__file__}")
+            raise _missing(f"{module_name}.{name}")
         wrapped = timer.wrap(fn, label, category)
-        if module_name is None:
-            setattr(job, function, wrapped)
+        if owner_name:
+            proxies.setdefault((module_name, owner_name), {})[function] = wrapped
         else:
-            proxies.setdefault(module_name, {})[function] = wrapped
-    for module_name, overrides in proxies.items():
-        setattr(job, module_name, ModuleProxy(getattr(job, module_name), overrides))
+            setattr(caller, function, wrapped)
+    for (module_name, owner_name), overrides in proxies.items():
+        caller = importlib.import_module(module_name)
+        setattr(caller, owner_name, ModuleProxy(getattr(caller, owner_name), overrides))
+    for module_name, class_name in OPTIONAL:
+        cls = getattr(importlib.import_module(module_name), class_name, None)
+        if cls is None:
+            raise _missing(f"{module_name}.{class_name}")
+        for step in ("backtest", "fit", "score"):
+            setattr(cls, step, timer.wrap(getattr(cls, step), OPTIONAL_LABEL, "optional"))
     # run_forecast imports it from the module when it runs: replacing the module attribute suffices
     marts.build_forecast_marts = timer.wrap(marts.build_forecast_marts, "dbt forecast marts", "marts")
 

@@ -4,6 +4,10 @@ lead scores, each measured on history against the CRM's stage-weighted baseline.
 Entry point: ``pipecast.forecast.job.run_forecast(as_of, settings) -> ForecastResult`` (the CLI's
 ``pipecast forecast`` and the DAG's forecast task call it through ``pipeline.forecast``).
 
+The job (``job``) is a chain over the models registered in ``job.MODELS``: each a
+``model_spec.ForecastModel`` (backtest, select, fit, score, its rows and their ml tables, its
+ml.model_runs row), one module each in ``models/``; ``model_runs`` writes ml.model_runs.
+
 Modules, in the order the night uses them:
 
 * ``features``: point-in-time features in SQL (snapshots of open deals at cut-offs, stage visits

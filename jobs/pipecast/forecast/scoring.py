@@ -96,8 +96,31 @@ def fit_models(
             exits = load_exits(con, ctx, known_at)
         data = win_models.WinTrainingData(known_at, exits, known_snapshots, ctx.maturity_days)
         win = win_models.fit(recipe, data, ctx.seed)
+    timing = fit_timing(known_snapshots, known_at, win, open_at_known, ctx.seed)
+    return with_amounts(con, known_snapshots, known_at, win, timing)
+
+
+def fit_timing(
+    known_snapshots: pd.DataFrame,
+    known_at: date,
+    win: win_models.WinModel,
+    open_at_known: pd.DataFrame,
+    seed: int,
+) -> CloseTimingModel:
+    """The close-timing model, the deals still open weighted by the win model's scores."""
     p_open = pd.Series(win.predict(open_at_known), index=open_at_known["opportunity_id"].to_numpy())
-    timing = close_timing.fit(known_snapshots, known_at, p_open, ctx.seed)
+    return close_timing.fit(known_snapshots, known_at, p_open, seed)
+
+
+def with_amounts(
+    con: duckdb.DuckDBPyConnection,
+    known_snapshots: pd.DataFrame,
+    known_at: date,
+    win: win_models.WinModel,
+    timing: CloseTimingModel,
+) -> FittedModels:
+    """The amount if won (won-to-booked ratio, typical won amounts) beside the win and timing
+    models: everything ``score_deals`` needs."""
     typical, overall = typical_won_amounts(con, known_at)
     return FittedModels(
         known_at,

@@ -12,6 +12,7 @@ version keeps its history.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 import duckdb
@@ -65,13 +66,16 @@ ML_TABLES: dict[str, str] = {
 }
 
 
-def columns_of(table: str) -> list[tuple[str, str]]:
-    return [tuple(c.split()[:2]) for c in (part.strip() for part in ML_TABLES[table].split(",")) if c]
+def columns_of(table: str, ddl: str | None = None) -> list[tuple[str, str]]:
+    """(column, type) of ml.<table>: ``ddl``, else its entry in ML_TABLES."""
+    ddl = ML_TABLES[table] if ddl is None else ddl
+    return [tuple(c.split()[:2]) for c in (part.strip() for part in ddl.split(",")) if c]
 
 
-def ensure_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_ml_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, str] | None = None) -> None:
+    """Create (or grow) the ml tables: ML_TABLES, or ``tables`` (name -> columns)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS ml")
-    for name, ddl in ML_TABLES.items():
+    for name, ddl in (ML_TABLES if tables is None else tables).items():
         con.execute(f"CREATE TABLE IF NOT EXISTS ml.{name} ({ddl})")
         existing = {
             r[0]
@@ -81,15 +85,18 @@ def ensure_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
                 [name],
             ).fetchall()
         }
-        for column, sql_type in columns_of(name):
+        for column, sql_type in columns_of(name, ddl):
             if column not in existing:
                 con.execute(f"ALTER TABLE ml.{name} ADD COLUMN {column} {sql_type}")
 
 
-def replace_night(con: duckdb.DuckDBPyConnection, table: str, as_of: date, frame: pd.DataFrame) -> int:
+def replace_night(
+    con: duckdb.DuckDBPyConnection, table: str, as_of: date, frame: pd.DataFrame, ddl: str | None = None
+) -> int:
     """Delete the night's rows of ml.<table> and insert ``frame`` (its columns of the table; the
-    others NULL), in one transaction, or in the caller's when it holds one (``transaction``)."""
-    columns = [c for c, _ in columns_of(table) if c in frame.columns]
+    others NULL), in one transaction, or in the caller's when it holds one (``transaction``).
+    ``ddl``: the table's columns when it is not one of ML_TABLES (a model's own table)."""
+    columns = [c for c, _ in columns_of(table, ddl) if c in frame.columns]
     with transaction(con):
         con.execute(f"DELETE FROM ml.{table} WHERE as_of = ?", [as_of])
         if len(frame):

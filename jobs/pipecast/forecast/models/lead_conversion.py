@@ -1,0 +1,99 @@
+"""Lead conversion: P(a lead becomes an opportunity within 90 days), leads at month-ends; every
+open lead scored into ml.lead_scores. Optional: skipped, visibly, without leads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+
+from pipecast.forecast import lead_scoring, sources
+from pipecast.forecast.model_spec import (
+    ForecastModel,
+    ModelVersion,
+    Night,
+    SkippedModel,
+    binary_metrics,
+    empty_metrics,
+    first_metrics,
+)
+from pipecast.forecast.periods import month_ends
+from pipecast.forecast.writeback import ML_TABLES
+
+
+class LeadConversion(ForecastModel):
+    name = lead_scoring.MODEL_NAME
+    tables = {"lead_scores": ML_TABLES["lead_scores"]}
+    optional = True
+
+    def backtest(self, night: Night) -> pd.DataFrame:
+        """Trained at the last month-end whose 90 days have passed, scored on its leads."""
+        if not sources.has_rows(night.con, "leads"):
+            raise SkippedModel("no leads in the warehouse")
+        first_day, as_of, ctx = night.first_day, night.as_of, night.ctx
+        self.ends = month_ends(first_day, as_of)
+        test_cutoff = max(
+            (c for c in self.ends if c + timedelta(days=lead_scoring.HORIZON_DAYS) <= as_of), default=None
+        )
+        self.metric_rows = empty_metrics()
+        if test_cutoff is not None:
+            train_bt = lead_scoring.lead_rows(
+                night.con,
+                lead_scoring.training_cutoffs(self.ends, first_day, test_cutoff),
+                ctx.max_training_rows,
+            )
+            test = lead_scoring.lead_rows(night.con, [test_cutoff], ctx.max_training_rows)
+            if len(train_bt) and len(test):
+                model_bt = lead_scoring.fit(train_bt, ctx.seed)
+                self.metric_rows = binary_metrics(
+                    self.name,
+                    test_cutoff,
+                    test["converted_within"].to_numpy(),
+                    {
+                        "model": model_bt.predict(test),
+                        "source_rate": test["source_rate"].to_numpy(),
+                        **lead_scoring.without_declared(train_bt, test, ctx.seed),  # declared features' gain
+                    },
+                )
+        return self.metric_rows
+
+    def fit(self, night: Night) -> None:
+        self.train = lead_scoring.lead_rows(
+            night.con,
+            lead_scoring.training_cutoffs(self.ends, night.first_day, night.as_of),
+            night.ctx.max_training_rows,
+        )
+        if self.train.empty:
+            raise SkippedModel("no lead history to learn from")
+        self.model = lead_scoring.fit(self.train, night.ctx.seed)
+        night.versions[self.name] = f"{self.name}.{night.as_of:%Y%m%d}"
+
+    def score(self, night: Night) -> dict[str, pd.DataFrame]:
+        leads = lead_scoring.lead_rows(night.con, [night.as_of], open_only=True)
+        rows = leads.assign(
+            as_of=night.as_of,
+            conversion_probability=self.model.predict(leads),
+            source_baseline=leads["source_rate"],
+            model_version=night.versions[self.name],
+            run_id=night.run_id,
+        )
+        return {"lead_scores": rows}
+
+    def version(self, night: Night) -> ModelVersion:
+        version = night.versions[self.name]
+        scores = first_metrics(self.metric_rows, "model")
+        return ModelVersion(
+            self.name,
+            version,
+            "lead_conversion",
+            {"recipe_id": "lead_conversion"},
+            self.model.features,
+            len(self.train),
+            scores,
+            scores.get("log_loss"),
+            "retrained nightly (single recipe)",
+            version,
+            first_cutoff=self.train["cutoff"].min().date(),
+            last_cutoff=self.train["cutoff"].max().date(),
+            model=self.model,
+        )
