@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pipecast.config import Settings
-from pipecast.forecast import backtests, close_timing, features, win_models
-from pipecast.forecast.job import training_cutoffs
+from pipecast.forecast import backtests, close_timing, features, horizons, win_models
 from pipecast.forecast.metrics import probability_metrics
 from pipecast.forecast.scoring import ForecastContext, load_exits, open_deals
 from pipecast.warehouse import connect
@@ -40,20 +40,22 @@ def _settings(state: Path) -> Settings:
     return Settings(state_dir=state, landing_dir=state / "landing", warehouse_path=state / "warehouse.duckdb")
 
 
-def _scored_backtest(con, ctx, recipes, cutoffs_count, truth) -> pd.DataFrame:
+def _scored_backtest(con, settings, ctx, recipes, cutoffs_count, truth) -> pd.DataFrame:
     first_day, as_of = con.execute(
         "select cast(min(created_at) as date), max(export_date) from staging.stg_crm__opportunities"
     ).fetchone()
+    hz = horizons.of_night(con, as_of, settings, ctx.fiscal_start_month)
+    ctx = replace(ctx, grain=hz.grain, maturity_days=hz.label_maturity_days)
     training = pd.DataFrame({"cutoff": pd.Series(dtype="datetime64[us]")})
     if any(r.family == "snapshot" for r in recipes.values()):
-        cutoffs = training_cutoffs(first_day, as_of)
+        cutoffs = horizons.training_cutoffs(first_day, as_of, hz)
         fraction = features.sample_fraction_for(
             features.count_open_deals(con, cutoffs), ctx.max_training_rows
         )
         training = close_timing.with_periods(
             features.snapshots(con, cutoffs, fraction), ctx.grain, ctx.fiscal_start_month
         )
-    deal_cutoffs = backtests.deal_cutoffs(as_of, first_day, ctx, cutoffs_count)
+    deal_cutoffs = hz.backtest_cutoffs[-cutoffs_count:]
     return backtests.run_deal_backtest(con, ctx, deal_cutoffs, recipes, training, truth).scored
 
 
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.at_as_of:
             scored = _scored_at_as_of(con, ctx, recipes, truth)
         else:
-            scored = _scored_backtest(con, ctx, recipes, args.cutoffs, truth)
+            scored = _scored_backtest(con, settings, ctx, recipes, args.cutoffs, truth)
     print(report(scored, list(recipes)))
 
 
