@@ -54,6 +54,7 @@ CASES = ("maven", *SHAPES)
 # the rows of a case, in this order: the champion, the CRM's number, the calibrated stage model
 # (its candidate row, unless it is the champion), the other candidates, the true probabilities
 FIRST = ("model", "stage_weighted", "candidate_stage_calibrated")
+TRUTH = "true_probability"  # the generator's probabilities (pipecast.forecast.backtests.TRUTH)
 SECTION = "## Forecast accuracy per dataset (real CRM data and CRM-like generated shapes)"
 
 
@@ -174,6 +175,13 @@ def read_published(case: str, source: str, settings) -> CaseResult:
     return result
 
 
+def _short(reason: str, width: int = 100) -> str:
+    """The first of a run's fallback reasons, cut to ``width`` (all of them: ml.model_runs)."""
+    first = reason.split(" | ")[0]
+    more = " (and more)" if " | " in reason else ""
+    return (first if len(first) <= width else first[: width - 1] + "…") + more
+
+
 def _cell(metrics: dict[str, float] | None, metric: str, fmt: str) -> str:
     if not metrics or metric not in metrics or metrics[metric] != metrics[metric]:
         return "–"
@@ -188,7 +196,8 @@ def table(results: list[CaseResult]) -> list[str]:
         "Command: `python bench/accuracy_by_dataset.py` (each case is a whole `pipecast run` night on a "
         "fresh warehouse). Deal backtest pooled over the cut-offs the horizons chose from the data; "
         "`model` is the published champion (named in the champion column), `candidate_*` the other "
-        "recipes the backtest compared, `truth` the generator's true probabilities on the same deals. "
+        "recipes the backtest compared, `true_probability` the generator's true probabilities on the "
+        "same deals. "
         "Coverage: how many of the revenue backtest's P10-P90 ranges (all cut-offs) held the actual.",
         "",
         "| case | data | champion | cut-offs | forecaster | deals | Brier | AUC | ECE "
@@ -204,11 +213,11 @@ def table(results: list[CaseResult]) -> list[str]:
         coverage = (
             f"{r.coverage:.0%} ({r.coverage_inside} of {r.coverage_n})" if r.coverage is not None else "–"
         )
-        champion = r.champion + (f" (fallback: {r.fallback})" if r.fallback else "")
+        champion = r.champion + (f" (fallback: {_short(r.fallback)})" if r.fallback else "")
         first = True
         names = [n for n in FIRST if n in r.deals_pooled]
-        names += sorted(n for n in r.deals_pooled if n not in FIRST and n != "truth")
-        names += ["truth"] if "truth" in r.deals_pooled else []
+        names += sorted(n for n in r.deals_pooled if n not in FIRST and n != TRUTH)
+        names += [TRUTH] if TRUTH in r.deals_pooled else []
         for name in names:
             m = r.deals_pooled[name]
             gain = f"{(m['brier'] / base - 1):+.1%}" if base and name != "stage_weighted" else ""
