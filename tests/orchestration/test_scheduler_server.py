@@ -27,7 +27,8 @@ TIMEZONE = "Europe/Berlin"
 
 
 def test_scheduler_on_postgres_runs_the_scheduled_night(tmp_path, postgres_server):
-    metadata_db = postgres_server.create_database("airflow")
+    # not "airflow": the compose init test makes that one on the same session server
+    metadata_db = postgres_server.create_database("airflow_scheduled")
     warehouse_db = postgres_server.create_database("warehouse_scheduled")
     state = tmp_path / "state"
     port = free_port()
