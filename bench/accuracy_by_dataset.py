@@ -238,23 +238,31 @@ def table(results: list[CaseResult]) -> list[str]:
     return out
 
 
-def replace_section(text: str, section: list[str]) -> str:
-    """``text`` (a BENCHMARKS.md) with this script's section replaced, or appended."""
+def _section_span(text: str) -> tuple[int, int] | None:
+    """Where this script's section lies in a BENCHMARKS.md: its heading to the next heading."""
     start = text.find(SECTION)
     if start < 0:
-        return text.rstrip("\n") + "\n\n" + "\n".join(section)
+        return None
     end = text.find("\n## ", start + len(SECTION))
-    rest = text[end + 1 :] if end >= 0 else ""
+    return start, end + 1 if end >= 0 else len(text)
+
+
+def replace_section(text: str, section: list[str]) -> str:
+    """``text`` (a BENCHMARKS.md) with this script's section replaced, or appended."""
+    span = _section_span(text)
+    if span is None:
+        return text.rstrip("\n") + "\n\n" + "\n".join(section)
+    start, end = span
+    rest = text[end:]
     return text[:start] + "\n".join(section) + ("\n" + rest if rest else "")
 
 
 def kept_section(text: str) -> list[str]:
     """This script's section of a BENCHMARKS.md (empty if none): run_bench keeps it on a rewrite."""
-    start = text.find(SECTION)
-    if start < 0:
+    span = _section_span(text)
+    if span is None:
         return []
-    end = text.find("\n## ", start + len(SECTION))
-    return text[start : end if end >= 0 else len(text)].rstrip("\n").split("\n") + [""]
+    return text[span[0] : span[1]].rstrip("\n").split("\n") + [""]
 
 
 def run_cases(cases: list[str], work: Path, size: int, progress=print) -> list[CaseResult]:
