@@ -117,6 +117,25 @@ def run_deal_backtest(
     return DealBacktest(scored, recipe_brier, models)
 
 
+def metric_rows(
+    values: dict[str, float], scope: str, forecaster: str, n: int, cutoff: date | None = None
+) -> list[dict]:
+    """One ml.backtests row (METRIC_COLUMNS) per metric of ``values`` (its count ``n`` aside)."""
+    return [
+        {
+            "cutoff": cutoff,
+            "period": None,
+            "scope": scope,
+            "forecaster": forecaster,
+            "metric": metric,
+            "value": value,
+            "n": n,
+        }
+        for metric, value in values.items()
+        if metric != "n"
+    ]
+
+
 def deal_metrics(backtest: DealBacktest, champion: str) -> pd.DataFrame:
     """Pooled and per-cut-off scores of the champion ("model"), the other candidates, the
     stage-weighted baseline and (on generated data) the true probabilities."""
@@ -146,19 +165,7 @@ def deal_metrics(backtest: DealBacktest, champion: str) -> pd.DataFrame:
                 group.loc[valid, "final_is_won"].astype(int), group.loc[valid, column]
             )
             scope = "deals_pooled" if cutoff is None else "deals"
-            rows += [
-                {
-                    "cutoff": cutoff,
-                    "period": None,
-                    "scope": scope,
-                    "forecaster": name,
-                    "metric": metric,
-                    "value": value,
-                    "n": int(valid.sum()),
-                }
-                for metric, value in values.items()
-                if metric != "n"
-            ]
+            rows += metric_rows(values, scope, name, int(valid.sum()), cutoff)
         valid = scored[column].notna()
         bins = reliability_bins(scored.loc[valid, "final_is_won"].astype(int), scored.loc[valid, column])
         for b, row in bins.iterrows():
@@ -348,19 +355,7 @@ def revenue_metrics(backtest: RevenueBacktest) -> pd.DataFrame:
     if not timing.empty:
         for name in (MODEL, STAGE_WEIGHTED):
             values = probability_metrics(timing["won_in_period"], timing[name])
-            rows += [
-                {
-                    "cutoff": None,
-                    "period": None,
-                    "scope": "deals_won_next_period",
-                    "forecaster": name,
-                    "metric": metric,
-                    "value": value,
-                    "n": len(timing),
-                }
-                for metric, value in values.items()
-                if metric != "n"
-            ]
+            rows += metric_rows(values, "deals_won_next_period", name, len(timing))
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 

@@ -223,6 +223,52 @@ class ForecastModel(ABC):
         after every model has run (``night.metrics`` holds every backtest row)."""
 
 
+class NightlyRetrainedModel(ForecastModel):
+    """A model with one recipe, retrained every night: its backtest's rows in ``metric_rows``,
+    tonight's training rows (with their ``cutoff``) in ``train`` and its model in ``model``. Its
+    ml.model_runs row names the recipe by the model's name."""
+
+    metric_rows: pd.DataFrame
+    train: pd.DataFrame
+    model: Any
+
+    @abstractmethod
+    def feature_names(self) -> list[str]:
+        """The features the fitted model reads."""
+
+    def retrain(self, night: Night, rows: pd.DataFrame, fit, nothing_to_learn: str) -> None:
+        """Tonight's model from ``rows`` (``fit(rows, seed)``); SkippedModel when there are none."""
+        if rows.empty:
+            raise SkippedModel(nothing_to_learn)
+        self.train = rows
+        self.model = fit(rows, night.ctx.seed)
+        night.versions[self.name] = f"{self.name}.{night.as_of:%Y%m%d}"
+
+    def version(self, night: Night) -> ModelVersion:
+        version = night.versions[self.name]
+        scores = first_metrics(self.metric_rows, "model")
+        return ModelVersion(
+            self.name,
+            version,
+            self.name,
+            {"recipe_id": self.name},
+            self.feature_names(),
+            len(self.train),
+            scores,
+            scores.get("log_loss"),
+            "retrained nightly (single recipe)",
+            version,
+            first_cutoff=self.train["cutoff"].min().date(),
+            last_cutoff=self.train["cutoff"].max().date(),
+            model=self.model,
+        )
+
+
+def last_mature_cutoff(cutoffs: list[date], horizon_days: int, as_of: date) -> date | None:
+    """The newest cut-off whose outcome window (``horizon_days``) has passed by ``as_of``."""
+    return max((c for c in cutoffs if c + timedelta(days=horizon_days) <= as_of), default=None)
+
+
 def empty_metrics() -> pd.DataFrame:
     return pd.DataFrame(columns=backtests.METRIC_COLUMNS)
 
@@ -240,19 +286,7 @@ def binary_metrics(scope: str, cutoff: date, y: np.ndarray, forecasts: dict[str,
     """Brier, log loss, AUC and ECE of each forecaster on one cut-off's outcomes."""
     rows = []
     for name, p in forecasts.items():
-        for metric, value in probability_metrics(y, p).items():
-            if metric != "n":
-                rows.append(
-                    {
-                        "cutoff": cutoff,
-                        "period": None,
-                        "scope": scope,
-                        "forecaster": name,
-                        "metric": metric,
-                        "value": value,
-                        "n": len(y),
-                    }
-                )
+        rows += backtests.metric_rows(probability_metrics(y, p), scope, name, len(y), cutoff)
     return pd.DataFrame(rows, columns=backtests.METRIC_COLUMNS)
 
 

@@ -3,25 +3,22 @@ open lead scored into ml.lead_scores. Optional: skipped, visibly, without leads.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pandas as pd
 
 from pipecast.forecast import lead_scoring, sources
 from pipecast.forecast.model_spec import (
-    ForecastModel,
-    ModelVersion,
     Night,
+    NightlyRetrainedModel,
     SkippedModel,
     binary_metrics,
     empty_metrics,
-    first_metrics,
+    last_mature_cutoff,
 )
 from pipecast.forecast.periods import month_ends
 from pipecast.forecast.writeback import ML_TABLES
 
 
-class LeadConversion(ForecastModel):
+class LeadConversion(NightlyRetrainedModel):
     name = lead_scoring.MODEL_NAME
     tables = {"lead_scores": ML_TABLES["lead_scores"]}
     optional = True
@@ -32,9 +29,7 @@ class LeadConversion(ForecastModel):
             raise SkippedModel("no leads in the warehouse")
         first_day, as_of, ctx = night.first_day, night.as_of, night.ctx
         self.ends = month_ends(first_day, as_of)
-        test_cutoff = max(
-            (c for c in self.ends if c + timedelta(days=lead_scoring.HORIZON_DAYS) <= as_of), default=None
-        )
+        test_cutoff = last_mature_cutoff(self.ends, lead_scoring.HORIZON_DAYS, as_of)
         self.metric_rows = empty_metrics()
         if test_cutoff is not None:
             train_bt = lead_scoring.lead_rows(
@@ -58,15 +53,12 @@ class LeadConversion(ForecastModel):
         return self.metric_rows
 
     def fit(self, night: Night) -> None:
-        self.train = lead_scoring.lead_rows(
+        rows = lead_scoring.lead_rows(
             night.con,
             lead_scoring.training_cutoffs(self.ends, night.first_day, night.as_of),
             night.ctx.max_training_rows,
         )
-        if self.train.empty:
-            raise SkippedModel("no lead history to learn from")
-        self.model = lead_scoring.fit(self.train, night.ctx.seed)
-        night.versions[self.name] = f"{self.name}.{night.as_of:%Y%m%d}"
+        self.retrain(night, rows, lead_scoring.fit, "no lead history to learn from")
 
     def score(self, night: Night) -> dict[str, pd.DataFrame]:
         leads = lead_scoring.lead_rows(night.con, [night.as_of], open_only=True)
@@ -79,21 +71,5 @@ class LeadConversion(ForecastModel):
         )
         return {"lead_scores": rows}
 
-    def version(self, night: Night) -> ModelVersion:
-        version = night.versions[self.name]
-        scores = first_metrics(self.metric_rows, "model")
-        return ModelVersion(
-            self.name,
-            version,
-            "lead_conversion",
-            {"recipe_id": "lead_conversion"},
-            self.model.features,
-            len(self.train),
-            scores,
-            scores.get("log_loss"),
-            "retrained nightly (single recipe)",
-            version,
-            first_cutoff=self.train["cutoff"].min().date(),
-            last_cutoff=self.train["cutoff"].max().date(),
-            model=self.model,
-        )
+    def feature_names(self) -> list[str]:
+        return self.model.features

@@ -4,25 +4,21 @@ when there is no account x product history."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pandas as pd
 
 from pipecast.forecast import propensity
 from pipecast.forecast.model_spec import (
-    ForecastModel,
-    ModelVersion,
     Night,
-    SkippedModel,
+    NightlyRetrainedModel,
     binary_metrics,
     empty_metrics,
-    first_metrics,
+    last_mature_cutoff,
 )
 from pipecast.forecast.periods import period_ends
 from pipecast.forecast.writeback import ML_TABLES
 
 
-class ProductPropensity(ForecastModel):
+class ProductPropensity(NightlyRetrainedModel):
     name = propensity.MODEL_NAME
     tables = {"product_propensity": ML_TABLES["product_propensity"]}
     optional = True
@@ -31,10 +27,7 @@ class ProductPropensity(ForecastModel):
         """Trained at the last quarter-end whose 180 days have passed, scored on its pairs."""
         first_day, as_of, ctx = night.first_day, night.as_of, night.ctx
         self.quarter_ends = period_ends(first_day, as_of, "quarter", ctx.fiscal_start_month)
-        test_cutoff = max(
-            (c for c in self.quarter_ends if c + timedelta(days=propensity.HORIZON_DAYS) <= as_of),
-            default=None,
-        )
+        test_cutoff = last_mature_cutoff(self.quarter_ends, propensity.HORIZON_DAYS, as_of)
         self.metric_rows = empty_metrics()
         if test_cutoff is not None:
             train_bt = propensity.account_product_pairs(
@@ -54,15 +47,12 @@ class ProductPropensity(ForecastModel):
         return self.metric_rows
 
     def fit(self, night: Night) -> None:
-        self.train = propensity.account_product_pairs(
+        rows = propensity.account_product_pairs(
             night.con,
             propensity.training_cutoffs(night.first_day, night.as_of, self.quarter_ends),
             night.ctx.max_training_rows,
         )
-        if self.train.empty:
-            raise SkippedModel("no account x product history to learn from")
-        self.model = propensity.fit(self.train, night.ctx.seed)
-        night.versions[self.name] = f"{self.name}.{night.as_of:%Y%m%d}"
+        self.retrain(night, rows, propensity.fit, "no account x product history to learn from")
 
     def score(self, night: Night) -> dict[str, pd.DataFrame]:
         pairs = propensity.account_product_pairs(night.con, [night.as_of])
@@ -78,21 +68,5 @@ class ProductPropensity(ForecastModel):
             "product_propensity": top.assign(as_of=night.as_of, model_version=version, run_id=night.run_id)
         }
 
-    def version(self, night: Night) -> ModelVersion:
-        version = night.versions[self.name]
-        scores = first_metrics(self.metric_rows, "model")
-        return ModelVersion(
-            self.name,
-            version,
-            "product_propensity",
-            {"recipe_id": "product_propensity"},
-            propensity.FEATURES,
-            len(self.train),
-            scores,
-            scores.get("log_loss"),
-            "retrained nightly (single recipe)",
-            version,
-            first_cutoff=self.train["cutoff"].min().date(),
-            last_cutoff=self.train["cutoff"].max().date(),
-            model=self.model,
-        )
+    def feature_names(self) -> list[str]:
+        return propensity.FEATURES
