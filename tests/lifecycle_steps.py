@@ -1,12 +1,22 @@
-"""For fixtures that load exports without running raw validation (it is not what they test):
-record the export as validated, with a reason saying so, so that dbt's staging serves it."""
+"""Steps of the export lifecycle for tests.
+
+``mark_validated``: for fixtures that load exports without running raw validation (it is not what
+they test), record the export as validated, with a reason saying so, so that dbt's staging serves
+it. The fault tests' probes: an export whose second deal has a given amount, the raw rows of an
+export, and what dbt's staging serves."""
 
 from __future__ import annotations
 
 from datetime import date
 
+from pipecast.canonical import ENTITIES
 from pipecast.config import Settings
 from pipecast.ingest import lifecycle
+from pipecast.warehouse import query_on_target
+
+from tests.ingest.conftest import generic_files, good_tables
+
+AMOUNT = list(ENTITIES["opportunities"].columns).index("amount")
 
 
 def mark_validated(settings: Settings, *days: date, why: str = "raw validation not under test") -> None:
@@ -25,3 +35,28 @@ def mark_validated(settings: Settings, *days: date, why: str = "raw validation n
                 location=loaded.location,
             ),
         )
+
+
+def export_with_amount_of_o2(amount: str) -> dict[str, str]:
+    """The good generic export (tests.ingest.conftest) with the second deal's amount as given."""
+    tables = good_tables()
+    tables["opportunities"][1][AMOUNT] = amount
+    return generic_files(tables)
+
+
+def raw_opportunity_rows(settings: Settings, day: date) -> int:
+    [(n,)] = query_on_target(
+        settings, "select count(*) from raw.opportunities where _export_date = $1", [day]
+    )
+    return int(n)
+
+
+def served(settings: Settings) -> list[tuple]:
+    """What dbt's staging (and so every mart) serves: built for real, the model and the staging
+    models it reads."""
+    from pipecast.transform import dbt_invoke
+
+    assert dbt_invoke(["run", "--select", "+stg_crm__opportunities"], settings).success
+    return query_on_target(
+        settings, "select distinct opportunity_id, amount from staging.stg_crm__opportunities order by 1"
+    )

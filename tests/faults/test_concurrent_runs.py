@@ -20,19 +20,16 @@ from datetime import date
 
 import pytest
 from pipecast import pipeline
-from pipecast.canonical import ENTITIES
 from pipecast.config import Settings
 from pipecast.ingest import lifecycle
 from pipecast.ingest.night_lock import lock_path, night_lock
 from pipecast.ingest.schedule import plan
-from pipecast.warehouse import query_on_target
 
 from tests.faults.killing import ROOT, paused_at, python_module
-from tests.ingest.conftest import generic_files, good_tables, put_export
-from tests.lifecycle_steps import mark_validated
+from tests.ingest.conftest import put_export
+from tests.lifecycle_steps import export_with_amount_of_o2, mark_validated, raw_opportunity_rows, served
 
 DAY1, DAY2, DAY3 = date(2026, 5, 1), date(2026, 5, 2), date(2026, 5, 3)
-AMOUNT = list(ENTITIES["opportunities"].columns).index("amount")
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -67,40 +64,17 @@ def _start(settings: Settings, *args: str, wait: float = 0) -> subprocess.Popen:
     )
 
 
-def _export(amount_of_o2: str) -> dict[str, str]:
-    tables = good_tables()
-    tables["opportunities"][1][AMOUNT] = amount_of_o2
-    return generic_files(tables)
-
-
 def _states(settings: Settings, day: date) -> list[str]:
     """The export's steps after it landed, oldest first."""
     return [s.state for s in lifecycle.history_on_target(settings, day) if s.state != lifecycle.LANDED]
 
 
-def _raw_rows(settings: Settings, day: date) -> int:
-    [(n,)] = query_on_target(
-        settings, "select count(*) from raw.opportunities where _export_date = $1", [day]
-    )
-    return int(n)
-
-
-def _served(settings: Settings) -> list[tuple]:
-    """What dbt's staging (and so every mart) serves: built for real."""
-    from pipecast.transform import dbt_invoke
-
-    assert dbt_invoke(["run", "--select", "+stg_crm__opportunities"], settings).success
-    return query_on_target(
-        settings, "select distinct opportunity_id, amount from staging.stg_crm__opportunities order by 1"
-    )
-
-
 def _scenario(settings: Settings) -> None:
     landing = settings.resolved_landing_dir
-    put_export(landing, DAY1, _export("2500.5"))
+    put_export(landing, DAY1, export_with_amount_of_o2("2500.5"))
     pipeline.ingest(DAY1, settings, validate=False)
     mark_validated(settings, DAY1)
-    put_export(landing, DAY2, _export("7777"))
+    put_export(landing, DAY2, export_with_amount_of_o2("7777"))
 
     first_run = python_module("pipecast.cli", "run", "--no-generate")
     with paused_at("ingest:validated", first_run, settings.state_dir, _env(settings), timeout=300) as first:
@@ -114,9 +88,9 @@ def _scenario(settings: Settings) -> None:
         assert "Traceback" not in err
         # The second run did nothing: day 2 is loaded once, not validated, not served.
         assert _states(settings, DAY2) == [lifecycle.LOADED]
-        assert (_raw_rows(settings, DAY1), _raw_rows(settings, DAY2)) == (4, 4)
-        served = _served(settings)
-        assert ("O2", 2500.5) in served and ("O2", 7777.0) not in served
+        assert (raw_opportunity_rows(settings, DAY1), raw_opportunity_rows(settings, DAY2)) == (4, 4)
+        serving = served(settings)
+        assert ("O2", 2500.5) in serving and ("O2", 7777.0) not in serving
 
         # A run told to wait waits for the first instead of failing.
         waiting = _start(settings, "ingest", wait=120)
@@ -133,29 +107,18 @@ def _scenario(settings: Settings) -> None:
     assert _states(settings, DAY2) == [lifecycle.LOADED, lifecycle.VALIDATED]
     assert lifecycle.newest_servable(lifecycle.current_on_target(settings)) == DAY2
     assert plan(settings) == []
-    assert (_raw_rows(settings, DAY1), _raw_rows(settings, DAY2)) == (4, 4)
+    assert (raw_opportunity_rows(settings, DAY1), raw_opportunity_rows(settings, DAY2)) == (4, 4)
 
     # The next normal night.
-    put_export(landing, DAY3, _export("8888"))
+    put_export(landing, DAY3, export_with_amount_of_o2("8888"))
     assert [r.export_date for r in pipeline.ingest(settings=settings)] == [DAY3]
     assert _states(settings, DAY3)[-1] == lifecycle.VALIDATED
-    assert _raw_rows(settings, DAY3) == 4
+    assert raw_opportunity_rows(settings, DAY3) == 4
 
 
 def test_a_second_run_during_validation_on_duckdb(settings):
     _scenario(settings)
     assert lock_path(settings).exists()
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    from tests.dbt.postgres_server import running_server, unavailable_reason
-
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with running_server() as server:
-        yield server
 
 
 @pytest.mark.postgres

@@ -58,17 +58,6 @@ def test_duckdb_killed_midway_keeps_last_night_and_recovers(settings):
     assert all(v == [(LAST_NIGHT, "last"), (TONIGHT, "tonight")] for v in after.values()), after
 
 
-@pytest.fixture(scope="module")
-def postgres():
-    from tests.dbt.postgres_server import running_server, unavailable_reason
-
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with running_server() as server:
-        yield server
-
-
 def _postgres_nights(server) -> dict[str, list[tuple]]:
     sql = " union all ".join(f"select '{t}', as_of, run_id from ml.{t}" for t in ML_TABLES)
     with server.connect() as pg, pg.cursor() as cursor:

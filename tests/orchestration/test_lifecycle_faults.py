@@ -21,7 +21,7 @@ from pipecast.warehouse import query_on_target
 from tests.faults import killing
 from tests.faults.killing import python_module
 from tests.ingest.conftest import generic_files, good_tables, put_export
-from tests.lifecycle_steps import mark_validated
+from tests.lifecycle_steps import export_with_amount_of_o2, mark_validated, raw_opportunity_rows, served
 from tests.orchestration.conftest import PostgresServer
 
 DAY1, DAY2, DAY3 = date(2026, 5, 1), date(2026, 5, 2), date(2026, 5, 3)
@@ -55,70 +55,44 @@ def _state(settings: Settings, day: date) -> str | None:
     return step.state if step else None
 
 
-def _raw_rows(settings: Settings, day: date) -> int:
-    [(n,)] = query_on_target(
-        settings, "select count(*) from raw.opportunities where _export_date = $1", [day]
-    )
-    return int(n)
-
-
-def _served(settings: Settings) -> list[tuple]:
-    """What dbt's staging serves: built for real, the model and the staging models it reads."""
-    from pipecast.transform import dbt_invoke
-
-    assert dbt_invoke(["run", "--select", "+stg_crm__opportunities"], settings).success
-    return query_on_target(
-        settings, "select distinct opportunity_id, amount from staging.stg_crm__opportunities order by 1"
-    )
-
-
-def _export(amount_of_o2: str) -> dict[str, str]:
-    tables = good_tables()
-    tables["opportunities"][1][ENTITY_AMOUNT] = amount_of_o2
-    return generic_files(tables)
-
-
-ENTITY_AMOUNT = list(ENTITIES["opportunities"].columns).index("amount")
-
-
 def _scenario(settings: Settings) -> None:
     landing = settings.resolved_landing_dir
     # A good night: day 1 loaded and validated (its validation is not what this tests).
-    put_export(landing, DAY1, _export("2500.5"))
+    put_export(landing, DAY1, export_with_amount_of_o2("2500.5"))
     pipeline.ingest(DAY1, settings, validate=False)
     mark_validated(settings, DAY1)
 
     # Day 2 (O2's amount changed) is killed inside its load transaction: nothing of it committed.
-    put_export(landing, DAY2, _export("7777"))
+    put_export(landing, DAY2, export_with_amount_of_o2("7777"))
     kill_at(settings, "ingest:load-commit")
-    assert _raw_rows(settings, DAY2) == 0
+    assert raw_opportunity_rows(settings, DAY2) == 0
     assert _state(settings, DAY2) in (None, lifecycle.LANDED)
     assert plan(settings) == [(DAY2, LOAD)]
 
     # The rerun loads it and is killed before raw validation: loaded, never served.
     kill_at(settings, "ingest:validate")
-    assert _raw_rows(settings, DAY2) == 4
+    assert raw_opportunity_rows(settings, DAY2) == 4
     assert _state(settings, DAY2) == lifecycle.LOADED
     assert plan(settings) == [(DAY2, VALIDATE)]
-    served = _served(settings)  # day 1's, not the loaded day 2's
-    assert ("O2", 2500.5) in served and ("O2", 7777.0) not in served
+    serving = served(settings)  # day 1's, not the loaded day 2's
+    assert ("O2", 2500.5) in serving and ("O2", 7777.0) not in serving
 
     # A normal run resumes: validates day 2 without loading it again, and it serves.
     [resumed] = pipeline.ingest(settings=settings)
     assert resumed.export_date == DAY2 and not resumed.rows
     assert _state(settings, DAY2) == lifecycle.VALIDATED
     assert [s.state for s in lifecycle.history_on_target(settings, DAY2)].count(lifecycle.LOADED) == 1
-    assert ("O2", 7777.0) in _served(settings)
+    assert ("O2", 7777.0) in served(settings)
     # Nothing was lost: both nights are in raw, the archive holds day 2's files.
-    assert (_raw_rows(settings, DAY1), _raw_rows(settings, DAY2)) == (4, 4)
+    assert (raw_opportunity_rows(settings, DAY1), raw_opportunity_rows(settings, DAY2)) == (4, 4)
     assert (settings.archive_dir / DAY2.isoformat() / "opportunities.csv").exists()
 
     # The next normal night.
-    put_export(landing, DAY3, _export("8888"))
+    put_export(landing, DAY3, export_with_amount_of_o2("8888"))
     assert [r.export_date for r in pipeline.ingest(settings=settings)] == [DAY3]
     assert _state(settings, DAY3) == lifecycle.VALIDATED
     assert plan(settings) == []
-    assert _raw_rows(settings, DAY3) == 4
+    assert raw_opportunity_rows(settings, DAY3) == 4
 
 
 def test_killed_during_load_and_validation_on_duckdb(settings):
@@ -195,4 +169,4 @@ def test_a_nul_byte_on_postgres_is_a_quarantine_naming_file_line_and_column(
     assert not (settings.resolved_landing_dir / DAY1.isoformat()).exists()
     # The night is not jammed: the next run loads the next export.
     assert [r.export_date for r in pipeline.ingest(settings=settings, validate=False)] == [DAY2]
-    assert _raw_rows(settings, DAY2) == 4 and _raw_rows(settings, DAY1) == 0
+    assert raw_opportunity_rows(settings, DAY2) == 4 and raw_opportunity_rows(settings, DAY1) == 0
