@@ -52,3 +52,34 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> DemoWarehouse:
     mark_validated(settings, *(r.export_date for r in loaded))
     build_warehouse(settings)
     return DemoWarehouse(settings)
+
+
+@pytest.fixture(scope="session")
+def forecast_night(demo_warehouse: DemoWarehouse, tmp_path_factory: pytest.TempPathFactory):
+    """One forecast night on a copy of the demo warehouse as the pipeline runs it (MLflow tracking,
+    the dbt forecast marts, the snapshot recipe competing with the stage chain), once per session:
+    ``(settings, result)``. The forecast job's tests and the report, semantic-layer and
+    model-registry tests read it (read it only)."""
+    from pipecast.forecast.job import run_forecast
+
+    settings = demo_warehouse.copy(
+        tmp_path_factory.mktemp("forecast-night") / "state",
+        forecast_mlflow=True,
+        forecast_build_marts=True,
+        forecast_win_candidates=["stage_chain", "snapshot"],
+    )
+    return settings, run_forecast(AS_OF, settings)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """One throwaway PostgreSQL server for the whole session (tests/dbt/postgres_server.py), or
+    None where none can start (the fixtures built on it skip or fail, as their tests want). Each
+    group of tests works in databases of its own on it (``PostgresServer.with_database``)."""
+    from tests.dbt.postgres_server import running_server, unavailable_reason
+
+    if unavailable_reason():
+        yield None
+        return
+    with running_server() as server:
+        yield server

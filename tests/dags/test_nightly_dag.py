@@ -14,6 +14,7 @@ import duckdb
 import pytest
 from pipecast.config import get_settings
 
+from tests.forecast.conftest import BOUNDED, settings_env
 from tests.orchestration.webhook import webhook_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,6 +157,8 @@ def airflow_env(airflow_home: Path, state: Path, **pipecast: str) -> dict[str, s
         "PIPECAST_RUN_DEADLINE_MINUTES": "0",
         # dag.test() honours retry delays: fail fast instead of waiting minutes for a retry.
         "PIPECAST_TASK_RETRIES": "0",
+        # Small backtests and simulations; MLflow tracking and the forecast marts as in production.
+        **settings_env(BOUNDED),
         **{f"PIPECAST_{k.upper()}": v for k, v in pipecast.items()},
     }
 

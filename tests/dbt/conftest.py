@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,7 +28,7 @@ from tests.dbt.demo_nights import DemoExports, write_demo_exports
 from tests.dbt.maven import EXPORT_DATE as MAVEN_EXPORT_DATE
 from tests.dbt.maven import unavailable_reason as maven_unavailable_reason
 from tests.dbt.maven import write_maven_export
-from tests.dbt.postgres_server import PostgresServer, running_server, unavailable_reason
+from tests.dbt.postgres_server import PostgresServer, postgres_or_skip
 from tests.dbt.raw_copy import copy_raw_to_postgres
 from tests.lifecycle_steps import mark_validated
 
@@ -99,12 +98,9 @@ def full_refresh(tmp_path_factory: pytest.TempPathFactory, nightly: NightlyWareh
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with running_server() as server:
-        yield server
+def postgres(postgres_cluster) -> PostgresServer:
+    """The session's PostgreSQL server (tests/conftest.py), on a database of the warehouse tests."""
+    return postgres_or_skip(postgres_cluster).with_database("dbt_warehouse")
 
 
 @dataclass

@@ -16,7 +16,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 PG_BIN = Path(os.environ.get("PIPECAST_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -61,6 +61,25 @@ class PostgresServer:
             host=self.host, port=self.port, user=self.user, dbname=self.database, autocommit=True
         )
 
+    def url(self, dbname: str, driver: str = "postgresql+psycopg2") -> str:
+        return f"{driver}://{self.user}@{self.host}:{self.port}/{dbname}"
+
+    def create_database(self, name: str) -> str:
+        """A new empty database on this server; its name."""
+        with self.connect() as admin:
+            admin.execute(f'create database "{name}"')
+        return name
+
+    def with_database(self, name: str) -> PostgresServer:
+        """This server with a new empty database of its own as the one its settings point at."""
+        return replace(self, database=self.create_database(name))
+
+    def query(self, dbname: str, sql: str) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(host=self.host, port=self.port, user=self.user, dbname=dbname) as c:
+            return c.execute(sql).fetchall()
+
 
 def unavailable_reason() -> str | None:
     """Why a server cannot be started here, or None when it can."""
@@ -74,6 +93,16 @@ def unavailable_reason() -> str | None:
         except KeyError:
             return f"running as root and there is no {SERVER_USER!r} account to run PostgreSQL as"
     return None
+
+
+def postgres_or_skip(cluster: PostgresServer | None) -> PostgresServer:
+    """The session's server (tests/conftest.py ``postgres_cluster``); the test skips where no
+    PostgreSQL server can start."""
+    if cluster is None:
+        import pytest
+
+        pytest.skip(unavailable_reason())
+    return cluster
 
 
 def _pg_ctl_wrapper(folder: Path) -> Path:
@@ -112,8 +141,11 @@ def running_server() -> Iterator[PostgresServer]:
             startparams="-w",
             dbname=DATABASE,
             user=SERVER_USER,
-            # fsync off: a throwaway server, and dbt's many small DDL transactions stay fast
-            postgres_options="-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            # fsync off: a throwaway server, and dbt's many small DDL transactions stay fast; more
+            # connections: one server serves the whole session (tests/conftest.py postgres_cluster)
+            postgres_options=(
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+            ),
         )
         executor.start()
         try:

@@ -4,7 +4,6 @@ forecast, and the next normal run writes the whole night."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from pipecast.forecast.job import run_forecast
 from pipecast.forecast.writeback import ML_TABLES
 
 from tests.faults.killing import kill_at
-from tests.forecast.conftest import AS_OF, FAST
+from tests.forecast.conftest import AS_OF, FAST, settings_env
 
 PIPECAST = str(Path(__import__("sys").executable).with_name("pipecast"))
 
@@ -35,8 +34,7 @@ def test_a_forecast_killed_between_two_ml_tables_publishes_nothing(demo_warehous
     before = _nights(settings)
     assert set(before["revenue_forecast"]) == {last_night}
 
-    env = {f"PIPECAST_{k.upper()}": json.dumps(v) if isinstance(v, list) else str(v) for k, v in FAST.items()}
-    env |= {
+    env = settings_env(FAST) | {
         "PIPECAST_WAREHOUSE_PATH": str(settings.warehouse_path),
         "PIPECAST_LANDING_DIR": str(settings.landing_dir),
     }

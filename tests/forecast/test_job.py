@@ -25,16 +25,10 @@ def query(settings, sql: str, params: list | None = None) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def night(demo_warehouse, tmp_path_factory):
-    """One night with MLflow tracking and the dbt forecast marts, as the pipeline runs it."""
-    settings = demo_warehouse.copy(
-        tmp_path_factory.mktemp("night") / "state",
-        forecast_mlflow=True,
-        forecast_build_marts=True,
-        forecast_win_candidates=["stage_chain", "snapshot"],
-    )
-    result = run_forecast(AS_OF, settings)
-    return settings, result
+def night(forecast_night):
+    """One night with MLflow tracking and the dbt forecast marts, as the pipeline runs it (the
+    session's, tests/conftest.py: the report tests read the same night)."""
+    return forecast_night
 
 
 def test_every_open_deal_is_scored_once_with_timing_and_drivers(night):

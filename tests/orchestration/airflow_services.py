@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from tests.forecast.conftest import FAST, settings_env
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +77,9 @@ def airflow_env(home: Path, port: int, sql_alchemy_conn: str | None = None, **ex
 
 
 def pipecast_env(state: Path, **settings: str) -> dict[str, str]:
-    """PIPECAST_* for the services (the task processes inherit them): small demo, no retries."""
+    """PIPECAST_* for the services (the task processes inherit them): small demo, one quick retry,
+    a bounded forecast (small backtests, no MLflow, no forecast marts: these tests are about the
+    scheduler; tests/forecast and tests/report check the forecast itself)."""
     values = {
         "state_dir": str(state),
         "landing_dir": str(state / "landing"),
@@ -90,7 +94,7 @@ def pipecast_env(state: Path, **settings: str) -> dict[str, str]:
         "retry_delay_minutes": "0.1",
         **settings,
     }
-    return {f"PIPECAST_{k.upper()}": v for k, v in values.items()}
+    return settings_env(FAST) | {f"PIPECAST_{k.upper()}": v for k, v in values.items()}
 
 
 def generate_exports(env: dict[str, str], as_of: date, nights: int) -> None:
@@ -184,7 +188,7 @@ class AirflowServices:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"{}")
 
-    def wait_until(self, what: str, check, timeout: float, every: float = 2.0):
+    def wait_until(self, what: str, check, timeout: float, every: float = 1.0):
         """Poll check() until it returns a truthy value; fail with the services' logs on timeout."""
         deadline = time.monotonic() + timeout
         while True:
@@ -224,7 +228,7 @@ class AirflowServices:
             f"{dag_id} {run_id} finished",
             lambda: (state := self.run_state(dag_id, run_id)) in ("success", "failed") and state,
             timeout,
-            every=3,
+            every=1,
         )
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:

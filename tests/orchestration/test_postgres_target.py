@@ -22,6 +22,7 @@ from pipecast import pg_transfer, pipeline
 from pipecast.config import Settings
 from pipecast.ingest.errors import IngestError
 
+from tests.forecast.conftest import BOUNDED
 from tests.orchestration.conftest import PostgresServer
 
 pytestmark = pytest.mark.postgres
@@ -40,6 +41,7 @@ def _settings(tmp: Path, server: PostgresServer, database: str, user: str) -> Se
         demo_size=3000,
         demo_nights=2,
         forecast_mlflow=False,
+        **BOUNDED,  # small backtests: the night's place is tested here, tests/forecast the forecast
     )
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 from pipecast.config import PROJECT_ROOT, Settings
-from pipecast.forecast.job import run_forecast
 
-from tests.forecast.conftest import AS_OF, DemoWarehouse, one_thread  # noqa: F401
+from tests.forecast.conftest import one_thread  # noqa: F401
 
 CHROMIUM = Path(os.environ.get("PIPECAST_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = [
@@ -27,13 +26,11 @@ ARTIFACTS = PROJECT_ROOT / ".state" / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
-def night(demo_warehouse: DemoWarehouse, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A forecast night with the dbt forecast marts and MLflow, as the pipeline runs it (read it
-    only; the report, semantic-layer and model-registry tests share it)."""
-    settings = demo_warehouse.copy(
-        tmp_path_factory.mktemp("report-night") / "state", forecast_build_marts=True, forecast_mlflow=True
-    )
-    run_forecast(AS_OF, settings)
+def night(forecast_night) -> Settings:
+    """The session's forecast night with the dbt forecast marts and MLflow, as the pipeline runs it
+    (tests/conftest.py; read it only: the report, semantic-layer, model-registry and forecast job
+    tests share it)."""
+    settings, _ = forecast_night
     return settings
 
 

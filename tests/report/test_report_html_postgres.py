@@ -15,7 +15,7 @@ from pipecast.pg_transfer import pg_connect, push
 from pipecast.report_html import HTML_REPORT_SOURCES, write_html_report
 from pipecast.warehouse import table_exists
 
-from tests.dbt.postgres_server import running_server, unavailable_reason
+from tests.dbt.postgres_server import postgres_or_skip
 
 pytestmark = pytest.mark.postgres
 
@@ -26,26 +26,23 @@ def section(page: str, name: str) -> str:
     return match.group(0)
 
 
-def test_postgres_page_equals_the_duckdb_page(night: Settings, tmp_path: Path):
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
+def test_postgres_page_equals_the_duckdb_page(night: Settings, tmp_path: Path, postgres_cluster):
+    server = postgres_or_skip(postgres_cluster).with_database("report_html")
     local = Settings(**{**night.model_dump(), "state_dir": tmp_path / "duckdb"})
     shutil.copytree(
         night.state_dir, local.state_dir, ignore=shutil.ignore_patterns("mlflow", "models", "dbt")
     )
     local = local.model_copy(update={"warehouse_path": local.state_dir / "warehouse.duckdb"})
     expected = write_html_report(local).read_text()
-    with running_server() as server:
-        settings = Settings(state_dir=tmp_path / "postgres", target="postgres", **server.settings_fields)
-        duck = duckdb.connect(str(local.resolved_warehouse_path), read_only=True)
-        try:
-            with pg_connect(settings) as pg, pg.cursor() as cursor:
-                for rows in HTML_REPORT_SOURCES:
-                    if table_exists(duck, rows.schema, rows.table):  # a test night validates nothing
-                        push(duck, cursor, rows.schema, rows.table)
-        finally:
-            duck.close()
-        page = write_html_report(settings).read_text()
+    settings = Settings(state_dir=tmp_path / "postgres", target="postgres", **server.settings_fields)
+    duck = duckdb.connect(str(local.resolved_warehouse_path), read_only=True)
+    try:
+        with pg_connect(settings) as pg, pg.cursor() as cursor:
+            for rows in HTML_REPORT_SOURCES:
+                if table_exists(duck, rows.schema, rows.table):  # a test night validates nothing
+                    push(duck, cursor, rows.schema, rows.table)
+    finally:
+        duck.close()
+    page = write_html_report(settings).read_text()
     for name in ("summary", "forecast", "pipeline", "waterfall", "funnel", "deals", "accuracy"):
         assert section(page, name) == section(expected, name), name

@@ -35,7 +35,7 @@ from test_mart_suites import SKIPPED
 from test_mart_suites import _plant as plant_mart_defects
 from test_raw_suites import PLANTED_ERRORS, PLANTED_ERRORS_WARNINGS, _plant_errors
 
-from tests.dbt.postgres_server import PostgresServer, running_server, unavailable_reason
+from tests.dbt.postgres_server import PostgresServer, postgres_or_skip
 
 pytestmark = pytest.mark.postgres
 
@@ -43,12 +43,9 @@ _PG_TYPES = {"DOUBLE": "DOUBLE PRECISION"}
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[PostgresServer]:
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with running_server() as pg:
-        yield pg
+def server(postgres_cluster) -> PostgresServer:
+    """The session's PostgreSQL server (tests/conftest.py); each test creates its database."""
+    return postgres_or_skip(postgres_cluster)
 
 
 @pytest.fixture
