@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,33 @@ def postgres_cluster():
         return
     with running_server() as server:
         yield server
+
+
+@dataclass(frozen=True)
+class BuiltWarehouse:
+    """A warehouse built once per session: its settings (read it only; copy it to write) and the
+    node results of its dbt build."""
+
+    settings: Settings
+    build_results: list
+
+
+@pytest.fixture(scope="session")
+def maven_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    """The Maven CRM sample (real data, no stage history) ingested with its mapping and built with
+    every dbt test, once per session: the warehouse tests check the marts, the forecast test
+    forecasts on a copy."""
+    from tests.dbt.dbt_run import run_dbt
+    from tests.dbt.maven import EXPORT_DATE, unavailable_reason, write_maven_export
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("maven")
+    write_maven_export(root / "landing")
+    settings = Settings(
+        state_dir=root, landing_dir=root / "landing", warehouse_path=root / "warehouse.duckdb"
+    )
+    ingest(export_date=EXPORT_DATE, settings=settings, validate=False)
+    mark_validated(settings, EXPORT_DATE)
+    return BuiltWarehouse(settings, run_dbt(settings, "build"))

@@ -6,7 +6,7 @@ tests).
   ingested and built, then the last one, built incrementally with every dbt test.
 - ``full_refresh``: a copy of that warehouse rebuilt from scratch (dbt --full-refresh).
 - ``postgres_nightly``: the same two nights on a throwaway PostgreSQL server.
-- ``maven``: the Maven CRM sample (real data, no stage history) ingested and built.
+- ``maven``: the Maven CRM sample (real data, no stage history) ingested and built (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ from pipecast.warehouse import connect
 
 from tests.dbt.dbt_run import WITHOUT_TESTS, run_dbt
 from tests.dbt.demo_nights import DemoExports, write_demo_exports
-from tests.dbt.maven import EXPORT_DATE as MAVEN_EXPORT_DATE
-from tests.dbt.maven import unavailable_reason as maven_unavailable_reason
-from tests.dbt.maven import write_maven_export
 from tests.dbt.postgres_server import PostgresServer, postgres_or_skip
 from tests.dbt.raw_copy import copy_raw_to_postgres
 from tests.lifecycle_steps import mark_validated
@@ -145,18 +142,7 @@ def _copy_export(nightly: NightlyWarehouse, postgres: PostgresServer, export_dat
 
 
 @pytest.fixture(scope="session")
-def maven(tmp_path_factory: pytest.TempPathFactory) -> NightlyWarehouse:
-    """The Maven CRM sample ingested with its mapping and built with every dbt test."""
-    reason = maven_unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    root = tmp_path_factory.mktemp("maven")
-    write_maven_export(root / "landing")
-    settings = Settings(
-        state_dir=root, landing_dir=root / "landing", warehouse_path=root / "warehouse.duckdb"
-    )
-    ingest(export_date=MAVEN_EXPORT_DATE, settings=settings, validate=False)
-    mark_validated(settings, MAVEN_EXPORT_DATE)
-    warehouse = NightlyWarehouse(settings, demo=None)
-    warehouse.build_results = run_dbt(settings, "build")
-    return warehouse
+def maven(maven_warehouse) -> NightlyWarehouse:
+    """The Maven CRM sample ingested with its mapping and built with every dbt test (the session's,
+    tests/conftest.py: the forecast test copies the same warehouse)."""
+    return NightlyWarehouse(maven_warehouse.settings, demo=None, build_results=maven_warehouse.build_results)

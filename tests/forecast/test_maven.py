@@ -13,23 +13,21 @@ import json
 
 import pytest
 from pipecast.forecast.job import run_forecast
-from pipecast.pipeline import ingest, validate_marts
+from pipecast.pipeline import validate_marts
 from pipecast.report import write_report
 from pipecast.warehouse import connect
 
-from tests.dbt.maven import EXPORT_DATE, unavailable_reason, write_maven_export
-from tests.forecast.conftest import build_warehouse, make_settings
-from tests.lifecycle_steps import mark_validated
+from tests.dbt.maven import EXPORT_DATE, unavailable_reason
+from tests.forecast.conftest import DemoWarehouse
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 
 
-def test_maven_open_deals_are_scored_and_beat_the_stage_probabilities(tmp_path):
-    settings = make_settings(tmp_path / "state", forecast_win_candidates=["stage_chain", "snapshot"])
-    write_maven_export(settings.resolved_landing_dir)
-    ingest(settings=settings, validate=False)
-    mark_validated(settings, EXPORT_DATE)
-    build_warehouse(settings)
+def test_maven_open_deals_are_scored_and_beat_the_stage_probabilities(maven_warehouse, tmp_path):
+    # a copy of the session's Maven warehouse (tests/conftest.py: ingested, validated, built)
+    settings = DemoWarehouse(maven_warehouse.settings).copy(
+        tmp_path / "state", forecast_win_candidates=["stage_chain", "snapshot"]
+    )
     # the marts' suites pass on real data: its Prospecting deals have no date, so a null cohort
     # (documented in the marts' yml) is not an error (it stopped the night before)
     validate_marts(settings)
