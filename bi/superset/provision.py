@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +134,10 @@ def _chart(dashboard: str, name: str, spec: dict[str, Any], datasets: dict[str, 
         raise ValueError(f"chart {dashboard}.{name}: unknown dataset {spec['dataset']!r}")
     params = {"viz_type": spec["viz_type"], **spec.get("params", {})}
     params.setdefault("adhoc_filters", [])
-    params["adhoc_filters"] = [
-        {"expressionType": "SQL", "clause": "WHERE", "sqlExpression": where} for where in spec.get("where", [])
-    ] + params["adhoc_filters"]
+    where = [
+        {"expressionType": "SQL", "clause": "WHERE", "sqlExpression": sql} for sql in spec.get("where", [])
+    ]
+    params["adhoc_filters"] = where + params["adhoc_filters"]
     return {
         "slice_name": spec["title"],
         "description": spec.get("description"),
@@ -236,10 +237,10 @@ def build_bundle(warehouse_uri: str, spec_dir: Path = DASHBOARDS_DIR) -> dict[st
     """Superset's import bundle (file name -> YAML text) for every dashboard in ``spec_dir``."""
     datasets, dashboards = load_specs(spec_dir)
     contents = {
-        f"metadata.yaml": _dump(
-            {"version": "1.0.0", "type": "Dashboard", "timestamp": datetime.now(timezone.utc).isoformat()}
+        "metadata.yaml": _dump(
+            {"version": "1.0.0", "type": "Dashboard", "timestamp": datetime.now(UTC).isoformat()}
         ),
-        f"databases/pipecast_warehouse.yaml": _dump(_database(warehouse_uri)),
+        "databases/pipecast_warehouse.yaml": _dump(_database(warehouse_uri)),
     }
     for name, spec in datasets.items():
         contents[f"datasets/pipecast_warehouse/{name}.yaml"] = _dump(_dataset(name, spec))
@@ -285,7 +286,7 @@ def provision(warehouse_uri: str, admin_user: str, admin_password: str) -> list[
 
         url = make_url(warehouse_uri)
         contents = build_bundle(url.render_as_string(hide_password=True))
-        passwords = {f"databases/pipecast_warehouse.yaml": url.password} if url.password else {}
+        passwords = {"databases/pipecast_warehouse.yaml": url.password} if url.password else {}
         ImportDashboardsCommand(contents, overwrite=True, passwords=passwords).run()
 
         datasets, dashboards = load_specs()
