@@ -1,7 +1,9 @@
 """The Superset dashboards (bi/superset/) provisioned from the repository's files on a real night's
 warehouse, served by Superset, and opened in headless Chromium: every chart queries the marts without
 error and returns rows, renders, and the page asks nothing of any other host. The numbers shown are
-checked against the marts. Screenshots are kept in .state/test-artifacts/bi_<dashboard>.png.
+checked against the marts. Both warehouses: the DuckDB file (`make bi`) and the same marts on
+PostgreSQL (the compose deployment). Screenshots (DuckDB) are kept in
+.state/test-artifacts/bi_<dashboard>.png.
 
 Superset lives in its own venv (`make bi-install`, which `make test` runs)."""
 
@@ -16,6 +18,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +26,9 @@ import duckdb
 import pytest
 import yaml
 from pipecast.config import PROJECT_ROOT, Settings
+from pipecast.pg_transfer import pg_connect, push
 
+from tests.dbt.postgres_server import running_server, unavailable_reason
 from tests.report.conftest import keep_artifact
 
 BI_DIR = PROJECT_ROOT / "bi" / "superset"
@@ -46,20 +51,50 @@ def _free_port() -> int:
 class Superset:
     url: str
     password: str
-    warehouse: Path
+    warehouse: Path  # the DuckDB file the marts come from (the PostgreSQL warehouse is its copy)
+    backend: str
 
 
-@pytest.fixture(scope="module")
-def superset(night: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Superset]:
+@contextmanager
+def _warehouse_uri(backend: str, warehouse: Path, tmp: Path) -> Iterator[str]:
+    """The SQLAlchemy URI Superset reads the marts from: the DuckDB file itself, or a PostgreSQL
+    server holding the same marts tables."""
+    if backend == "duckdb":
+        yield f"duckdb:///{warehouse}?access_mode=read_only"
+        return
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    datasets = yaml.safe_load((BI_DIR / "dashboards" / "datasets.yaml").read_text())["datasets"]
+    tables = [dataset["table"] for dataset in datasets.values()]
+    with running_server() as server:
+        settings = Settings(state_dir=tmp / "postgres", target="postgres", **server.settings_fields)
+        duck = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            with pg_connect(settings) as pg, pg.cursor() as cursor:
+                for table in tables:
+                    assert push(duck, cursor, "marts", table) > 0, table
+        finally:
+            duck.close()
+        yield f"postgresql+psycopg2://{server.user}@{server.host}:{server.port}/{server.database}"
+
+
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def superset(request, night: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Superset]:
     if not (BI_BIN / "python").exists():
         message = f"{BI_BIN} missing: `make bi-install` (run by `make test`) installs Superset"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    home = tmp_path_factory.mktemp("superset")
+    home = tmp_path_factory.mktemp(f"superset-{request.param}")
     # Superset's own copy: the night's file stays free for the other report tests' connections.
     warehouse = home / "warehouse.duckdb"
     shutil.copyfile(night.warehouse_path, warehouse)
+    with _warehouse_uri(request.param, warehouse, home) as uri:
+        yield from _serve(home, uri, warehouse, request.param)
+
+
+def _serve(home: Path, warehouse_uri: str, warehouse: Path, backend: str) -> Iterator[Superset]:
     password = secrets.token_urlsafe(12)
     env = {
         **os.environ,
@@ -70,7 +105,7 @@ def superset(night: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     }
     provisioned = subprocess.run(
         [str(BI_BIN / "python"), str(BI_DIR / "provision.py"),
-         "--warehouse-uri", f"duckdb:///{warehouse}?access_mode=read_only"],
+         "--warehouse-uri", warehouse_uri],
         env=env, capture_output=True, text=True, timeout=900,
     )
     assert provisioned.returncode == 0, provisioned.stderr[-4000:]
@@ -96,7 +131,7 @@ def superset(night: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 pass
             assert time.monotonic() < deadline, "Superset did not answer /health within 300 s"
             time.sleep(1)
-        yield Superset(url, password, warehouse)
+        yield Superset(url, password, warehouse, backend)
     finally:
         server.terminate()
         try:
@@ -181,7 +216,8 @@ def test_dashboard_renders_every_chart_from_the_marts(
         page.wait_for_timeout(1500)  # echarts' entry animation
         shot = tmp_path / f"bi_{dashboard}.png"
         page.screenshot(path=str(shot), full_page=True)
-        keep_artifact(shot, f"bi_{dashboard}.png")
+        if superset.backend == "duckdb":
+            keep_artifact(shot, f"bi_{dashboard}.png")
     finally:
         page.remove_listener("request", on_request)
         page.remove_listener("response", on_response)
