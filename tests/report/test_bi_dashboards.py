@@ -247,3 +247,16 @@ def test_dashboard_renders_every_chart_from_the_marts(
     assert len(charts) == 1, f"{len(charts)} charts of {dashboard} return exactly {sorted(columns)}"
     (expected,) = _marts(superset.warehouse, sql)[0]
     assert sum(row[metric] for row in charts[0]) == pytest.approx(float(expected), rel=1e-9)
+
+
+def test_dbt_exposures_name_the_marts_each_dashboard_reads() -> None:
+    """dbt docs' lineage shows the dashboards: each exposure lists exactly its charts' tables."""
+    datasets = yaml.safe_load((BI_DIR / "dashboards" / "datasets.yaml").read_text())["datasets"]
+    exposures = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "models" / "_exposures.yml").read_text())
+    by_name = {e["name"]: e for e in exposures["exposures"]}
+    for dashboard in DASHBOARDS:
+        spec = _spec(dashboard)
+        exposure = by_name[f"{dashboard}_dashboard"]
+        assert exposure["url"].endswith(f"/superset/dashboard/{spec['slug']}/")
+        read = {f"ref('{datasets[chart['dataset']]['table']}')" for chart in spec["charts"].values()}
+        assert set(exposure["depends_on"]) == read, dashboard
