@@ -29,10 +29,19 @@ REPROCESS ?= failed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.lock pyproject.toml | $(PY)
+# The CSS, JavaScript and fonts the Great Expectations Data Docs load, from pinned npm packages, so
+# that the docs render offline (jobs/pipecast/validate/data_docs_offline.py copies them into the site).
+DOCS_ASSETS := jobs/pipecast/validate/data_docs_assets
+
+$(STAMP): requirements.lock pyproject.toml $(DOCS_ASSETS)/package-lock.json | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(UV) pip sync --quiet --python $(PY) requirements.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@if command -v npm > /dev/null; then \
+		npm ci --prefix $(DOCS_ASSETS) --no-audit --no-fund --ignore-scripts --loglevel=error; \
+	else \
+		echo "note: npm missing: the Data Docs keep their CDN links (they need the network to render)"; \
+	fi
 	touch $(STAMP)
 
 install: $(STAMP)
