@@ -34,9 +34,6 @@ WAREHOUSE_SCHEMA = "marts"
 GRID_WIDTH = 12
 NAMESPACE = uuid.UUID("8f6d2c52-5a53-4f0e-9a0e-3c1d6f0b7a11")
 
-log = logging.getLogger("pipecast.bi.provision")
-
-
 def stable_uuid(kind: str, name: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{kind}:{name}"))
 
@@ -256,7 +253,6 @@ def provision(warehouse_uri: str, admin_user: str, admin_password: str) -> list[
     read the datasets' columns from the warehouse. Returns the dashboards' slugs."""
     from flask import g
     from flask_migrate import upgrade
-    from sqlalchemy.engine.url import make_url
     from superset.app import create_app
 
     app = create_app()
@@ -284,10 +280,9 @@ def provision(warehouse_uri: str, admin_user: str, admin_password: str) -> list[
         db.session.commit()
         g.user = user
 
-        url = make_url(warehouse_uri)
-        contents = build_bundle(url.render_as_string(hide_password=True))
-        passwords = {"databases/pipecast_warehouse.yaml": url.password} if url.password else {}
-        ImportDashboardsCommand(contents, overwrite=True, passwords=passwords).run()
+        # The bundle stays in memory, so it carries the URI whole: Superset's import stores the
+        # password encrypted (SECRET_KEY) and the URI masked.
+        ImportDashboardsCommand(build_bundle(warehouse_uri), overwrite=True).run()
 
         datasets, dashboards = load_specs()
         uuids = [uuid.UUID(stable_uuid("dataset", name)) for name in datasets]
