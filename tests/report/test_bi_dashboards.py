@@ -28,8 +28,8 @@ import yaml
 from pipecast.config import PROJECT_ROOT, Settings
 from pipecast.pg_transfer import pg_connect, push
 
+from tests.browser import keep_artifact
 from tests.dbt.postgres_server import running_server, unavailable_reason
-from tests.report.conftest import keep_artifact
 
 BI_DIR = PROJECT_ROOT / "bi" / "superset"
 BI_BIN = BI_DIR / ".venv" / "bin"

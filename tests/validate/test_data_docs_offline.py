@@ -15,7 +15,7 @@ from pipecast.validate import data_docs_offline
 from pipecast.validate.runner import data_docs_dir, validate_raw
 from raw_warehouse import EXPORT_DATE, PREVIOUS_EXPORT_DATE, LoadExport, good_export
 
-from tests.report.conftest import browser_context, keep_artifact  # noqa: F401 (fixture)
+from tests.browser import keep_artifact
 
 ASSET = re.compile(r'<(?:script|link|img)\b[^>]*\b(?:src|href)="(https?://[^"{]+)"', re.IGNORECASE)
 
@@ -67,7 +67,7 @@ def _open_offline(context, path: Path, color_scheme: str) -> tuple[object, list[
 
 
 def test_data_docs_of_a_night_render_offline(
-    settings: Settings, load_export: LoadExport, browser_context  # noqa: F811
+    settings: Settings, load_export: LoadExport, browser_context
 ) -> None:
     if not data_docs_offline.assets_installed():
         message = f"{data_docs_offline.ASSETS_DIR} missing: `make install` runs npm ci there"
