@@ -144,6 +144,10 @@ def test_forecast_marts_are_built_for_bi(night):
         "fct_lead_scores",
     ):
         assert query(settings, f"select count(*) as n from marts.{mart}")["n"].iloc[0] > 0, mart
+    # leads carry their drivers as deals do, through the mart's contract
+    leads = query(settings, "select driver_1, driver_1_effect, drivers from marts.fct_lead_scores")
+    assert leads["driver_1"].notna().all() and leads["drivers"].str.startswith("{").all()
+    assert leads["driver_1_effect"].notna().all()
 
 
 @pytest.fixture
