@@ -57,6 +57,28 @@ def _served_amount(settings: Settings) -> float:
     return float(amount)
 
 
+def _o2_history(settings: Settings) -> list[float]:
+    """O2's amounts in the history the marts derive from the snapshot (it has no CRM history)."""
+    rows = query_on_target(
+        settings,
+        "select amount, history_source from intermediate.int_opportunity_changes_classified "
+        "where opportunity_id = 'O2' order by changed_at",
+    )
+    assert {source for _, source in rows} == {"snapshot"}
+    return [float(a) for a, _ in rows]
+
+
+def _o2_daily(settings: Settings) -> dict[date, float]:
+    """O2's amount per day in marts.fct_pipeline_daily (incremental), on the export days."""
+    rows = query_on_target(
+        settings,
+        "select snapshot_date, amount from marts.fct_pipeline_daily where opportunity_id = 'O2' "
+        "and snapshot_date >= $1",
+        [DAY1],
+    )
+    return {(d.date() if isinstance(d, datetime) else d): float(a) for d, a in rows}
+
+
 def _state(settings: Settings, day: date) -> str:
     return lifecycle.current_on_target(settings)[day].state
 
@@ -78,8 +100,12 @@ def _env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _export(amount_of_o2: str) -> dict[str, str]:
+    return export_with_amount_of_o2(amount_of_o2, o2_history=False)
+
+
 def _night(settings: Settings, day: date, amount_of_o2: str) -> None:
-    put_export(settings.resolved_landing_dir, day, export_with_amount_of_o2(amount_of_o2))
+    put_export(settings.resolved_landing_dir, day, _export(amount_of_o2))
     assert [r.export_date for r in pipeline.ingest(settings=settings)] == [day]
     pipeline.build(settings)
 
@@ -91,9 +117,11 @@ def _scenario(settings: Settings) -> None:
     before = _versions(settings)
     assert _o2(before) == [(2500.5, DAY1, DAY2), (3000.0, DAY2, None)]
     assert _served_amount(settings) == 3000.0
+    assert _o2_history(settings) == [2500.5, 3000.0]
+    assert _o2_daily(settings) == {DAY1: 2500.5, DAY2: 3000.0}
 
     # Night 2 re-delivered in place, O2's amount corrected: loaded again by its content hash.
-    put_export(landing, DAY2, export_with_amount_of_o2("3333"))
+    put_export(landing, DAY2, _export("3333"))
     assert plan(settings) == [(DAY2, LOAD)]
     assert [r.export_date for r in pipeline.ingest(settings=settings)] == [DAY2]
     assert _state(settings, DAY2) == lifecycle.VALIDATED
@@ -101,7 +129,7 @@ def _scenario(settings: Settings) -> None:
     # A build killed after the rewind, inside the snapshot's transaction: nothing of it committed.
     kill_at("dbt:snp_crm__opportunities:rewound", [PIPECAST, "build"], settings.state_dir, _env(settings))
     assert _versions(settings) == before
-    assert _served_amount(settings) == 3000.0
+    assert _served_amount(settings) == 3000.0 and _o2_history(settings) == [2500.5, 3000.0]
 
     # The next build rewinds night 2's versions and takes the corrected export: the history shows
     # it, every other version is as it was, and the night succeeds.
@@ -111,6 +139,8 @@ def _scenario(settings: Settings) -> None:
     assert _o2(corrected) == [(2500.5, DAY1, DAY2), (3333.0, DAY2, None)]
     assert [v for v in corrected if v[0] != "O2"] == [v for v in before if v[0] != "O2"]
     assert _served_amount(settings) == 3333.0
+    assert _o2_history(settings) == [2500.5, 3333.0]
+    assert _o2_daily(settings) == {DAY1: 2500.5, DAY2: 3333.0}
     assert _state(settings, DAY2) == lifecycle.PUBLISHED
     # Built again with nothing new, the snapshot is unchanged (the rewind takes back what it re-adds).
     pipeline.build(settings)
@@ -122,13 +152,13 @@ def _scenario(settings: Settings) -> None:
 
     # Night 3 re-delivered with a negative amount: quarantined, night 2 serves again, and the next
     # build rewinds night 3's versions (the deal's night-2 version is open again).
-    put_export(landing, DAY3, export_with_amount_of_o2("-5"))
+    put_export(landing, DAY3, _export("-5"))
     with pytest.raises(ValidationFailed):
         pipeline.ingest(settings=settings)
     assert _state(settings, DAY3) == lifecycle.QUARANTINED
     pipeline.build(settings)
     assert _versions(settings) == corrected
-    assert _served_amount(settings) == 3333.0
+    assert _served_amount(settings) == 3333.0 and _o2_history(settings) == [2500.5, 3333.0]
 
     # And the next normal night.
     _night(settings, DAY4, "4100")

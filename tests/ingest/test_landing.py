@@ -118,7 +118,9 @@ def test_a_correction_of_an_export_older_than_the_served_one_says_its_history_is
     with caplog.at_level("WARNING", logger="pipecast.ingest.schedule"):
         assert plan(settings) == [(_day(1), LOAD), (_day(2), LOAD)]
     [warning] = [r.getMessage() for r in caplog.records]
-    assert warning.startswith("export 2026-05-01 was re-delivered after a newer export (2026-05-02) was served")
+    assert warning.startswith(
+        "export 2026-05-01 was re-delivered after a newer export (2026-05-02) was served"
+    )
     assert "keeps the versions first taken from it" in warning
 
 
