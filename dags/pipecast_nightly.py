@@ -2,7 +2,8 @@
 
 A thin DAG file: no heavy imports or I/O at parse time; every task calls into the `pipecast`
 package (jobs/), where the same steps also run from the `pipecast` CLI. One task per pipeline step,
-so a new step (validate marts, validate predictions) is one more task in the chain. Every task is
+so a new step is one more task in the chain (the marts checkpoint is part of `dbt_build`: it runs
+on tonight's marts before they are published, not on the published views after). Every task is
 wrapped in fail_without_retry: bad input or configuration fails it at once, the rest is retried.
 
 Each run works on one export date (its logical date in the schedule's timezone minus
@@ -77,19 +78,12 @@ def pipecast_nightly() -> None:
     @task(outlets=[assets.MARTS])
     @fail_without_retry
     def dbt_build() -> None:
-        """One `dbt build` (models and tests in dependency order): see README for Cosmos vs one task."""
+        """One `dbt build` (models and tests in dependency order; see README for Cosmos vs one
+        task), then the marts checkpoint on tonight's slots before they are published: a mart that
+        fails its suite stops the night with the previous night's marts still serving."""
         from pipecast import pipeline
 
         pipeline.build()
-
-    @task
-    @fail_without_retry
-    def validate_marts() -> None:
-        """Marts checkpoint: an error (a key repeats, the waterfall does not balance) stops the
-        forecast; warnings are recorded in audit.validation_results."""
-        from pipecast import pipeline
-
-        pipeline.validate_marts()
 
     @task(outlets=[assets.FORECASTS])
     @fail_without_retry
@@ -126,7 +120,6 @@ def pipecast_nightly() -> None:
     (
         validated
         >> dbt_build()
-        >> validate_marts()
         >> forecast(export_date)
         >> validate_predictions(export_date)
         >> report()

@@ -25,7 +25,6 @@ NIGHTLY_TASKS = [
     "ingest",
     "validate_raw",
     "dbt_build",
-    "validate_marts",
     "forecast",
     "validate_predictions",
     "report",
