@@ -12,13 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pipecast.config import Settings, get_settings
-from pipecast.errors import PipecastError
+from pipecast.errors import DbtError
 
 log = logging.getLogger(__name__)
-
-
-class DbtError(PipecastError):
-    """dbt failed: a model did not build or an error-severity test failed."""
 
 
 @dataclass
