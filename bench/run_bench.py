@@ -1221,6 +1221,13 @@ def main(argv: list[str] | None = None) -> int:
         help="run nothing: rewrite the report and chart from --state's results.json (after a change "
         "to how the report reads the numbers)",
     )
+    parser.add_argument(
+        "--combine",
+        type=Path,
+        nargs="+",
+        help="with --rerender: the states of separate runs (e.g. one size each), whose results.json "
+        "are joined into --state's first; each run's command is kept in the report",
+    )
     args = parser.parse_args(argv)
     output = args.output.resolve()
     chart_path = args.chart or (
@@ -1233,7 +1240,10 @@ def main(argv: list[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(f"{datetime.now():%H:%M:%S} {message}", flush=True)
 
-    if args.rerender:
+    if args.rerender and args.combine:
+        results, probe, run = combine_results([state / "results.json" for state in args.combine])
+        save_results(raw, results, probe, run)
+    elif args.rerender:
         results, probe, run = load_results(raw)
     else:
         started_load = loadavg()
@@ -1257,11 +1267,7 @@ def main(argv: list[str] | None = None) -> int:
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
             "validation_duckdb_memory_limit": _validation_memory_limit(),
         }
-        raw.write_text(
-            json.dumps(
-                {"run": run, "sizes": [asdict(r) for r in results], "probe": probe}, indent=1, default=str
-            )
-        )
+        save_results(raw, results, probe, run)
     chart(results, chart_path)
     link = os.path.relpath(chart_path.resolve(), output.parent)
     text = render(results, link, run, probe)
@@ -1274,6 +1280,29 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"wrote {output}, {chart_path} and {raw}")
     print(text)
     return 0
+
+
+def save_results(
+    path: Path, results: list[SizeResult], probe: list[dict[str, Any]], run: dict[str, str]
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"run": run, "sizes": [asdict(r) for r in results], "probe": probe}
+    path.write_text(json.dumps(data, indent=1, default=str))
+
+
+def combine_results(paths: list[Path]) -> tuple[list[SizeResult], list[dict[str, Any]], dict[str, str]]:
+    """Several runs' results as one: their sizes in S, M, L order, their probes, and run facts
+    naming every command (the load and start of each size are in its own steps)."""
+    loaded = [load_results(path) for path in paths]
+    results = sorted((r for sizes, _, _ in loaded for r in sizes), key=lambda r: list(SIZES).index(r.size))
+    runs = [run for _, _, run in loaded]
+    run = {
+        **runs[0],
+        "started": min(r["started"] for r in runs),
+        "ended_load": runs[-1]["ended_load"],
+        "command": "`; `".join(r["command"] for r in runs),
+    }
+    return results, [p for _, probe, _ in loaded for p in probe], run
 
 
 def load_results(path: Path) -> tuple[list[SizeResult], list[dict[str, Any]], dict[str, str]]:
