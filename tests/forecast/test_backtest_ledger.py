@@ -17,8 +17,8 @@ from tests.forecast.conftest import AS_OF
 RECIPES = {name: win_models.recipe(name) for name in stage_model.BASELINES}
 
 
-def _deal_backtest(con, night):
-    writer = backtests.LedgerWriter(night.as_of, night.run_id, lambda *_: None)
+def _deal_backtest(con, night, reuse: bool = True):
+    writer = backtests.LedgerWriter(night.as_of, night.run_id, lambda *_: None, reuse)
     return backtests.run_deal_backtest(
         con, night.ctx, night.hz.backtest_cutoffs, RECIPES, night.training, None, writer
     )
@@ -45,6 +45,13 @@ def test_deal_backtest_reuses_the_ledger_until_its_inputs_change(warehouse):
         assert second.reused == len(cutoffs) * len(RECIPES) and not second.models
         pd.testing.assert_frame_equal(first.scored, second.scored)
         assert second.recipe_brier == first.recipe_brier
+
+        # the weekly full backtest refits everything and replaces the entries (no duplicates)
+        stored = con.execute("select count(*) from ml.backtest_predictions").fetchall()[0][0]
+        full = _deal_backtest(con, _night(con, warehouse, "weekly"), reuse=False)
+        assert full.reused == 0 and len(full.models) == len(cutoffs) * len(RECIPES)
+        assert con.execute("select count(*) from ml.backtest_predictions").fetchall()[0][0] == stored
+        assert full.recipe_brier == first.recipe_brier
 
         # a corrected amount on a deal open at the last cut-off (its last change before it, after
         # the cut-off before): only the last cut-off's inputs change

@@ -73,6 +73,7 @@ class LedgerWriter:
     as_of: date
     run_id: str
     publish: backtest_ledger.Publish
+    reuse: bool = True  # False: refit everything and store it anew (a full backtest)
 
 
 @dataclass
@@ -124,7 +125,7 @@ def run_deal_backtest(
         columns, reused = {}, 0
         for name, rec in recipes.items():
             key = backtest_ledger.entry_key(rec, inputs)
-            entry = backtest_ledger.lookup(con, key) if ledger is not None else None
+            entry = backtest_ledger.lookup(con, key) if ledger is not None and ledger.reuse else None
             if entry is not None:
                 probabilities, fallback = entry
                 columns[f"p_{name}"] = probabilities.reindex(test["opportunity_id"].to_numpy()).to_numpy()
@@ -290,7 +291,7 @@ def run_revenue_backtest(
                 ctx, prior, period, actual, exits, training_snapshots, open_at, new_at, rows
             )
             key = backtest_ledger.period_key(recipe, inputs)
-            entry = backtest_ledger.lookup_period(con, key)
+            entry = backtest_ledger.lookup_period(con, key) if ledger.reuse else None
             if entry is not None:
                 rows.append(entry[0])
                 timing_rows.append(entry[1])

@@ -120,6 +120,7 @@ class Night:
     notes: Fallbacks = field(default_factory=Fallbacks)
     # marks rows written outside the night's own tables for the warehouse (Workspace.publish)
     publish: Publish = lambda *_: None
+    reuse_backtests: bool = True  # False: refit every backtest cut-off (the weekly full backtest)
     # every model's backtest rows (ml.backtests), in the order of the list: set once every model
     # has run, for ``version`` (close timing's scores are the revenue backtest's rows)
     metrics: pd.DataFrame = field(default_factory=lambda: empty_metrics())

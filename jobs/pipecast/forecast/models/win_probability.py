@@ -47,7 +47,7 @@ class WinProbability(ForecastModel):
             recipes,
             night.training,
             night.truth(),
-            backtests.LedgerWriter(night.as_of, night.run_id, night.publish),
+            backtests.LedgerWriter(night.as_of, night.run_id, night.publish, night.reuse_backtests),
         )
         if self.deal_bt.reused:
             log.info(
