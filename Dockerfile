@@ -1,6 +1,13 @@
 # The pipecast image for the multi-service deployment (docker-compose.yml): Airflow 3 with the
 # pipecast package, its DAGs, the dbt project, the expectations and the source mappings, installed
 # from the same lock file as the development environment.
+# The Data Docs' CSS, JavaScript and fonts from their pinned npm packages (see the Makefile's
+# DOCS_ASSETS), so that the docs the nightly writes render offline.
+FROM node:20-slim AS data-docs-assets
+WORKDIR /assets
+COPY jobs/pipecast/validate/data_docs_assets/package.json jobs/pipecast/validate/data_docs_assets/package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+
 FROM python:3.11-slim
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -19,6 +26,7 @@ WORKDIR /opt/pipecast
 COPY requirements.lock pyproject.toml README.md ./
 RUN pip install uv==0.13.9 && uv pip install --system -r requirements.lock
 COPY jobs/ jobs/
+COPY --from=data-docs-assets /assets/node_modules jobs/pipecast/validate/data_docs_assets/node_modules
 COPY dags/ dags/
 COPY dbt_project/ dbt_project/
 COPY expectations/ expectations/

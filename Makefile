@@ -24,15 +24,24 @@ FROM ?=
 TO ?=
 REPROCESS ?= failed
 
-.PHONY: install run test chromium bench docs lint clean airflow-db scheduler backfill trigger
+.PHONY: install run test chromium bench docs lint clean airflow-db scheduler backfill trigger bi-install bi-lock bi
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.lock pyproject.toml | $(PY)
+# The CSS, JavaScript and fonts the Great Expectations Data Docs load, from pinned npm packages, so
+# that the docs render offline (jobs/pipecast/validate/data_docs_offline.py copies them into the site).
+DOCS_ASSETS := jobs/pipecast/validate/data_docs_assets
+
+$(STAMP): requirements.lock pyproject.toml $(DOCS_ASSETS)/package-lock.json | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(UV) pip sync --quiet --python $(PY) requirements.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@if command -v npm > /dev/null; then \
+		npm ci --prefix $(DOCS_ASSETS) --no-audit --no-fund --ignore-scripts --loglevel=error; \
+	else \
+		echo "note: npm missing: the Data Docs keep their CDN links (they need the network to render)"; \
+	fi
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -49,7 +58,7 @@ run: install
 		|| (tail -n 40 $(STATE)/airflow-dags-test.log; echo "DAG run failed: see $(STATE)/airflow-dags-test.log"; exit 1)
 	$(VENV)/bin/pipecast report
 
-test: install chromium
+test: install chromium bi-install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The HTML report's browser tests drive Debian's Chromium (Playwright with executable_path; no browser
@@ -100,3 +109,41 @@ backfill: airflow-db
 # One nightly run now, on the running scheduler.
 trigger: airflow-db
 	$(AIRFLOW) dags trigger pipecast_nightly
+
+# Apache Superset for the dashboards (bi/superset/): its own venv, pinned by bi/superset/requirements.lock
+# (Superset pins SQLAlchemy 1.4 and pandas 2.1, which the pipeline's venv cannot share). `make test`
+# installs it for tests/report/test_bi_dashboards.py.
+BI_DIR := bi/superset
+BI_VENV := $(BI_DIR)/.venv
+BI_PY := $(BI_VENV)/bin/python
+BI_STAMP := $(BI_VENV)/.installed
+BI_PORT ?= 8088
+export SUPERSET_CONFIG_PATH := $(CURDIR)/$(BI_DIR)/superset_config.py
+export SUPERSET_HOME ?= $(STATE)/superset
+
+$(BI_PY):
+	$(PYTHON) -m venv --without-pip $(BI_VENV)
+
+$(BI_STAMP): $(BI_DIR)/requirements.lock $(STAMP) | $(BI_PY)
+	$(UV) pip sync --quiet --python $(BI_PY) $(BI_DIR)/requirements.lock
+	touch $(BI_STAMP)
+
+bi-install: $(BI_STAMP)
+
+bi-lock: install
+	$(UV) pip compile --quiet --python-version 3.11 $(BI_DIR)/requirements.in -o $(BI_DIR)/requirements.lock
+
+# The dashboards on this machine's warehouse (run `make run` first): provisions Superset's metadata
+# (SQLite in .state/superset/), the admin user and the dashboards, then serves them on
+# http://localhost:$(BI_PORT)/superset/dashboard/pipeline/ (also forecast/, funnel/). The admin password
+# is SUPERSET_ADMIN_PASSWORD, or a generated one kept in .state/superset/admin_password.
+bi: bi-install
+	@mkdir -p $(SUPERSET_HOME)
+	@test -f $(STATE)/warehouse.duckdb || (echo "no warehouse at $(STATE)/warehouse.duckdb: run 'make run' first"; exit 1)
+	@test -f $(SUPERSET_HOME)/secret_key || $(PY) -c "import secrets; print(secrets.token_urlsafe(42))" > $(SUPERSET_HOME)/secret_key
+	@test -n "$$SUPERSET_ADMIN_PASSWORD" -o -f $(SUPERSET_HOME)/admin_password || $(PY) -c "import secrets; print(secrets.token_urlsafe(12))" > $(SUPERSET_HOME)/admin_password
+	@export SUPERSET_SECRET_KEY="$$(cat $(SUPERSET_HOME)/secret_key)"; \
+	export SUPERSET_ADMIN_PASSWORD="$${SUPERSET_ADMIN_PASSWORD:-$$(cat $(SUPERSET_HOME)/admin_password)}"; \
+	$(BI_PY) $(BI_DIR)/provision.py --warehouse-uri "duckdb:///$(STATE)/warehouse.duckdb?access_mode=read_only" \
+	&& echo "Superset on http://localhost:$(BI_PORT)/superset/dashboard/pipeline/ (user admin, password: $$SUPERSET_ADMIN_PASSWORD)" \
+	&& $(BI_VENV)/bin/gunicorn --bind 127.0.0.1:$(BI_PORT) --workers 1 --threads 8 --timeout 120 "superset.app:create_app()"

@@ -66,6 +66,7 @@ DBT_INCREMENTAL_GOAL_SHARE = 0.15
 PEAK_GOAL_MB = 4096.0
 FLOOR_STEP = "floor (DuckDB: read the export once, write the marts once)"
 LIFECYCLE_STEP = "lifecycle cost (hash, fingerprint, NUL checks, lifecycle read, night lock)"
+WARM_FORECAST_STEP = "forecast again (backtest ledger warm)"
 
 
 # --------------------------------------------------------------------------- measuring one process
@@ -442,6 +443,25 @@ def bench_size(
     out.lifecycle = {**json.loads(lifecycle_json.read_text()), **publishing_cost(night_build.output, wh)}
     result.rows = loaded_rows(wh, AS_OF)[0]
     result.note = lifecycle_note(out.lifecycle)
+    done(result)
+
+    # extra: the same night's forecast again, its backtests now in the ledger (as on a night when
+    # no backtest cut-off has matured since the last one)
+    warm_json = state / "forecast_phases_warm.json"
+    result, _ = step(
+        WARM_FORECAST_STEP,
+        "extra",
+        [str(BENCH / "forecast_phases.py"), "--json", str(warm_json), "--as-of", AS_OF.isoformat()],
+        pipecast=False,
+    )
+    warm = json.loads(warm_json.read_text())
+    result.peak_mb = max(result.peak_mb, warm["process_peak_mb"])
+    result.rows = scalar(wh, "select count(*) from ml.opportunity_scores where as_of = ?", [AS_OF])
+    cold, hot = phase_categories(out.forecast_phases), phase_categories(warm)
+    result.note = (
+        f"backtests {hot.get('backtest', 0.0):.1f} s with the ledger warm "
+        f"(cold, in the night above: {cold.get('backtest', 0.0):.1f} s)"
+    )
     done(result)
 
     # extra: a full refresh of the same data, and scoring a synthetic frame of open deals
@@ -1126,7 +1146,9 @@ def render(
         + " (nightly full exports of three years of history).",
         "Per size: two nightly exports are generated; night 1 is loaded and built; night 2, the measured "
         "night, runs ingest -> validate raw -> dbt build (incremental) -> validate marts -> forecast -> "
-        "validate predictions -> report; then `pipecast build --full-refresh` runs on the same data. "
+        "validate predictions -> report; then the forecast runs again with its backtests in the ledger "
+        "(as on a night when no backtest cut-off matured), and `pipecast build --full-refresh` runs on "
+        "the same data. "
         "Each step is its own process: peak memory is that process's maximum resident set size; "
         "other load = CPU the rest of the machine used while the step ran (/proc/stat less the step's "
         "own CPU), in cores.",
@@ -1199,6 +1221,13 @@ def main(argv: list[str] | None = None) -> int:
         help="run nothing: rewrite the report and chart from --state's results.json (after a change "
         "to how the report reads the numbers)",
     )
+    parser.add_argument(
+        "--combine",
+        type=Path,
+        nargs="+",
+        help="with --rerender: the states of separate runs (e.g. one size each), whose results.json "
+        "are joined into --state's first; each run's command is kept in the report",
+    )
     args = parser.parse_args(argv)
     output = args.output.resolve()
     chart_path = args.chart or (
@@ -1211,7 +1240,10 @@ def main(argv: list[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(f"{datetime.now():%H:%M:%S} {message}", flush=True)
 
-    if args.rerender:
+    if args.rerender and args.combine:
+        results, probe, run = combine_results([state / "results.json" for state in args.combine])
+        save_results(raw, results, probe, run)
+    elif args.rerender:
         results, probe, run = load_results(raw)
     else:
         started_load = loadavg()
@@ -1235,11 +1267,7 @@ def main(argv: list[str] | None = None) -> int:
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
             "validation_duckdb_memory_limit": _validation_memory_limit(),
         }
-        raw.write_text(
-            json.dumps(
-                {"run": run, "sizes": [asdict(r) for r in results], "probe": probe}, indent=1, default=str
-            )
-        )
+        save_results(raw, results, probe, run)
     chart(results, chart_path)
     link = os.path.relpath(chart_path.resolve(), output.parent)
     text = render(results, link, run, probe)
@@ -1252,6 +1280,29 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"wrote {output}, {chart_path} and {raw}")
     print(text)
     return 0
+
+
+def save_results(
+    path: Path, results: list[SizeResult], probe: list[dict[str, Any]], run: dict[str, str]
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"run": run, "sizes": [asdict(r) for r in results], "probe": probe}
+    path.write_text(json.dumps(data, indent=1, default=str))
+
+
+def combine_results(paths: list[Path]) -> tuple[list[SizeResult], list[dict[str, Any]], dict[str, str]]:
+    """Several runs' results as one: their sizes in S, M, L order, their probes, and run facts
+    naming every command (the load and start of each size are in its own steps)."""
+    loaded = [load_results(path) for path in paths]
+    results = sorted((r for sizes, _, _ in loaded for r in sizes), key=lambda r: list(SIZES).index(r.size))
+    runs = [run for _, _, run in loaded]
+    run = {
+        **runs[0],
+        "started": min(r["started"] for r in runs),
+        "ended_load": runs[-1]["ended_load"],
+        "command": "`; `".join(r["command"] for r in runs),
+    }
+    return results, [p for _, probe, _ in loaded for p in probe], run
 
 
 def load_results(path: Path) -> tuple[list[SizeResult], list[dict[str, Any]], dict[str, str]]:

@@ -437,3 +437,40 @@ def test_render_has_the_lifecycle_and_publishing_cost_table():
     assert "## Lifecycle and publishing cost" not in run_bench.render(
         [_size((1.0, 1.0, 1.0), 27.0)], None, _run()
     )
+
+
+def test_rerender_combines_runs_of_one_size_each(tmp_path: Path):
+    states = []
+    for label, started in (("M", "2026-11-29T11:00:00+00:00"), ("S", "2026-11-29T10:00:00+00:00")):
+        r = _size((1.0, 1.0, 1.0), others=27.0)
+        r.size = label
+        state = tmp_path / label
+        state.mkdir()
+        run = {**_run(), "started": started, "command": f"python bench/run_bench.py --sizes {label}"}
+        run_bench.save_results(state / "results.json", [r], [], run)
+        states.append(state)
+    output = tmp_path / "B.md"
+
+    assert (
+        run_bench.main(
+            [
+                "--rerender",
+                "--combine",
+                *map(str, states),
+                "--state",
+                str(tmp_path / "all"),
+                "--output",
+                str(output),
+            ]
+        )
+        == 0
+    )
+
+    text = output.read_text()
+    assert text.index("## S:") < text.index("## M:")
+    assert "Run 2026-11-29 10:00 UTC" in text
+    assert "`python bench/run_bench.py --sizes M`; `python bench/run_bench.py --sizes S`" in text
+    assert [s["size"] for s in json.loads((tmp_path / "all" / "results.json").read_text())["sizes"]] == [
+        "S",
+        "M",
+    ]

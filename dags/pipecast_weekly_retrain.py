@@ -39,10 +39,11 @@ def pipecast_weekly_retrain() -> None:
     @task(inlets=[assets.MARTS], outlets=[assets.FORECASTS])
     @fail_without_retry
     def retrain() -> str:
-        """Backtest against the stage-weighted baseline, retrain and score as of the newest export."""
+        """A full backtest against the stage-weighted baseline (every cut-off refitted, the
+        ledger's entries replaced), retrain and score as of the newest export."""
         from pipecast import pipeline
 
-        return pipeline.forecast().model_version
+        return pipeline.forecast(full_backtest=True).model_version
 
     @task(outlets=[assets.REPORT])
     @fail_without_retry

@@ -12,6 +12,10 @@ each suite is one night: the rows whose ``as_of`` is the night validated.
   ordered, model_version present (errors).
 - every prediction table: each probability column (``p_*``, ``*probability*``, ``*propensity*``)
   within [0, 1] (error).
+- every table with drivers (ml.opportunity_scores, ml.lead_scores: the columns of
+  ``pipecast.forecast.writeback.DRIVER_COLUMNS``): each named driver has an effect and each effect
+  a name, and the three are ordered by the size of their effect (warnings: an explanation, not
+  the forecast).
 
 A table the forecast job does not write (yet) is skipped with a warning; checks need only the
 columns they name, so the suites follow the tables as the forecast job grows them.
@@ -53,6 +57,8 @@ _RANGES = (
     ("closed_won_to_date", "expected"),
     ("period_start", "period_end"),
 )
+# The top drivers of a score (pipecast.forecast.writeback.DRIVER_COLUMNS), strongest first.
+DRIVERS = ("driver_1", "driver_2", "driver_3")
 DAY_COLUMN = "as_of"
 MODEL_METHOD = "model"  # ml.revenue_forecast.method of the model's rows (the others are baselines)
 
@@ -89,6 +95,8 @@ def prediction_suite(
             if PROBABILITY_COLUMN.search(c) and NUMERIC_TYPE.match(sql_type) and c != "crm_probability"
         ),
     ]
+    if DRIVERS[0] in columns:
+        expectations += _drivers(TABLES[table])
     if table == SCORES:
         expectations += _scores(columns, deals)
     if table in (REVENUE, REVENUE_SEGMENTS):
@@ -150,6 +158,30 @@ def _coverage(deals: OpenDeals) -> list[gxe.Expectation]:
             f"(SELECT 1 FROM {deals.table} t WHERE t.{deal_id} = {BATCH}.opportunity_id AND {night})",
             ERROR,
             ["opportunity_id"],
+        ),
+    ]
+
+
+def _drivers(key: tuple[str, ...]) -> list[gxe.Expectation]:
+    """The drivers of a table that has them (see the module docstring), rows named by ``key``."""
+    keys = ", ".join(q(k) for k in key)
+    unpaired = " OR ".join(f"(({q(d)} IS NULL) <> ({q(d + '_effect')} IS NULL))" for d in DRIVERS)
+    unordered = " OR ".join(
+        f"abs({q(stronger + '_effect')}) < abs({q(weaker + '_effect')})"
+        for stronger, weaker in zip(DRIVERS[:-1], DRIVERS[1:], strict=True)
+    )
+    return [
+        unexpected_rows(
+            "Each named driver has an effect, each effect a name",
+            f"SELECT {keys} FROM {BATCH} WHERE {unpaired}",
+            WARNING,
+            [*DRIVERS, *(d + "_effect" for d in DRIVERS)],
+        ),
+        unexpected_rows(
+            "Drivers are ordered by the size of their effect",
+            f"SELECT {keys} FROM {BATCH} WHERE {unordered}",
+            WARNING,
+            [d + "_effect" for d in DRIVERS],
         ),
     ]
 

@@ -16,6 +16,7 @@ from pipecast.config import Settings
 from pipecast.demo.generator import generate_demo_exports
 from pipecast.pipeline import ingest
 
+from tests.browser import browser_context  # noqa: F401 (one headless Chromium per session)
 from tests.forecast.conftest import AS_OF, SEED, SIZE, DemoWarehouse, build_warehouse, make_settings
 from tests.lifecycle_steps import mark_validated
 

@@ -37,10 +37,15 @@ def mark_validated(settings: Settings, *days: date, why: str = "raw validation n
         )
 
 
-def export_with_amount_of_o2(amount: str) -> dict[str, str]:
-    """The good generic export (tests.ingest.conftest) with the second deal's amount as given."""
+def export_with_amount_of_o2(amount: str, o2_history: bool = True) -> dict[str, str]:
+    """The good generic export (tests.ingest.conftest) with the second deal's amount as given;
+    without O2's stage history rows when ``o2_history`` is false (its history is then derived from
+    the nightly snapshots, as for a CRM that exports none)."""
     tables = good_tables()
     tables["opportunities"][1][AMOUNT] = amount
+    if not o2_history:
+        history = tables["opportunity_stage_history"]
+        tables["opportunity_stage_history"] = [row for row in history if row[0] != "O2"]
     return generic_files(tables)
 
 

@@ -24,7 +24,7 @@ AIRFLOW_SERVICES = {
     "airflow-triggerer",
     "airflow-worker",
 }
-EXPECTED = AIRFLOW_SERVICES | {"postgres", "redis", "metabase"}
+EXPECTED = AIRFLOW_SERVICES | {"postgres", "redis", "superset"}
 VARIABLE = re.compile(r"(?<!\$)\$\{(\w+)(:?[-?][^}]*)?\}")  # $${X} is escaped: not a variable
 
 
@@ -90,7 +90,12 @@ def test_compose_declares_the_airflow_deployment(spec):
             assert service["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
     assert services["airflow-worker"]["command"] == "airflow celery worker"
     assert "airflow pools set duckdb_writer 1" in " ".join(services["airflow-init"]["command"])
-    assert services["metabase"]["environment"]["MB_DB_HOST"] == "postgres"
+    superset = services["superset"]
+    assert "@postgres/superset" in superset["environment"]["SUPERSET_METADATA_URI"]
+    assert superset["environment"]["PIPECAST_BI_WAREHOUSE_URI"].startswith("postgresql+psycopg2://bi_reader:")
+    # The image provisions the dashboards from the repository's files: the same ones `make bi` uses.
+    dockerfile = (ROOT / superset["build"]["dockerfile"]).read_text()
+    assert "COPY bi/superset/ " in dockerfile and "provision.py" in dockerfile
     used_volumes = {
         v.split(":")[0]
         for s in services.values()
@@ -122,7 +127,8 @@ def test_pipecast_variables_are_settings_and_every_variable_has_an_example(spec)
 
 
 def test_dockerfile_copies_what_exists():
-    copied = re.findall(r"^COPY (.+) \S+$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
+    # COPY --from copies out of another build stage, not from the repository.
+    copied = re.findall(r"^COPY (?!--from)(.+) \S+$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
     sources = [s.rstrip("/") for line in copied for s in line.split()]
     assert sources and all((ROOT / s).exists() for s in sources), sources
 
@@ -189,14 +195,17 @@ def test_every_service_logs_in_with_its_own_least_privileged_role(spec):
     postgres = spec["services"]["postgres"]["environment"]
     superuser = postgres["POSTGRES_USER"]
     airflow = spec["services"]["airflow-scheduler"]["environment"]
+    superset_env = spec["services"]["superset"]["environment"]
     logins = {
         "airflow": re.match(
             r"postgresql\+psycopg2://(\w+):", airflow["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         ).group(1),
         "pipecast": airflow["PIPECAST_PG_USER"],
-        "metabase": spec["services"]["metabase"]["environment"]["MB_DB_USER"],
+        "superset": re.match(
+            r"postgresql\+psycopg2://(\w+):", superset_env["SUPERSET_METADATA_URI"]
+        ).group(1),
     }
-    assert logins == {"airflow": "airflow", "pipecast": "pipecast", "metabase": "metabase"}
+    assert logins == {"airflow": "airflow", "pipecast": "pipecast", "superset": "superset"}
     assert superuser not in logins.values()
     script = spec["configs"]["warehouse-init"]["content"]
     for role in (*logins.values(), "bi_reader"):

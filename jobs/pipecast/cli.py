@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     fc = sub.add_parser("forecast", help="backtest, retrain and score; write ml.*")
     fc.add_argument("--as-of", type=_date, help="default: the newest export")
+    fc.add_argument(
+        "--full-backtest",
+        action="store_true",
+        help="refit every backtest cut-off and period instead of reusing the ledger's (the weekly retrain)",
+    )
 
     mp = sub.add_parser("mapping", help="mapping files (mappings/*.yml)")
     mp_sub = mp.add_subparsers(dest="mapping_command", required=True)
@@ -161,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             r = pipeline.build(settings, full_refresh=args.full_refresh)
             print(f"dbt: {r.models_built} models built, {r.tests_passed} tests passed")
         elif args.command == "forecast":
-            r = pipeline.forecast(args.as_of, settings)
+            r = pipeline.forecast(args.as_of, settings, full_backtest=args.full_backtest)
             print(f"{r.model_version}: scored {r.open_deals_scored:,} open deals as of {r.as_of}")
         elif args.command == "report":
             print(pipeline.report(settings).summary_text)

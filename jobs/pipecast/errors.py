@@ -47,6 +47,10 @@ class PipecastError(Exception):
         return f"{where}: {self.message}" if where else self.message
 
 
+class DbtError(PipecastError):
+    """dbt failed: a model did not build or an error-severity test failed."""
+
+
 class InputError(PipecastError):
     """Bad input (an export, a mapping, data failing an error-severity check): fix it, not retry."""
 

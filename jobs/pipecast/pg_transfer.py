@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 
 from pipecast.config import Settings
+from pipecast.targets import libpq_uri
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,6 @@ def pg_type(duckdb_type: str) -> str:
     if upper.startswith("DECIMAL"):
         return upper.replace("DECIMAL", "numeric")
     return _PG_TYPES.get(upper, duckdb_type)
-
-
-def libpq_uri(settings: Settings, hide_password: bool = False) -> str:
-    """The warehouse as a libpq URI (from the same PIPECAST_PG_* settings dbt's profile reads)."""
-    from pipecast.validate.target import postgres_url
-
-    return postgres_url(settings).set(drivername="postgresql").render_as_string(hide_password=hide_password)
 
 
 @contextmanager

@@ -295,12 +295,14 @@ def mark_published(settings: Settings) -> date | None:
     return newest
 
 
-def forecast(as_of: date | None = None, settings: Settings | None = None):
+def forecast(as_of: date | None = None, settings: Settings | None = None, full_backtest: bool = False):
+    """The forecast night; ``full_backtest`` refits every backtest cut-off and period instead of
+    reusing the ledger's entries (the weekly retrain), and stores them anew."""
     from pipecast.forecast.job import run_forecast
 
     settings = settings or get_settings()
     with night_lock(settings, "forecast"):
-        return run_forecast(as_of, settings)
+        return run_forecast(as_of, settings, full_backtest=full_backtest)
 
 
 def report(settings: Settings | None = None, stale: str | None = None):

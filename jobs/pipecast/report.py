@@ -149,7 +149,7 @@ def _model_run_lines(con) -> list[str]:
 
 def _warehouse_name(settings: Settings) -> str:
     if settings.target == "postgres":
-        from pipecast.pg_transfer import libpq_uri
+        from pipecast.targets import libpq_uri
 
         return libpq_uri(settings, hide_password=True)
     return str(settings.resolved_warehouse_path)

@@ -69,12 +69,6 @@ def connect(settings: Settings | None = None, read_only: bool = False) -> Iterat
         con.close()
 
 
-def sqlalchemy_url(settings: Settings | None = None) -> str:
-    """SQLAlchemy URL of the warehouse (used by Great Expectations' SQL datasource)."""
-    settings = settings or get_settings()
-    return f"duckdb:///{settings.resolved_warehouse_path}"
-
-
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     row = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",

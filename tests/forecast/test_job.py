@@ -139,6 +139,38 @@ def test_forecast_marts_are_built_for_bi(night):
         "fct_lead_scores",
     ):
         assert query(settings, f"select count(*) as n from marts.{mart}")["n"].iloc[0] > 0, mart
+    # leads carry their drivers as deals do, through the mart's contract
+    leads = query(settings, "select driver_1, driver_1_effect, drivers from marts.fct_lead_scores")
+    assert leads["driver_1"].notna().all() and leads["drivers"].str.startswith("{").all()
+    assert leads["driver_1_effect"].notna().all()
+
+
+def test_lead_scores_of_an_older_forecast_build_with_empty_drivers(demo_warehouse, tmp_path):
+    """A warehouse whose ml.lead_scores an older forecast wrote (no driver columns): the forecast
+    marts still build and publish (ml_rows gives the contract's missing columns as null), as the
+    night's `pipecast build` does before tonight's forecast adds the columns."""
+    from pipecast.transform import dbt_build
+
+    settings = demo_warehouse.copy(tmp_path / "state")
+    with connect(settings) as con:
+        con.execute("create schema if not exists ml")
+        con.execute(
+            "create table ml.lead_scores (as_of date, lead_id varchar, lead_source varchar, "
+            "campaign varchar, owner_id varchar, created_at timestamp, age_days integer, "
+            "conversion_probability double, source_baseline double, model_version varchar, run_id varchar)"
+        )
+        con.execute(
+            "insert into ml.lead_scores values (?, 'L-1', 'Web', null, 'U1', ?, 3, 0.25, 0.2, 'v1', 'r1')",
+            [AS_OF, pd.Timestamp(AS_OF)],
+        )
+    result = dbt_build(settings, select="path:models/forecast", units=["forecast"])
+    assert result.published
+    leads = query(
+        settings, "select lead_id, conversion_probability, driver_1, drivers from marts.fct_lead_scores"
+    )
+    assert leads.to_dict("records") == [
+        {"lead_id": "L-1", "conversion_probability": 0.25, "driver_1": None, "drivers": None}
+    ]
 
 
 @pytest.fixture

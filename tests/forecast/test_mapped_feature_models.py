@@ -32,6 +32,9 @@ from pipecast import mapped_features
 from pipecast.forecast import explain, lead_scoring, registry, stage_model, win_models
 from pipecast.forecast.job import run_forecast
 from pipecast.forecast.metrics import probability_metrics
+from pipecast.forecast.model_spec import Night
+from pipecast.forecast.models.lead_conversion import LeadConversion
+from pipecast.forecast.writeback import columns_of, ensure_ml_tables, replace_night
 from pipecast.ingest import ingest_export
 from threadpoolctl import threadpool_limits
 
@@ -85,6 +88,7 @@ def xeducation_backtest(tmp_path_factory) -> dict:
         }
     y = test["converted_within"].to_numpy()
     return {
+        "settings": settings,
         "train": train,
         "test": test,
         "model": with_features,
@@ -144,6 +148,52 @@ def test_lead_drivers_name_the_declared_features(xeducation_backtest):
     expected = first["mapped__occupation"]
     assert shown == f"occupation = {'missing' if pd.isna(expected) else expected}"
     assert "time_on_website_s" in json.loads(drivers["drivers"].iloc[0])
+
+
+def test_lead_scores_are_written_with_drivers_naming_the_declared_features(xeducation_backtest):
+    """The nightly lead model's scoring (LeadConversion.score: lead_rows of the open leads, their
+    probability and drivers) on X Education's open leads, with the model fitted above, written to
+    ml.lead_scores as the job writes it: the drivers are there in the deals' format, in plain
+    words, the declared features by their declared names, and they lead."""
+    settings, fitted = xeducation_backtest["settings"], xeducation_backtest["model"]
+    lead_model = LeadConversion()
+    lead_model.model = fitted
+    with duckdb.connect(str(settings.resolved_warehouse_path)) as con:
+        [(open_leads,)] = con.execute("select count(*) from raw.leads where status <> 'Converted'").fetchall()
+        night = Night(
+            con=con,
+            settings=settings,
+            ctx=None,
+            as_of=DAY,
+            run_id="xeducation",
+            now=None,
+            first_day=DAY,
+            hz=None,
+            cutoffs=[DAY],
+            training=pd.DataFrame(),
+            versions={lead_model.name: "lead_conversion.20200301"},
+        )
+        with threadpool_limits(1):
+            [(table, rows)] = lead_model.score(night).items()
+        ensure_ml_tables(con, lead_model.tables)
+        replace_night(con, table, DAY, rows)
+        written = con.execute("select * from ml.lead_scores where as_of = ? order by lead_id", [DAY]).df()
+
+    assert table == "lead_scores" and len(written) == open_leads == 5678
+    assert [c for c, _ in columns_of("lead_scores") if c.startswith("driver")] == [
+        c for c, _ in columns_of("opportunity_scores") if c.startswith("driver")
+    ]
+    effects = written[["driver_1_effect", "driver_2_effect", "driver_3_effect"]].abs().to_numpy()
+    assert written["driver_1"].notna().all() and (effects[:, :-1] >= effects[:, 1:]).all()
+    names = pd.concat([written[f"driver_{k}"].str.split(" = ").str[0] for k in (1, 2, 3)])
+    assert set(names) <= LEAD_FEATURES | set(lead_scoring.LEAD_DRIVERS)  # plain words, declared names
+    first = written["driver_1"].str.split(" = ").str[0]
+    # measured: the first driver is a declared feature for 98.8% of the 5,678 open leads (time on
+    # website 1,578, occupation 1,558, specialization 839; the source's rate is flat here: no lead
+    # is 90 days older than the cut-off)
+    assert first.isin(LEAD_FEATURES).mean() > 0.9
+    assert first.value_counts().index[0] in LEAD_FEATURES
+    assert set(json.loads(written["drivers"].iloc[0])) >= LEAD_FEATURES
 
 
 def test_rare_levels_are_pooled_and_unseen_levels_scored(xeducation_backtest):

@@ -15,7 +15,7 @@ from pipecast.ingest.schedule import LOAD, VALIDATE, plan
 from pipecast.pipeline import ingest, loaded_export_dates, missing_exports, pending_exports
 
 from tests.ingest.conftest import generic_files, good_tables, land_dataset, put_export, query
-from tests.lifecycle_steps import mark_validated
+from tests.lifecycle_steps import export_with_amount_of_o2, mark_validated
 
 
 def _day(n: int) -> date:
@@ -100,6 +100,28 @@ def test_a_redelivered_export_is_pending_again(settings):
     (folder / "opportunities.csv").write_text(generic_files()["opportunities.csv"] + "\n")
     os.utime(folder / "opportunities.csv", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert plan(settings) == [(_day(1), LOAD)]
+
+
+def test_a_correction_of_an_export_older_than_the_served_one_says_its_history_is_kept(settings, caplog):
+    """The snapshot rewinds only the export it takes (the newest served): a corrected older export
+    is loaded again, with a warning that the opportunity history keeps its first versions."""
+    landing = settings.resolved_landing_dir
+    put_export(landing, _day(1), generic_files())
+    put_export(landing, _day(2), generic_files())
+    ingest(settings=settings, validate=False)
+    mark_validated(settings, _day(1), _day(2))
+    put_export(landing, _day(2), export_with_amount_of_o2("3000"))  # the newest: rewound, no warning
+    with caplog.at_level("WARNING", logger="pipecast.ingest.schedule"):
+        assert plan(settings) == [(_day(2), LOAD)]
+    assert not caplog.records
+    put_export(landing, _day(1), export_with_amount_of_o2("2000"))
+    with caplog.at_level("WARNING", logger="pipecast.ingest.schedule"):
+        assert plan(settings) == [(_day(1), LOAD), (_day(2), LOAD)]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(
+        "export 2026-05-01 was re-delivered after a newer export (2026-05-02) was served"
+    )
+    assert "keeps the versions first taken from it" in warning
 
 
 def test_a_same_size_correction_with_the_old_mtime_is_pending_again(settings):

@@ -22,7 +22,7 @@ def postgres_server(postgres_cluster: PostgresServer | None) -> PostgresServer:
 @pytest.fixture(scope="session")
 def compose_warehouse(postgres_server: PostgresServer) -> str:
     """The warehouse database as docker-compose.yml's init script creates it (roles pipecast,
-    bi_reader, metabase; schemas owned by pipecast), once per session; its name."""
+    bi_reader, superset; schemas owned by pipecast), once per session; its name."""
     from tests.orchestration.compose_init import run_init_script
 
     run_init_script(postgres_server)

@@ -33,14 +33,14 @@ def test_bi_reader_reads_marts_and_nothing_else(postgres_server, compose_warehou
             bi.execute("create table marts.mine (x int)")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             bi.execute("create table public.mine (x int)")
-    with connect(postgres_server, "metabase", dbname="metabase") as metabase:
-        metabase.execute("create table app_state (x int)")  # Metabase owns its own database
+    with connect(postgres_server, "superset", dbname="superset") as superset:
+        superset.execute("create table app_state (x int)")  # Superset owns its own database
     with pytest.raises(psycopg.OperationalError, match="permission denied"):
-        connect(postgres_server, "metabase")  # but may not connect to the warehouse
+        connect(postgres_server, "superset")  # but may not connect to the warehouse
 
 
 def test_each_service_role_is_unprivileged_and_reaches_only_its_database(postgres_server, compose_warehouse):
-    services = ("airflow", "pipecast", "bi_reader", "metabase")
+    services = ("airflow", "pipecast", "bi_reader", "superset")
     with connect(postgres_server, postgres_server.user, dbname="postgres") as superuser:
         flags = superuser.execute(
             "select rolname, rolsuper or rolcreatedb or rolcreaterole from pg_roles where rolname = any(%s)",

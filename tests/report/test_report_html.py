@@ -18,8 +18,8 @@ from pipecast.report_html import write_html_report
 from pipecast.report_html.formatting import money
 from pipecast.warehouse import connect
 
+from tests.browser import keep_artifact
 from tests.forecast.conftest import AS_OF, make_settings
-from tests.report.conftest import keep_artifact
 
 
 @dataclass

@@ -7,6 +7,7 @@ mutate them and ``create_tables`` writes them into a DuckDB (or any SQLAlchemy) 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -136,6 +137,20 @@ def good_marts() -> Tables:
     }
 
 
+def drivers(i: int) -> dict[str, Any]:
+    """A score's top three drivers (pipecast.forecast.writeback.DRIVER_COLUMNS), strongest first."""
+    effects = {"lead source": 0.9 - 0.1 * i, "occupation": -0.5, "lead age": 0.1 * i}
+    return {
+        "driver_1": f"lead source = Source {i}",
+        "driver_1_effect": effects["lead source"],
+        "driver_2": "occupation = Student",
+        "driver_2_effect": effects["occupation"],
+        "driver_3": f"lead age = {i}",
+        "driver_3_effect": effects["lead age"],
+        "drivers": json.dumps(effects),
+    }
+
+
 def good_predictions(run_id: str = "run-1") -> Tables:
     """One night of ml.* scoring the open deals of good_marts()."""
     scored_at = datetime(2026, 3, 2, 7, 0)
@@ -154,6 +169,7 @@ def good_predictions(run_id: str = "run-1") -> Tables:
             "run_id": run_id,
             "scored_at": scored_at,
         }
+        | drivers(i)
         for i in range(3)
     ]
     forecast = [
@@ -192,7 +208,9 @@ def good_predictions(run_id: str = "run-1") -> Tables:
         for a in range(2)
         for p in range(3)
     ]
-    leads = [{"lead_id": f"LEAD-{i}", "conversion_probability": 0.2 * i} | version for i in range(4)]
+    leads = [
+        {"lead_id": f"LEAD-{i}", "conversion_probability": 0.2 * i} | version | drivers(i) for i in range(4)
+    ]
     return {
         "ml.opportunity_scores": scores,
         "ml.revenue_forecast": forecast,

@@ -334,3 +334,29 @@ def test_accepting_lands_a_quarantined_export_again(settings: Settings, load_exp
     finally:
         con.close()
     assert newest == ("landed", "accepted by ops: cents now")
+
+
+def test_the_unit_check_stays_within_the_validation_memory_limit(tmp_path) -> None:
+    """The median ratio over a large history runs under validation's DuckDB memory_limit (an exact
+    ordered median ran out of memory at L, 5.5M history rows under 128MB; here 2M under 32MB)."""
+    settings = Settings(
+        state_dir=tmp_path, warehouse_path=tmp_path / "w.duckdb", validation_duckdb_memory_limit="32MB"
+    )
+    con = duckdb.connect(str(settings.resolved_warehouse_path))
+    con.execute("CREATE SCHEMA raw")
+    con.execute(
+        """
+        CREATE TABLE raw.opportunity_stage_history AS
+        SELECT 'O' || (i % 1000000) AS opportunity_id,
+               TIMESTAMP '2026-01-01' + to_minutes((i % 2000000) // 1000000) AS changed_at,
+               (1000.0 + i % 997) * (CASE WHEN i >= 2000000 THEN 100 ELSE 1 END) AS amount,
+               CASE WHEN i >= 2000000 THEN DATE '2026-03-02' ELSE DATE '2026-03-01' END AS _export_date
+        FROM range(4000000) t(i)
+        """
+    )
+    con.close()
+    limits = drift.Limits.from_settings(settings)
+    with target.connection(settings) as conn:
+        found = drift._unit(conn, "opportunity_stage_history", date(2026, 3, 2), date(2026, 3, 1), limits)
+    assert [f.success for f in found] == [False]
+    assert "median ratio of 2,000,000 rows' amount" in found[0].observed

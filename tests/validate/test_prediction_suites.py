@@ -62,6 +62,8 @@ def _plant(tables: Tables) -> None:
     tables[SEGMENTS][0]["p90"] = 120.0  # below P50
     tables[PROPENSITY][0]["propensity"] = 1.5
     tables[LEADS][1]["lead_id"] = tables[LEADS][0]["lead_id"]
+    tables[SCORES][0]["driver_2_effect"] = 2.0  # stronger than the first driver
+    tables[LEADS][2]["driver_3_effect"] = None  # a driver without its effect
 
 
 PLANTED = {
@@ -76,6 +78,8 @@ PLANTED = {
     (SEGMENTS, PAIR, "p90,p50", E),
     (PROPENSITY, "expect_column_values_to_be_between", "propensity", E),
     (LEADS, "expect_column_values_to_be_unique", "lead_id", E),
+    (SCORES, ROWS, "driver_1_effect,driver_2_effect,driver_3_effect", W),  # drivers out of order
+    (LEADS, ROWS, "driver_1,driver_2,driver_3,driver_1_effect,driver_2_effect,driver_3_effect", W),
 }
 
 

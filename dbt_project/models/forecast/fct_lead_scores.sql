@@ -1,5 +1,6 @@
 {#- Every open lead (newest night) with its probability of converting within 90 days, beside its
-    source's historical conversion rate. -#}
+    source's historical conversion rate, and its top three drivers (log-odds effects; the full set
+    is JSON in drivers), as fct_opportunity_scores has a deal's. -#}
 {%- set ml = source('ml', 'lead_scores') -%}
 {%- set columns = {
     'as_of': 'date',
@@ -14,6 +15,7 @@
     'model_version': dbt.type_string(),
     'run_id': dbt.type_string(),
 } -%}
+{%- do columns.update(driver_columns()) -%}
 
 with leads as (
     {{ ml_rows(ml, columns) }}

@@ -21,16 +21,9 @@
     'p_won_next_period': type_double(),
     'this_period': dbt.type_string(),
     'next_period': dbt.type_string(),
-    'driver_1': dbt.type_string(),
-    'driver_1_effect': type_double(),
-    'driver_2': dbt.type_string(),
-    'driver_2_effect': type_double(),
-    'driver_3': dbt.type_string(),
-    'driver_3_effect': type_double(),
-    'drivers': dbt.type_string(),
-    'model_version': dbt.type_string(),
-    'run_id': dbt.type_string(),
 } -%}
+{%- do columns.update(driver_columns()) -%}
+{%- do columns.update({'model_version': dbt.type_string(), 'run_id': dbt.type_string()}) -%}
 
 with scores as (
     {{ ml_rows(ml, columns) }}

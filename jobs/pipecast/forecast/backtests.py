@@ -30,7 +30,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipecast.forecast import new_business, revenue, win_models
+from pipecast.forecast import backtest_ledger, new_business, revenue, win_models
 from pipecast.forecast.metrics import probability_metrics, wape
 from pipecast.forecast.periods import Period, month_ends, period_ends, period_of
 from pipecast.forecast.scoring import (
@@ -59,7 +59,21 @@ class DealBacktest:
 
     scored: pd.DataFrame
     recipe_brier: dict[str, float]
+    # the candidates fitted tonight, by (cut-off, recipe name); those taken from the ledger are not
     models: dict[tuple[date, str], win_models.WinModel] = field(default_factory=dict)
+    fallbacks: dict[tuple[date, str], str] = field(default_factory=dict)  # why a candidate fell back
+    reused: int = 0  # (cut-off, candidate) entries taken from the ledger instead of refitted
+
+
+@dataclass(frozen=True)
+class LedgerWriter:
+    """Where fresh deal-backtest entries go (backtest_ledger): tonight's as_of and run, and the
+    workspace's publish (rows for PostgreSQL)."""
+
+    as_of: date
+    run_id: str
+    publish: backtest_ledger.Publish
+    reuse: bool = True  # False: refit everything and store it anew (a full backtest)
 
 
 @dataclass
@@ -87,34 +101,80 @@ def run_deal_backtest(
     recipes: dict[str, win_models.Recipe],
     training_snapshots: pd.DataFrame,
     truth: pd.DataFrame | None,
+    ledger: LedgerWriter | None = None,
 ) -> DealBacktest:
-    """Each recipe (by name) trained at each cut-off and scored on the deals open then."""
+    """Each recipe (by name) trained at each cut-off and scored on the deals open then that have
+    closed since. With ``ledger``, a (cut-off, recipe) whose inputs are unchanged since a night
+    that backtested it is taken from ml.backtest_predictions, and fresh ones are stored there."""
     pooled: list[pd.DataFrame] = []
-    models: dict[tuple[date, str], win_models.WinModel] = {}  # (cut-off, recipe name)
+    result = DealBacktest(pd.DataFrame(), {})
     for cutoff in cutoffs:
-        test = open_deals(con, ctx, cutoff)
-        test = test[test["final_is_closed"]]
-        if test.empty:
+        open_then = open_deals(con, ctx, cutoff)
+        closed = open_then["final_is_closed"].to_numpy(dtype=bool)
+        if not closed.any():
             log.warning("deal backtest at %s: no deal open then has closed since: skipped", cutoff)
             continue
+        test = open_then[closed]
         exits = load_exits(con, ctx, cutoff)
-        known = training_snapshots[training_snapshots["cutoff"] <= pd.Timestamp(cutoff)]
-        data = win_models.WinTrainingData(cutoff, exits, known, ctx.maturity_days)
-        columns = {}
+        inputs = (
+            backtest_ledger.inputs_digest(ctx, cutoff, exits, training_snapshots, open_then)
+            if ledger is not None
+            else ""
+        )
+        data: win_models.WinTrainingData | None = None
+        columns, reused = {}, 0
         for name, rec in recipes.items():
-            model = win_models.fit(rec, data, ctx.seed)
-            models[(cutoff, name)] = model
-            columns[f"p_{name}"] = model.predict(test)
+            key = backtest_ledger.entry_key(rec, inputs)
+            entry = backtest_ledger.lookup(con, key) if ledger is not None and ledger.reuse else None
+            if entry is not None:
+                probabilities, fallback = entry
+                columns[f"p_{name}"] = probabilities.reindex(test["opportunity_id"].to_numpy()).to_numpy()
+                reused += 1
+            else:
+                if data is None:
+                    known = training_snapshots[training_snapshots["cutoff"] <= pd.Timestamp(cutoff)]
+                    data = win_models.WinTrainingData(cutoff, exits, known, ctx.maturity_days)
+                model = win_models.fit(rec, data, ctx.seed)
+                result.models[(cutoff, name)] = model
+                probabilities = model.predict(open_then)
+                fallback = getattr(model, "fallback", None)
+                columns[f"p_{name}"] = np.asarray(probabilities, dtype=float)[closed]
+                if ledger is not None:
+                    backtest_ledger.store(
+                        con,
+                        ledger.publish,
+                        key,
+                        cutoff,
+                        name,
+                        rec,
+                        open_then,
+                        probabilities,
+                        fallback,
+                        ledger.as_of,
+                        ledger.run_id,
+                    )
+            if fallback:
+                result.fallbacks[(cutoff, name)] = fallback
+        result.reused += reused
         pooled.append(test.assign(**columns))
-        log.info("deal backtest at %s: %d deals, %d stage exits to learn from", cutoff, len(test), len(exits))
+        log.info(
+            "deal backtest at %s: %d deals, %d stage exits to learn from; %d of %d candidates from the "
+            "ledger",
+            cutoff,
+            len(test),
+            len(exits),
+            reused,
+            len(recipes),
+        )
     if not pooled:
-        return DealBacktest(pd.DataFrame(), {}, models)
+        return result
     scored = pd.concat(pooled, ignore_index=True)
     if truth is not None:
         scored = attach_truth(scored, truth)
     y = scored["final_is_won"].astype(int)
-    recipe_brier = {name: probability_metrics(y, scored[f"p_{name}"])["brier"] for name in recipes}
-    return DealBacktest(scored, recipe_brier, models)
+    result.scored = scored
+    result.recipe_brier = {name: probability_metrics(y, scored[f"p_{name}"])["brier"] for name in recipes}
+    return result
 
 
 def metric_rows(
@@ -201,46 +261,115 @@ def run_revenue_backtest(
     recipe_name: str,
     progress: Callable[[str], None] | None = None,
     prior: revenue.SpreadPrior | None = None,
+    ledger: LedgerWriter | None = None,
 ) -> RevenueBacktest:
     """Each period forecast from the day before it and each month-end in it. The range at a
     cut-off uses the spread the nightly job would have used then: measured on the periods that
-    had ended by the cut-off, widened to ``prior`` while they are too few."""
+    had ended by the cut-off, widened to ``prior`` while they are too few.
+
+    With ``ledger``, a period whose inputs are unchanged since a night that backtested it is taken
+    from ml.backtest_revenue_periods (backtest_ledger), and fresh ones are stored there. Its key
+    covers what the period's forecasts are made from: the models' training inputs at the period's
+    start, the features of the deals open at each of its cut-offs, the new-business forecasts
+    there, the rows of the earlier periods (their spread), the actual, and the settings."""
     prior = prior or revenue.SpreadPrior()
     rows: list[pd.DataFrame] = []
     timing_rows: list[pd.DataFrame] = []
-    rng = np.random.default_rng(ctx.seed)
     for period in periods:
         known_at = period.start - timedelta(days=1)
-        at_start = open_deals(con, ctx, known_at)
+        cutoffs = [known_at, *[d for d in month_ends(period.start, period.end) if d < period.end]]
+        open_at = {cutoff: open_deals(con, ctx, cutoff) for cutoff in cutoffs}
+        new_at = {
+            cutoff: new_business.forecast_new_business(con, cutoff, ctx.horizons(cutoff), ctx.seed)
+            for cutoff in cutoffs
+        }
+        actual = _actual(con, period)
+        exits = load_exits(con, ctx, known_at)
+        key = ""
+        if ledger is not None:
+            inputs = _period_inputs(
+                ctx, prior, period, actual, exits, training_snapshots, open_at, new_at, rows
+            )
+            key = backtest_ledger.period_key(recipe, inputs)
+            entry = backtest_ledger.lookup_period(con, key) if ledger.reuse else None
+            if entry is not None:
+                rows.append(entry[0])
+                timing_rows.append(entry[1])
+                log.info("revenue backtest %s: actual %.0f (from the ledger)", period.label, actual)
+                if progress:
+                    progress(period.label)
+                continue
         models = fit_models(
             con,
             ctx,
             known_at,
             recipe,
             training_snapshots,
-            at_start,
+            open_at[known_at],
+            exits=exits,
             win=fitted.get((known_at, recipe_name)),
         )
-        actual = _actual(con, period)
-        for cutoff in [known_at, *[d for d in month_ends(period.start, period.end) if d < period.end]]:
+        # one generator per period, seeded by it: a period's draws do not depend on which earlier
+        # periods were taken from the ledger
+        rng = np.random.default_rng([ctx.seed, period.start.toordinal()])
+        period_rows: list[pd.DataFrame] = []
+        for cutoff in cutoffs:
             horizon = "next" if cutoff == known_at else "current"
-            deals = at_start if cutoff == known_at else open_deals(con, ctx, cutoff)
-            scored = score_deals(deals, models)
+            scored = score_deals(open_at[cutoff], models)
             if cutoff == known_at:
-                timing_rows.append(_won_in_period(scored, period))
-            new = new_business.forecast_new_business(con, cutoff, ctx.horizons(cutoff), ctx.seed)
+                timing = _won_in_period(scored, period)
             # the period-wide spread as the nightly job would have learnt it then: from periods
             # that had ended by the cut-off
             done = [r for r in rows if (r["period_end"] <= cutoff).all()]
             spread = prior.apply(pd.concat(done, ignore_index=True) if done else None).value
+            new = new_at[cutoff]
             forecast = forecast_with_spread(con, ctx, scored, cutoff, horizon, period, new, rng, spread)
-            rows.append(_ledger_rows(forecast[forecast["segment"] == ALL_SEGMENTS], actual))
+            period_rows.append(_ledger_rows(forecast[forecast["segment"] == ALL_SEGMENTS], actual))
+        period_ledger = pd.concat(period_rows, ignore_index=True)
+        rows.append(period_ledger)
+        timing_rows.append(timing)
+        if ledger is not None:
+            backtest_ledger.store_period(
+                con,
+                ledger.publish,
+                key,
+                period.label,
+                recipe,
+                period_ledger,
+                timing,
+                ledger.as_of,
+                ledger.run_id,
+            )
         log.info("revenue backtest %s: actual %.0f", period.label, actual)
         if progress:
             progress(period.label)
-    ledger = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    ledger_rows = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     timing = pd.concat(timing_rows, ignore_index=True) if timing_rows else pd.DataFrame()
-    return RevenueBacktest(ledger, timing)
+    return RevenueBacktest(ledger_rows, timing)
+
+
+def _period_inputs(
+    ctx: ForecastContext,
+    prior: revenue.SpreadPrior,
+    period: Period,
+    actual: float,
+    exits: pd.DataFrame,
+    training_snapshots: pd.DataFrame,
+    open_at: dict[date, pd.DataFrame],
+    new_at: dict[date, new_business.NewBusinessForecast],
+    earlier_rows: list[pd.DataFrame],
+) -> list[str]:
+    """Digests of what a revenue backtest period's forecasts are made from (its ledger key)."""
+    cutoffs = list(open_at)
+    at_start = open_at[cutoffs[0]]
+    return [
+        repr((ctx, prior, period, actual)),
+        backtest_ledger.inputs_digest(ctx, cutoffs[0], exits, training_snapshots, at_start),
+        backtest_ledger.frame_digest(_won_in_period(at_start.assign(p_won_next_period=0.0), period)),
+        *(backtest_ledger.features_digest(open_at[c]) for c in cutoffs[1:]),
+        *(backtest_ledger.new_business_digest(new_at[c]) for c in cutoffs),
+        backtest_ledger.frame_digest(pd.concat(earlier_rows, ignore_index=True)) if earlier_rows else "",
+    ]
 
 
 def forecast_with_spread(

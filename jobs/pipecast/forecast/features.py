@@ -30,6 +30,7 @@ showed them (the opportunity snapshot's version then); without declarations no c
 from __future__ import annotations
 
 import logging
+import math
 from datetime import date, datetime
 
 import duckdb
@@ -188,7 +189,10 @@ def _history_sql(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def _fingerprint(con: duckdb.DuckDBPyConnection) -> tuple:
-    """What the history tables were built from, cheaply: if it changes they are rebuilt."""
+    """The size and newest row of what the history tables were built from: a night appended to
+    the warehouse (rows added) rebuilds them. An update in place is not seen: whoever changes
+    those tables through the same connection calls ``forget_history`` (the forecast never does;
+    dbt writes them, in its own process)."""
     return con.execute(
         """
         select (select count(*) from intermediate.int_opportunity_changes_classified),
@@ -217,6 +221,11 @@ def ensure_history(con: duckdb.DuckDBPyConnection) -> None:
         "? as deals, ? as export_date",
         list(current),
     )
+
+
+def forget_history(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the history tables: the next feature query builds them again from the warehouse."""
+    con.execute(f"drop table if exists temp.{_FINGERPRINT_TABLE}")
 
 
 def _temp_table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -461,8 +470,14 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def sample_fraction_for(rows: int, limit: int) -> float:
-    """The share of deals to keep so about ``limit`` rows remain."""
-    return 1.0 if rows <= limit or rows == 0 else max(limit / rows, 1.0 / SAMPLE_BUCKETS)
+    """The share of deals to keep so that at most about ``limit`` rows remain, rounded down to a
+    step of 2^(1/4) (19%): a history that grows by a night's deals keeps the same share, so the
+    training rows at a past cut-off, and with them its backtest ledger entry (backtest_ledger),
+    change only when the step does."""
+    if rows <= limit or rows == 0:
+        return 1.0
+    step = math.floor(4 * math.log2(limit / rows)) / 4
+    return max(2.0**step, 1.0 / SAMPLE_BUCKETS)
 
 
 def as_timestamp(day: date | datetime) -> pd.Timestamp:

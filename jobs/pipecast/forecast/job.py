@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from pipecast.config import Settings, get_settings
 from pipecast.forecast import win_models
+from pipecast.forecast.backtest_ledger import Publish
 from pipecast.forecast.model_runs import record_versions
 from pipecast.forecast.model_spec import (
     ForecastModel,
@@ -97,6 +98,7 @@ def run_forecast(
     as_of: date | None = None,
     settings: Settings | None = None,
     models: Sequence[type[ForecastModel]] | None = None,
+    full_backtest: bool = False,
 ) -> ForecastResult:
     settings = settings or get_settings()
     models = MODELS if models is None else models
@@ -109,7 +111,7 @@ def run_forecast(
             as_of = con.execute("select max(export_date) from staging.stg_crm__opportunities").fetchone()[0]
         if as_of is None:
             raise RuntimeError("no opportunities in the warehouse: ingest and build first")
-        result = _run(con, as_of, settings, run_id, models, tables)
+        result = _run(con, as_of, settings, run_id, models, tables, ws.publish, full_backtest)
         for table in tables:
             if table != "model_runs":
                 ws.publish("ml", table, "where as_of = $1", [as_of])
@@ -139,8 +141,12 @@ def _run(
     run_id: str,
     models: Sequence[type[ForecastModel]],
     tables: dict[str, str],
+    publish: Publish,
+    full_backtest: bool = False,
 ) -> ForecastResult:
     night = night_context(con, as_of, settings, run_id, datetime.now(UTC).replace(tzinfo=None))
+    night.publish = publish
+    night.reuse_backtests = not full_backtest
     runs = [run_model(model(), night) for model in models]
     night.metrics = _metrics(runs)
     for run in runs:

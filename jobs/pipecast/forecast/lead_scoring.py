@@ -174,10 +174,24 @@ def without_declared(train: pd.DataFrame, test: pd.DataFrame, seed: int = 0) -> 
 def drivers(model: LeadModel, leads: pd.DataFrame, background: int = 5, seed: int = 0) -> pd.DataFrame:
     """driver_1..3 ("name = value"), their log-odds effects and all effects as JSON per lead
     (explain.top_drivers), declared features named by their declared name."""
+    if leads.empty:
+        return pd.DataFrame(index=leads.index)
     effects = explain.driver_effects(
         model.predict, leads, model.features, background, seed, drivers=LEAD_DRIVERS
     )
     return explain.top_drivers(leads, effects, shown_columns=LEAD_SHOWN)
+
+
+def scored(model: LeadModel, leads: pd.DataFrame, background: int = 5, seed: int = 0) -> pd.DataFrame:
+    """``leads`` (lead_rows) with their conversion probability, the source's rate beside it and
+    their drivers (``drivers``): the rows of ml.lead_scores but for the night's columns."""
+    return pd.concat(
+        [
+            leads.assign(conversion_probability=model.predict(leads), source_baseline=leads["source_rate"]),
+            drivers(model, leads, background, seed),
+        ],
+        axis=1,
+    )
 
 
 def training_cutoffs(month_ends: list[date], first_day: date, known_at: date) -> list[date]:

@@ -41,6 +41,7 @@ import pandas as pd
 
 from pipecast.config import Settings
 from pipecast.forecast import backtests, close_timing, features, horizons, win_models
+from pipecast.forecast.backtest_ledger import Publish
 from pipecast.forecast.fallbacks import Fallbacks
 from pipecast.forecast.metrics import probability_metrics
 from pipecast.forecast.new_business import NewBusinessForecast
@@ -117,6 +118,9 @@ class Night:
     cutoffs: list[date]
     training: pd.DataFrame  # point-in-time snapshots of the deals open at the training cut-offs
     notes: Fallbacks = field(default_factory=Fallbacks)
+    # marks rows written outside the night's own tables for the warehouse (Workspace.publish)
+    publish: Publish = lambda *_: None
+    reuse_backtests: bool = True  # False: refit every backtest cut-off (the weekly full backtest)
     # every model's backtest rows (ml.backtests), in the order of the list: set once every model
     # has run, for ``version`` (close timing's scores are the revenue backtest's rows)
     metrics: pd.DataFrame = field(default_factory=lambda: empty_metrics())

@@ -107,6 +107,9 @@ SOURCES: tuple[TableRows, ...] = (
     TableRows("intermediate", "int_opportunity_changes_classified"),
     TableRows(*SNAPSHOT_VERSIONS),
     TableRows("ml", "model_runs"),
+    # the backtests' ledger (backtest_ledger)
+    TableRows("ml", "backtest_predictions"),
+    TableRows("ml", "backtest_revenue_periods"),
     *(rows for rows in FEATURE_SOURCES if (rows.schema, rows.table) != SNAPSHOT_VERSIONS),
 )
 

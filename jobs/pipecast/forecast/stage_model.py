@@ -153,10 +153,15 @@ class StageCalibratedModel:
 
 
 def training_rows(data: Any) -> pd.DataFrame:
-    """Deals open at cut-offs at least one maturity old whose outcome was known at ``known_at``."""
-    from pipecast.forecast.win_models import snapshot_training_rows
-
-    return snapshot_training_rows(data)
+    """Deals open at cut-offs at least one maturity old whose outcome was known at ``known_at``
+    (``data``: a win_models.WinTrainingData)."""
+    frame = data.snapshots
+    if frame.empty:
+        return frame
+    known_at = pd.Timestamp(data.known_at)
+    mature = frame["cutoff"] <= known_at - pd.Timedelta(days=data.label_maturity_days)
+    closed = frame["final_is_closed"] & (frame["final_close_date"] <= known_at)
+    return frame[mature & closed]
 
 
 def fit(rec: Any, data: Any, seed: int = 0) -> CrmProbabilityModel | StageCalibratedModel:

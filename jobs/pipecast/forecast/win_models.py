@@ -199,7 +199,7 @@ class StageFeaturesModel:
 def fit_stage_features(rec: Recipe, data: WinTrainingData, seed: int = 0) -> StageFeaturesModel:
     """Fit ``stage_features`` on the mature snapshot rows (the CRM's probability answers, with a
     ``fallback`` reason, when they are too few or of one outcome, as for the stage model)."""
-    rows = snapshot_training_rows(data)
+    rows = stage_model.training_rows(data)
     y = rows["final_is_won"].astype(int).to_numpy() if len(rows) else np.array([], dtype=int)
     categories = [c for c in rec.categories if feature_name(c)]
     numbers = [c for c in rec.numbers if feature_name(c)]
@@ -259,17 +259,6 @@ def recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def snapshot_training_rows(data: WinTrainingData) -> pd.DataFrame:
-    """Deals open at cut-offs old enough (maturity) whose outcome was known at known_at."""
-    frame = data.snapshots
-    if frame.empty:
-        return frame
-    known_at = pd.Timestamp(data.known_at)
-    mature = frame["cutoff"] <= known_at - pd.Timedelta(days=data.label_maturity_days)
-    closed = frame["final_is_closed"] & (frame["final_close_date"] <= known_at)
-    return frame[mature & closed]
-
-
 def completed_exits(visits: pd.DataFrame) -> pd.DataFrame:
     """The visits that left their stage forwards or out by the training date (stage_exits' rows)."""
     if "outcome" not in visits:
@@ -299,7 +288,7 @@ def fit(rec: Recipe, data: WinTrainingData, seed: int = 0) -> WinModel:
     if rec.family == "stage_hazard":
         return survival.fit(rec, data.exits, seed=seed)
     if rec.family == "snapshot":
-        rows = snapshot_training_rows(data)
+        rows = stage_model.training_rows(data)
         classifier = fit_classifier(
             rows,
             rows["final_is_won"].astype(int).to_numpy(),

@@ -21,15 +21,20 @@ import pandas as pd
 from pipecast.faults import pause_point
 from pipecast.warehouse import transaction
 
+# A score's top three drivers in plain words ("name = value"), their log-odds effects, and every
+# driver's effect as JSON (pipecast.forecast.explain.top_drivers): deals' and leads' alike.
+DRIVER_COLUMNS = """
+        driver_1 VARCHAR, driver_1_effect DOUBLE, driver_2 VARCHAR, driver_2_effect DOUBLE,
+        driver_3 VARCHAR, driver_3_effect DOUBLE, drivers VARCHAR"""
+
 ML_TABLES: dict[str, str] = {
-    "opportunity_scores": """
+    "opportunity_scores": f"""
         opportunity_id VARCHAR, as_of DATE, segment VARCHAR, owner_id VARCHAR, account_id VARCHAR,
         stage VARCHAR, forecast_category VARCHAR, amount DOUBLE, close_date DATE,
         win_probability DOUBLE, crm_probability DOUBLE, expected_amount DOUBLE,
         p_close_this_period_if_won DOUBLE, p_close_next_period_if_won DOUBLE,
         p_won_this_period DOUBLE, p_won_next_period DOUBLE, this_period VARCHAR, next_period VARCHAR,
-        driver_1 VARCHAR, driver_1_effect DOUBLE, driver_2 VARCHAR, driver_2_effect DOUBLE,
-        driver_3 VARCHAR, driver_3_effect DOUBLE, drivers VARCHAR,
+        {DRIVER_COLUMNS.strip()},
         model_version VARCHAR, run_id VARCHAR, scored_at TIMESTAMP""",
     "revenue_forecast": """
         as_of DATE, period VARCHAR, period_start DATE, period_end DATE, horizon VARCHAR, method VARCHAR,
@@ -45,10 +50,10 @@ ML_TABLES: dict[str, str] = {
     "product_propensity": """
         as_of DATE, account_id VARCHAR, product_id VARCHAR, product_family VARCHAR, propensity DOUBLE,
         propensity_rank INTEGER, segment_baseline DOUBLE, model_version VARCHAR, run_id VARCHAR""",
-    "lead_scores": """
+    "lead_scores": f"""
         as_of DATE, lead_id VARCHAR, lead_source VARCHAR, campaign VARCHAR, owner_id VARCHAR,
         created_at TIMESTAMP, age_days INTEGER, conversion_probability DOUBLE, source_baseline DOUBLE,
-        model_version VARCHAR, run_id VARCHAR""",
+        model_version VARCHAR, run_id VARCHAR, {DRIVER_COLUMNS.strip()}""",
     "model_runs": """
         run_id VARCHAR, as_of DATE, model_name VARCHAR, model_version VARCHAR, recipe_id VARCHAR,
         recipe VARCHAR, trained_at TIMESTAMP, train_rows BIGINT, first_cutoff DATE, last_cutoff DATE,

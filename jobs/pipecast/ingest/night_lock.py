@@ -153,7 +153,7 @@ def _read_holder(path: Path) -> Holder:
 def _advisory_lock(settings: Settings, me: Holder, wait: float) -> Iterator[None]:
     import psycopg2
 
-    from pipecast.pg_transfer import libpq_uri
+    from pipecast.targets import libpq_uri
 
     name = f"pipecast pid {me.pid}@{me.host}: {me.command}"[:63]  # NAMEDATALEN - 1
     conn: Any = psycopg2.connect(libpq_uri(settings), application_name=name)

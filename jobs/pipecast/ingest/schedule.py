@@ -90,6 +90,7 @@ def plan(settings: Settings, through: date | None = None) -> list[tuple[date, st
         elif step.state in lifecycle.SERVABLE or step.state == lifecycle.QUARANTINED:
             if not _unchanged(export, step):
                 log.info("export %s was re-delivered since it was %s: loading it again", day, step.state)
+                _warn_if_history_kept(day, steps)
                 todo.append((day, LOAD))
         elif step.state == lifecycle.LOADED and _unchanged(export, step):
             todo.append((day, VALIDATE))
@@ -98,6 +99,20 @@ def plan(settings: Settings, through: date | None = None) -> list[tuple[date, st
                 log.warning("export %s stopped at %s (%s): loading it again", day, step.state, step.reason)
             todo.append((day, LOAD))
     return todo
+
+
+def _warn_if_history_kept(day: date, steps: dict[date, lifecycle.Step]) -> None:
+    """A re-delivered export replaces its raw rows; the opportunity snapshot rewinds only the
+    export it takes (the newest served, dbt_project/macros/snapshot_rewind.sql). Say so when a newer
+    export is served: the history keeps the versions first taken from this one."""
+    newer = [d for d, s in steps.items() if d > day and s.servable]
+    if newer:
+        log.warning(
+            "export %s was re-delivered after a newer export (%s) was served: its raw rows are "
+            "replaced, but the opportunity history (snapshot) keeps the versions first taken from it",
+            day,
+            max(newer),
+        )
 
 
 def pending(settings: Settings, through: date | None = None) -> list[date]:

@@ -12,13 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pipecast.config import Settings, get_settings
-from pipecast.errors import PipecastError
+from pipecast.errors import DbtError
 
 log = logging.getLogger(__name__)
-
-
-class DbtError(PipecastError):
-    """dbt failed: a model did not build or an error-severity test failed."""
 
 
 @dataclass
@@ -75,14 +71,28 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+# The comment that opens the snapshot's rewind (dbt_project/macros/snapshot_rewind.sql).
+REWIND_MARK = "pipecast: rewind"
+
+
 def _pause_after_node(settings: Settings):
     """A dbt event callback: pause (pipecast.faults) when a node named in PIPECAST_FAULT_PAUSE_AT
-    as ``dbt:<node>`` has finished (its table committed), for the fault tests."""
+    as ``dbt:<node>`` has finished (its table committed), or, as ``dbt:<snapshot>:rewound``, once
+    a snapshot's rewind pre-hook has run inside its transaction (nothing committed yet), for the
+    fault tests."""
     from pipecast.faults import pause_point
 
+    rewinding: set[str] = set()
+
     def callback(event) -> None:
-        if event.info.name == "NodeFinished":
+        name = event.info.name
+        if name == "NodeFinished":
             pause_point(f"dbt:{event.data.node_info.node_name}", settings)
+        elif name == "SQLQuery" and REWIND_MARK in event.data.sql:
+            rewinding.add(event.data.node_info.node_name)
+        elif name == "SQLQueryStatus" and event.data.node_info.node_name in rewinding:
+            rewinding.discard(event.data.node_info.node_name)
+            pause_point(f"dbt:{event.data.node_info.node_name}:rewound", settings)
 
     return callback
 

@@ -30,8 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipecast.config import Settings
-from pipecast.errors import InputError, PipecastError
-from pipecast.transform.dbt_runner import DbtError
+from pipecast.errors import DbtError, InputError, PipecastError
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ when the checkpoint is done, and only then are the audit rows written.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -28,7 +29,7 @@ from great_expectations.data_context.types.base import (
 )
 
 from pipecast.config import Settings, get_settings
-from pipecast.validate import audit, gx_duckdb_fix, target
+from pipecast.validate import audit, data_docs_offline, gx_duckdb_fix, target
 from pipecast.validate.severity import ERROR, WARNING, Severity, severity_of
 
 log = logging.getLogger(__name__)
@@ -323,7 +324,9 @@ def _run_checkpoint(
         datasource.get_execution_engine().close()
         datasource.get_engine().dispose()
     # The pages of this checkpoint's results and suites, and the index once (GX's
-    # UpdateDataDocsAction rebuilds the index after every suite).
+    # UpdateDataDocsAction rebuilds the index after every suite); then those pages load their CSS and
+    # JavaScript from the site itself, not from CDNs (data_docs_offline).
+    built_after = time.time() - 2  # file timestamps may lag the clock by a tick
     context.build_data_docs(
         site_names=[DATA_DOCS_SITE],
         resource_identifiers=[
@@ -332,6 +335,8 @@ def _run_checkpoint(
             for identifier in (result_id, result_id.expectation_suite_identifier)
         ],
     )
+    site = data_docs_dir(settings)
+    data_docs_offline.make_offline(site, data_docs_offline.pages_written_since(site, built_after))
     return {
         validation.suite_name: [r.to_json_dict() for r in validation.results]
         for validation in result.run_results.values()

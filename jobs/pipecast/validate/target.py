@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from pipecast.config import Settings
-from pipecast.warehouse import sqlalchemy_url
+from pipecast.targets import duckdb_url, postgres_url
 
 
 def warehouse_url(settings: Settings) -> str:
@@ -25,20 +25,8 @@ def warehouse_url(settings: Settings) -> str:
     if settings.validation_warehouse_url:
         return settings.validation_warehouse_url
     if settings.target == "duckdb":
-        return sqlalchemy_url(settings)
+        return duckdb_url(settings)
     return postgres_url(settings).render_as_string(hide_password=False)
-
-
-def postgres_url(settings: Settings) -> URL:
-    """The PostgreSQL warehouse from the ``pg_*`` settings (PIPECAST_PG_*, as dbt reads them)."""
-    return URL.create(
-        "postgresql+psycopg2",
-        username=settings.pg_user,
-        password=settings.pg_password or None,
-        host=settings.pg_host,
-        port=settings.pg_port,
-        database=settings.pg_database,
-    )
 
 
 def dialect(url: str) -> str:

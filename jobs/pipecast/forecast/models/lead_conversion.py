@@ -1,5 +1,6 @@
 """Lead conversion: P(a lead becomes an opportunity within 90 days), leads at month-ends; every
-open lead scored into ml.lead_scores. Optional: skipped, visibly, without leads."""
+open lead scored into ml.lead_scores with its top drivers (declared features by their declared
+names), as deals' are in ml.opportunity_scores. Optional: skipped, visibly, without leads."""
 
 from __future__ import annotations
 
@@ -62,13 +63,10 @@ class LeadConversion(NightlyRetrainedModel):
 
     def score(self, night: Night) -> dict[str, pd.DataFrame]:
         leads = lead_scoring.lead_rows(night.con, [night.as_of], open_only=True)
-        rows = leads.assign(
-            as_of=night.as_of,
-            conversion_probability=self.model.predict(leads),
-            source_baseline=leads["source_rate"],
-            model_version=night.versions[self.name],
-            run_id=night.run_id,
-        )
+        settings = night.settings
+        rows = lead_scoring.scored(
+            self.model, leads, settings.forecast_explain_background, settings.forecast_seed
+        ).assign(as_of=night.as_of, model_version=night.versions[self.name], run_id=night.run_id)
         return {"lead_scores": rows}
 
     def feature_names(self) -> list[str]:

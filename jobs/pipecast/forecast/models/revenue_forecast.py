@@ -47,6 +47,7 @@ class RevenueForecast(ForecastModel):
             win.deal_backtest.models,
             win.recipe_name,
             prior=self.prior,
+            ledger=backtests.LedgerWriter(night.as_of, night.run_id, night.publish, night.reuse_backtests),
         )
         night.ledger = self.backtest_result.ledger
         return backtests.revenue_metrics(self.backtest_result)

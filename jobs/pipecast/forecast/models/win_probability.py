@@ -41,8 +41,20 @@ class WinProbability(ForecastModel):
             )
         self.champion, self.champion_name, self.recipes = champion, champion_name, recipes
         self.deal_bt = backtests.run_deal_backtest(
-            night.con, night.ctx, night.hz.backtest_cutoffs, recipes, night.training, night.truth()
+            night.con,
+            night.ctx,
+            night.hz.backtest_cutoffs,
+            recipes,
+            night.training,
+            night.truth(),
+            backtests.LedgerWriter(night.as_of, night.run_id, night.publish, night.reuse_backtests),
         )
+        if self.deal_bt.reused:
+            log.info(
+                "deal backtest: %d (cut-off, candidate) scores taken from the ledger, %d refitted",
+                self.deal_bt.reused,
+                len(self.deal_bt.models),
+            )
         note_backtest(night.notes, night.hz, self.deal_bt, recipes)
         return empty_metrics()  # the rows name the champion: select returns them
 
@@ -137,9 +149,8 @@ def note_backtest(
             notes.add(name, f"deal backtest at {cutoff} skipped: no deal open then has closed since")
     if hz.backtest_cutoffs and deal_bt.scored.empty:
         notes.add(name, "no deal backtest: none of its cut-offs had deals with a known outcome")
-    for (cutoff, candidate), model in deal_bt.models.items():
-        if getattr(model, "fallback", None):
-            notes.add(name, f"candidate {candidate} at {cutoff} fell back: {model.fallback}")
+    for (cutoff, candidate), fallback in deal_bt.fallbacks.items():
+        notes.add(name, f"candidate {candidate} at {cutoff} fell back: {fallback}")
     if not deal_bt.scored.empty:
         for candidate in recipes:
             score = deal_bt.recipe_brier.get(candidate)

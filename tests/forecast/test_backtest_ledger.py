@@ -1,0 +1,115 @@
+"""The backtests' ledger (pipecast.forecast.backtest_ledger): a cut-off or period backtested on
+one night is taken from ml.backtest_* on the next, with the same numbers, while its inputs are
+unchanged; a change in the history refits exactly the cut-offs whose inputs it touches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import pytest
+from pipecast.forecast import backtests, features, stage_model, win_models
+from pipecast.forecast.model_spec import night_context
+from pipecast.warehouse import connect
+
+from tests.forecast.conftest import AS_OF
+
+RECIPES = {name: win_models.recipe(name) for name in stage_model.BASELINES}
+
+
+def _deal_backtest(con, night, reuse: bool = True):
+    writer = backtests.LedgerWriter(night.as_of, night.run_id, lambda *_: None, reuse)
+    return backtests.run_deal_backtest(
+        con, night.ctx, night.hz.backtest_cutoffs, RECIPES, night.training, None, writer
+    )
+
+
+def _night(con, settings, run_id: str):
+    return night_context(con, AS_OF, settings, run_id, datetime(2026, 11, 28))
+
+
+@pytest.fixture
+def warehouse(demo_warehouse, tmp_path):
+    return demo_warehouse.copy(tmp_path / "state")
+
+
+def test_deal_backtest_reuses_the_ledger_until_its_inputs_change(warehouse):
+    with connect(warehouse) as con:
+        night = _night(con, warehouse, "first")
+        cutoffs = night.hz.backtest_cutoffs
+        assert len(cutoffs) >= 2
+        first = _deal_backtest(con, night)
+        assert first.reused == 0 and len(first.models) == len(cutoffs) * len(RECIPES)
+
+        second = _deal_backtest(con, _night(con, warehouse, "second"))
+        assert second.reused == len(cutoffs) * len(RECIPES) and not second.models
+        pd.testing.assert_frame_equal(first.scored, second.scored)
+        assert second.recipe_brier == first.recipe_brier
+
+        # the weekly full backtest refits everything and replaces the entries (no duplicates)
+        stored = con.execute("select count(*) from ml.backtest_predictions").fetchall()[0][0]
+        full = _deal_backtest(con, _night(con, warehouse, "weekly"), reuse=False)
+        assert full.reused == 0 and len(full.models) == len(cutoffs) * len(RECIPES)
+        assert con.execute("select count(*) from ml.backtest_predictions").fetchall()[0][0] == stored
+        assert full.recipe_brier == first.recipe_brier
+
+        # a corrected amount on a deal open at the last cut-off (its last change before it, after
+        # the cut-off before): only the last cut-off's inputs change
+        before, last = cutoffs[-2], cutoffs[-1]
+        at_last = first.scored.loc[first.scored["cutoff"] == pd.Timestamp(last), "opportunity_id"]
+        con.register("at_last", pd.DataFrame({"opportunity_id": at_last.to_numpy()}))
+        deal, changed_at = con.execute(
+            """
+            select h.opportunity_id, h.changed_at
+            from intermediate.int_opportunity_changes_classified h join at_last using (opportunity_id)
+            where h.changed_at > ? and h.changed_at < ? and h.amount > 0
+            order by h.changed_at desc, h.opportunity_id limit 1
+            """,
+            [before + pd.Timedelta(days=1), last],
+        ).fetchone()
+        con.execute(
+            "update intermediate.int_opportunity_changes_classified set amount = amount * 3 "
+            "where opportunity_id = ? and changed_at = ?",
+            [deal, changed_at],
+        )
+        features.forget_history(con)  # the history was changed in place through this connection
+        third = _deal_backtest(con, _night(con, warehouse, "third"))
+        refitted = {cutoff for cutoff, _ in third.models}
+        assert refitted == {last}
+        assert third.reused == (len(cutoffs) - 1) * len(RECIPES)
+
+
+def test_revenue_backtest_reuses_the_ledger_with_the_same_rows(warehouse, caplog):
+    with connect(warehouse) as con:
+        night = _night(con, warehouse, "first")
+        periods = backtests.revenue_periods(night.as_of, night.first_day, night.ctx, 2, night.hz.warmup_days)
+        assert periods
+        recipe = RECIPES["stage_calibrated"]
+        writer = backtests.LedgerWriter(night.as_of, night.run_id, lambda *_: None)
+        labels: list[str] = []
+
+        def run():
+            return backtests.run_revenue_backtest(
+                con,
+                night.ctx,
+                periods,
+                recipe,
+                night.training,
+                {},
+                "stage_calibrated",
+                progress=labels.append,
+                ledger=writer,
+            )
+
+        first = run()
+        stored = con.execute("select count(*) from ml.backtest_revenue_periods").fetchone()[0]
+        assert stored == len(periods)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="pipecast.forecast.backtests"):
+            second = run()
+        reused = [r for r in caplog.records if "(from the ledger)" in r.getMessage()]
+        assert len(reused) == len(periods)
+        pd.testing.assert_frame_equal(first.ledger, second.ledger)
+        pd.testing.assert_frame_equal(first.timing_scored, second.timing_scored)
+        assert backtests.revenue_metrics(first).equals(backtests.revenue_metrics(second))
+        assert labels == [p.label for p in periods] * 2
