@@ -116,10 +116,14 @@ def forecast_new_business(
         with d as ({deals})
         select segment,
                count(*) as created,
+               -- both lists in one order (a parallel aggregate's is arbitrary): the cycles and
+               -- amounts stay paired, and the amounts sampled below are the same every run
                list(case when is_won and close_date <= ?
                          then greatest(date_diff('day', created, close_date), 0)
-                    end) filter (where is_won and close_date <= ?) as cycles,
-               list(amount) filter (where is_won and close_date <= ?) as amounts
+                    end order by created, close_date, amount)
+                   filter (where is_won and close_date <= ?) as cycles,
+               list(amount order by created, close_date, amount)
+                   filter (where is_won and close_date <= ?) as amounts
         from d where created > ? and created <= ?
         group by segment
         """,
