@@ -65,3 +65,22 @@ def served(settings: Settings) -> list[tuple]:
     return query_on_target(
         settings, "select distinct opportunity_id, amount from staging.stg_crm__opportunities order by 1"
     )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The PIPECAST_* variables that point a pipecast process at ``settings``' landing zone and
+    warehouse (DuckDB file, or the PostgreSQL server)."""
+    env = {
+        "PIPECAST_LANDING_DIR": str(settings.resolved_landing_dir),
+        "PIPECAST_WAREHOUSE_PATH": str(settings.resolved_warehouse_path),
+        "PIPECAST_TARGET": settings.target,
+    }
+    if settings.target == "postgres":
+        env |= {
+            "PIPECAST_PG_HOST": settings.pg_host,
+            "PIPECAST_PG_PORT": str(settings.pg_port),
+            "PIPECAST_PG_USER": settings.pg_user,
+            "PIPECAST_PG_PASSWORD": settings.pg_password,
+            "PIPECAST_PG_DATABASE": settings.pg_database,
+        }
+    return env

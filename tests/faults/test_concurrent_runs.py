@@ -27,28 +27,23 @@ from pipecast.ingest.schedule import plan
 
 from tests.faults.killing import ROOT, paused_at, python_module
 from tests.ingest.conftest import put_export
-from tests.lifecycle_steps import export_with_amount_of_o2, mark_validated, raw_opportunity_rows, served
+from tests.lifecycle_steps import (
+    export_with_amount_of_o2,
+    mark_validated,
+    raw_opportunity_rows,
+    served,
+    settings_env,
+)
 
 DAY1, DAY2, DAY3 = date(2026, 5, 1), date(2026, 5, 2), date(2026, 5, 3)
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    env = {
+    return {
+        **settings_env(settings),
         "PIPECAST_STATE_DIR": str(settings.state_dir),
-        "PIPECAST_LANDING_DIR": str(settings.resolved_landing_dir),
-        "PIPECAST_WAREHOUSE_PATH": str(settings.resolved_warehouse_path),
-        "PIPECAST_TARGET": settings.target,
         "PIPECAST_NIGHT_LOCK_WAIT_SECONDS": "0",
     }
-    if settings.target == "postgres":
-        env |= {
-            "PIPECAST_PG_HOST": settings.pg_host,
-            "PIPECAST_PG_PORT": str(settings.pg_port),
-            "PIPECAST_PG_USER": settings.pg_user,
-            "PIPECAST_PG_PASSWORD": settings.pg_password,
-            "PIPECAST_PG_DATABASE": settings.pg_database,
-        }
-    return env
 
 
 def _start(settings: Settings, *args: str, wait: float = 0) -> subprocess.Popen:

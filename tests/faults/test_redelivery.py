@@ -28,7 +28,7 @@ from pipecast.warehouse import query_on_target
 
 from tests.faults.killing import kill_at
 from tests.ingest.conftest import put_export
-from tests.lifecycle_steps import export_with_amount_of_o2
+from tests.lifecycle_steps import export_with_amount_of_o2, settings_env
 
 DAY1, DAY2, DAY3, DAY4 = date(2026, 5, 1), date(2026, 5, 2), date(2026, 5, 3), date(2026, 5, 4)
 PIPECAST = str(Path(sys.executable).with_name("pipecast"))
@@ -83,23 +83,6 @@ def _state(settings: Settings, day: date) -> str:
     return lifecycle.current_on_target(settings)[day].state
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    env = {
-        "PIPECAST_LANDING_DIR": str(settings.resolved_landing_dir),
-        "PIPECAST_WAREHOUSE_PATH": str(settings.resolved_warehouse_path),
-        "PIPECAST_TARGET": settings.target,
-    }
-    if settings.target == "postgres":
-        env |= {
-            "PIPECAST_PG_HOST": settings.pg_host,
-            "PIPECAST_PG_PORT": str(settings.pg_port),
-            "PIPECAST_PG_USER": settings.pg_user,
-            "PIPECAST_PG_PASSWORD": settings.pg_password,
-            "PIPECAST_PG_DATABASE": settings.pg_database,
-        }
-    return env
-
-
 def _export(amount_of_o2: str) -> dict[str, str]:
     return export_with_amount_of_o2(amount_of_o2, o2_history=False)
 
@@ -127,7 +110,8 @@ def _scenario(settings: Settings) -> None:
     assert _state(settings, DAY2) == lifecycle.VALIDATED
 
     # A build killed after the rewind, inside the snapshot's transaction: nothing of it committed.
-    kill_at("dbt:snp_crm__opportunities:rewound", [PIPECAST, "build"], settings.state_dir, _env(settings))
+    env = settings_env(settings)
+    kill_at("dbt:snp_crm__opportunities:rewound", [PIPECAST, "build"], settings.state_dir, env)
     assert _versions(settings) == before
     assert _served_amount(settings) == 3000.0 and _o2_history(settings) == [2500.5, 3000.0]
 

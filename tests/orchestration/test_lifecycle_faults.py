@@ -21,33 +21,23 @@ from pipecast.warehouse import query_on_target
 from tests.faults import killing
 from tests.faults.killing import python_module
 from tests.ingest.conftest import generic_files, good_tables, put_export
-from tests.lifecycle_steps import export_with_amount_of_o2, mark_validated, raw_opportunity_rows, served
+from tests.lifecycle_steps import (
+    export_with_amount_of_o2,
+    mark_validated,
+    raw_opportunity_rows,
+    served,
+    settings_env,
+)
 from tests.orchestration.conftest import PostgresServer
 
 DAY1, DAY2, DAY3 = date(2026, 5, 1), date(2026, 5, 2), date(2026, 5, 3)
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    env = {
-        "PIPECAST_LANDING_DIR": str(settings.resolved_landing_dir),
-        "PIPECAST_WAREHOUSE_PATH": str(settings.resolved_warehouse_path),
-        "PIPECAST_TARGET": settings.target,
-    }
-    if settings.target == "postgres":
-        env |= {
-            "PIPECAST_PG_HOST": settings.pg_host,
-            "PIPECAST_PG_PORT": str(settings.pg_port),
-            "PIPECAST_PG_USER": settings.pg_user,
-            "PIPECAST_PG_DATABASE": settings.pg_database,
-        }
-    return env
 
 
 def kill_at(settings: Settings, point: str, *args: str) -> None:
     """Run `pipecast ingest` until it pauses at ``point`` (pipecast.faults), then SIGKILL it."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     command = python_module("pipecast.cli", "ingest", *args)
-    killing.kill_at(point, command, settings.state_dir, _env(settings), timeout=600)
+    killing.kill_at(point, command, settings.state_dir, settings_env(settings), timeout=600)
 
 
 def _state(settings: Settings, day: date) -> str | None:
