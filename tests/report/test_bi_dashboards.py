@@ -27,6 +27,7 @@ import pytest
 import yaml
 from pipecast.config import PROJECT_ROOT, Settings
 from pipecast.pg_transfer import pg_connect, push
+from playwright.sync_api import expect
 
 from tests.browser import keep_artifact
 from tests.dbt.postgres_server import running_server, unavailable_reason
@@ -213,6 +214,9 @@ def test_dashboard_renders_every_chart_from_the_marts(
         while len(results) < len(spec["charts"]) and time.monotonic() < deadline:
             page.wait_for_timeout(500)
         page.wait_for_load_state("networkidle")
+        # the grid mounts its charts after the layout loads; under load that can lag the data
+        titles = page.locator("[data-test='editable-title']")
+        expect(titles).to_have_count(len(spec["charts"]), timeout=120_000)
         page.wait_for_timeout(1500)  # echarts' entry animation
         shot = tmp_path / f"bi_{dashboard}.png"
         page.screenshot(path=str(shot), full_page=True)
