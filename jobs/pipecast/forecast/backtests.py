@@ -363,7 +363,8 @@ def _period_inputs(
     cutoffs = list(open_at)
     at_start = open_at[cutoffs[0]]
     return [
-        repr((ctx, prior, period, actual)),
+        # the actual to the cent: a parallel sum of doubles differs in its last bits from run to run
+        repr((ctx, prior, period, f"{actual:.2f}")),
         backtest_ledger.inputs_digest(ctx, cutoffs[0], exits, training_snapshots, at_start),
         backtest_ledger.frame_digest(_won_in_period(at_start.assign(p_won_next_period=0.0), period)),
         *(backtest_ledger.features_digest(open_at[c]) for c in cutoffs[1:]),
