@@ -105,7 +105,8 @@ def entry_key(recipe: Recipe, inputs: str) -> str:
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ledger's tables (the deal backtest's and the revenue backtest's) if absent."""
+    """Create the ledger's tables (the deal backtest's and the revenue backtest's) if absent:
+    once per backtest run, before any lookup or store."""
     con.execute("create schema if not exists ml")
     con.execute(f"create table if not exists ml.{TABLE} ({COLUMNS})")
     con.execute(f"create table if not exists ml.{REVENUE_TABLE} ({REVENUE_COLUMNS})")
@@ -113,7 +114,6 @@ def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def lookup(con: duckdb.DuckDBPyConnection, key: str) -> tuple[pd.Series, str | None] | None:
     """The probabilities (by opportunity_id) and fallback of the entry ``key``; None if absent."""
-    ensure_table(con)
     rows = con.execute(
         f"select opportunity_id, probability, fallback from ml.{TABLE} where input_key = ?", [key]
     ).df()
@@ -140,7 +140,6 @@ def store(
     run_id: str,
 ) -> None:
     """Replace the entry of (cutoff, candidate) with this one, in the caller's transaction."""
-    ensure_table(con)
     frame = pd.DataFrame(
         {
             "input_key": key,
@@ -195,7 +194,6 @@ def _parquet(frame: pd.DataFrame) -> bytes:
 
 def lookup_period(con: duckdb.DuckDBPyConnection, key: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """The (ledger rows, timing rows) of the period entry ``key``; None if absent."""
-    ensure_table(con)
     row = con.execute(f"select ledger, timing from ml.{REVENUE_TABLE} where input_key = ?", [key]).fetchone()
     if row is None:
         return None

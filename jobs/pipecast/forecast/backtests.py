@@ -108,6 +108,8 @@ def run_deal_backtest(
     that backtested it is taken from ml.backtest_predictions, and fresh ones are stored there."""
     pooled: list[pd.DataFrame] = []
     result = DealBacktest(pd.DataFrame(), {})
+    if ledger is not None:
+        backtest_ledger.ensure_table(con)
     for cutoff in cutoffs:
         open_then = open_deals(con, ctx, cutoff)
         closed = open_then["final_is_closed"].to_numpy(dtype=bool)
@@ -273,6 +275,8 @@ def run_revenue_backtest(
     start, the features of the deals open at each of its cut-offs, the new-business forecasts
     there, the rows of the earlier periods (their spread), the actual, and the settings."""
     prior = prior or revenue.SpreadPrior()
+    if ledger is not None:
+        backtest_ledger.ensure_table(con)
     rows: list[pd.DataFrame] = []
     timing_rows: list[pd.DataFrame] = []
     for period in periods:
