@@ -117,14 +117,8 @@ def test_a_second_run_during_validation_on_duckdb(settings):
 
 
 @pytest.mark.postgres
-def test_a_second_run_during_validation_on_postgres(tmp_path, postgres):
-    settings = Settings(
-        state_dir=tmp_path / "state",
-        landing_dir=tmp_path / "landing",
-        target="postgres",
-        **postgres.settings_fields,
-    )
-    _scenario(settings)
+def test_a_second_run_during_validation_on_postgres(postgres_settings):
+    _scenario(postgres_settings)
 
 
 def test_the_night_lock_nests_in_a_process_and_refuses_another(settings):

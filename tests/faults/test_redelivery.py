@@ -155,11 +155,5 @@ def test_a_corrected_redelivery_replaces_the_history_on_duckdb(settings):
 
 
 @pytest.mark.postgres
-def test_a_corrected_redelivery_replaces_the_history_on_postgres(tmp_path, postgres):
-    settings = Settings(
-        state_dir=tmp_path / "state",
-        landing_dir=tmp_path / "landing",
-        target="postgres",
-        **postgres.settings_fields,
-    )
-    _scenario(settings)
+def test_a_corrected_redelivery_replaces_the_history_on_postgres(postgres_settings):
+    _scenario(postgres_settings)
