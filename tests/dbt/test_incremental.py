@@ -3,11 +3,15 @@ of the same exports gives the same tables."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import shutil
+from datetime import datetime, time, timedelta
 
 import pytest
+from pipecast.config import Settings
+from pipecast.warehouse import connect
 
 from tests.dbt.conftest import INCREMENTAL_TABLES, NightlyWarehouse
+from tests.dbt.dbt_run import run_dbt
 from tests.dbt.frames import assert_same_rows
 
 LOOKBACK = timedelta(days=3)  # var incremental_lookback_days
@@ -102,3 +106,49 @@ def test_full_refresh_gives_the_same_tables(
     if "built_export_date" in rebuilt:  # a full refresh stamps every row with the newest export
         assert (rebuilt["built_export_date"].dt.date == nightly.demo.last).all()
     assert_same_rows(incremental, rebuilt, keys, drop=["built_export_date"])
+
+
+def test_a_deal_first_exported_tonight_with_an_old_derived_history_is_added_as_a_full_refresh_has_it(
+    tmp_path, nightly: NightlyWarehouse, full_refresh: NightlyWarehouse
+):
+    """int_opportunity_changes_classified finds the deals to recompute where changes are dated,
+    not in the whole union. A deal without CRM history that an export shows for the first time
+    (created weeks ago) has a derived history dated back to its creation, before the watermark:
+    it must still be added. Here one such deal is taken out of the table and its snapshot version
+    dated to the last export, as if the CRM had first exported it then; the next incremental run
+    adds its rows, equal to the full refresh's."""
+    settings = _copy_of(nightly, tmp_path)
+    table = "intermediate.int_opportunity_changes_classified"
+    with connect(settings) as con:
+        [(watermark,)] = con.execute(f"select max(opportunity_last_changed_at) from {table}").fetchall()
+        watermark -= LOOKBACK
+        [(deal,)] = con.execute(
+            f"select opportunity_id from {table} where history_source = 'snapshot' "
+            "and opportunity_last_changed_at < ? and opportunity_id in ("
+            " select opportunity_id from snapshots.snp_crm__opportunities group by opportunity_id"
+            " having count(*) = 1) order by opportunity_id limit 1",
+            [watermark],
+        ).fetchall()
+        con.execute(f"delete from {table} where opportunity_id = ?", [deal])
+        con.execute(
+            "update snapshots.snp_crm__opportunities set dbt_valid_from = ? where opportunity_id = ?",
+            [datetime.combine(nightly.demo.last, time()), deal],
+        )
+    run_dbt(settings, "run", "--select", "int_opportunity_changes_classified")
+
+    added = NightlyWarehouse(settings, nightly.demo).query(
+        f"select * from {table} where opportunity_id = ?", [deal]
+    )
+    expected = full_refresh.query(f"select * from {table} where opportunity_id = ?", [deal])
+    assert len(expected) > 0 and (expected["changed_at"] < watermark).all()
+    assert_same_rows(added, expected, ["opportunity_id", "changed_at"], drop=["built_export_date"])
+
+
+def _copy_of(warehouse: NightlyWarehouse, root) -> Settings:
+    with connect(warehouse.settings) as con:
+        con.execute("checkpoint")
+    settings = Settings(
+        state_dir=root, landing_dir=warehouse.demo.landing, warehouse_path=root / "warehouse.duckdb"
+    )
+    shutil.copy(warehouse.settings.resolved_warehouse_path, settings.resolved_warehouse_path)
+    return settings

@@ -7,6 +7,7 @@
         post_hook="{{ delete_vanished_opportunities(ref('int_opportunity_changes_unioned')) }}"
     )
 }}
+-- depends_on: {{ ref('int_opportunity_changes_unioned') }}, {{ ref('stg_crm__opportunity_stage_history') }}, {{ ref('snp_crm__opportunities') }}, {{ ref('stg_crm__opportunities') }}
 -- Each history row of an opportunity beside the row before it, classified: did the stage, the
 -- amount or the close date change? The first row of an opportunity is its creation. Each row is the
 -- opportunity's state from changed_at until valid_to (the next change; null for the current one).
@@ -14,27 +15,62 @@
 -- Incremental: a night recomputes only the opportunities with a change newer than the newest one
 -- already here (less var('incremental_lookback_days')), replacing all of their rows, and drops the
 -- rows of opportunities the CRM no longer exports; the history of every other opportunity is left as
--- it is. A full refresh recomputes everything.
-with history as (
-    select * from {{ ref('int_opportunity_changes_unioned') }}
-),
-
+-- it is. It reads the history of those opportunities alone (macro opportunity_changes_unioned, the
+-- union's own query, filtered at its sources). A full refresh recomputes everything.
+with
 {% if is_incremental() %}
+-- The opportunities with a change newer than the watermark, found where changes are dated instead
+-- of in the whole union (which costs a scan and anti-join of every history row, most of the build):
+-- - a CRM history row newer than it (the filter reaches the raw table's scan);
+-- - for a deal this table does not hold from the CRM's history, a snapshot version dated after it
+--   as int_opportunity_changes_unioned dates it: a version replaced since (its successor is dated
+--   by the export that showed it, the replaced one's dbt_valid_to), or a first version whose state
+--   is dated later (from the deal's creation or close, never after the export that showed it);
+-- - a deal first seen since that this table does not hold at all (its first version may be dated
+--   back before the watermark).
+-- (change_number = 1: one row per deal held, half the work of the set differences)
 changed_opportunities as (
     select opportunity_id
-    from history
-    group by opportunity_id
-    having max(changed_at) > {{ changed_since(this) }}
+    from {{ ref('stg_crm__opportunity_stage_history') }}
+    where changed_at > {{ changed_since(this) }}
+    union
+    (
+        select opportunity_id
+        from {{ ref('snp_crm__opportunities') }}
+        where dbt_valid_to > {{ changed_since(this) }}
+            or (
+                dbt_valid_from > {{ changed_since(this) }}
+                and coalesce(
+                    case
+                        when is_closed and close_date is not null
+                            then greatest(created_at, cast(close_date as timestamp))
+                        else created_at
+                    end,
+                    dbt_valid_from
+                ) > {{ changed_since(this) }}
+            )
+        except
+        select opportunity_id from {{ this }} where change_number = 1 and history_source = 'crm'
+    )
+    union
+    (
+        select opportunity_id
+        from {{ ref('snp_crm__opportunities') }}
+        where dbt_valid_from > {{ changed_since(this) }}
+        except
+        select opportunity_id from {{ this }} where change_number = 1
+    )
+),
+
+-- their whole history (int_opportunity_changes_unioned's query, read for these deals alone)
+to_process as (
+    {{ opportunity_changes_unioned(only='select opportunity_id from changed_opportunities') }}
+),
+{% else %}
+to_process as (
+    select * from {{ ref('int_opportunity_changes_unioned') }}
 ),
 {% endif %}
-
-to_process as (
-    select history.*
-    from history
-    {% if is_incremental() %}
-    inner join changed_opportunities on history.opportunity_id = changed_opportunities.opportunity_id
-    {% endif %}
-),
 
 opportunities as (
     select opportunity_id, pipeline from {{ ref('stg_crm__opportunities') }}
