@@ -4,7 +4,7 @@
         unique_key='opportunity_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        post_hook="{{ delete_vanished_opportunities(ref('int_opportunity_changes_unioned')) }}"
+        post_hook="{{ delete_vanished_histories() }}"
     )
 }}
 -- depends_on: {{ ref('int_opportunity_changes_unioned') }}, {{ ref('stg_crm__opportunity_stage_history') }}, {{ ref('snp_crm__opportunities') }}, {{ ref('stg_crm__opportunities') }}
