@@ -125,8 +125,14 @@ class Settings(BaseSettings):
     # Days between two expected exports: calendar gaps at this cadence are reported as missing.
     export_interval_days: int = Field(default=1, ge=1)
 
+    # The fiscal year's first month (1 = calendar year); a fiscal year is named by the calendar
+    # year it ends in (start month 2: February 2026 to January 2027 is FY2027). The one home of
+    # this fact: dbt gets it as the var fiscal_year_start_month (transform/dbt_runner.py), the
+    # forecast's periods read it from here.
+    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+
     # Forecasting (jobs/pipecast/forecast/). "This period" and "next period" of the revenue
-    # forecast and of close timing: fiscal quarters (dbt var fiscal_year_start_month), months or
+    # forecast and of close timing: fiscal quarters (fiscal_year_start_month above), months or
     # ISO weeks; None: from the cycle lengths in the warehouse (forecast/horizons.py).
     forecast_period: Literal["quarter", "month", "week"] | None = None
     # Deal-level backtest: the deals open at this many past cut-offs (period-ends), pooled.

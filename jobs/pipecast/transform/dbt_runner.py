@@ -97,16 +97,24 @@ def _pause_after_node(settings: Settings):
     return callback
 
 
+def dbt_vars_of(settings: Settings, dbt_vars: dict | None = None) -> dict:
+    """The ``--vars`` of every dbt run: the project vars whose home is the settings, then
+    ``dbt_vars`` (a run's own, e.g. the publish schemas)."""
+    return {"fiscal_year_start_month": settings.fiscal_year_start_month, **(dbt_vars or {})}
+
+
 def dbt_invoke(args: list[str], settings: Settings | None = None, dbt_vars: dict | None = None):
-    """Invoke a dbt command in-process with the project, profiles and state folders set (and
-    ``--vars`` when given)."""
+    """Invoke a dbt command in-process with the project, profiles and state folders set, and
+    ``--vars`` from the settings and ``dbt_vars`` (never in ``args``: a second ``--vars`` would
+    replace the settings' ones)."""
     from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
 
+    if "--vars" in args:
+        raise ValueError("pass dbt vars as dbt_vars, not in args (they would drop the settings' vars)")
     settings = settings or get_settings()
     project = settings.dbt_project_dir
     dbt_state = settings.state_dir / "dbt"
-    if dbt_vars:
-        args = [*args, "--vars", json.dumps(dbt_vars)]
+    args = [*args, "--vars", json.dumps(dbt_vars_of(settings, dbt_vars), default=str)]
     full_args = [
         *args,
         "--project-dir",
