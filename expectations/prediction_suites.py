@@ -1,7 +1,7 @@
 """Expectation suites for the predictions the forecast job writes back (schema ``ml``), per night.
 
-Loaded by the runner with ``pipecast.validate.suites.load("prediction_suites")``. The batch of
-each suite is one night: the rows whose ``as_of`` is the night validated.
+Imported by the runner, pipecast.validate.predictions, as ``pipecast_expectations.prediction_suites``.
+The batch of each suite is one night: the rows whose ``as_of`` is the night validated.
 
 - ml.opportunity_scores: one score per deal, probabilities within [0, 1], model_version and
   run_id present, one run per night; and, against the deals of that night (``OpenDeals``):

@@ -39,7 +39,6 @@ class Settings(BaseSettings):
     pg_database: str = "pipecast"
 
     dbt_project_dir: Path = Field(default=PROJECT_ROOT / "dbt_project")
-    expectations_dir: Path = Field(default=PROJECT_ROOT / "expectations")
 
     # Demo data generator defaults.
     demo_size: int = 20_000

@@ -7,7 +7,7 @@ from __future__ import annotations
 import yaml
 from pipecast.config import PROJECT_ROOT
 from pipecast.forecast import writeback
-from pipecast.validate import suites
+from pipecast_expectations import prediction_suites
 
 SOURCES = PROJECT_ROOT / "dbt_project" / writeback.SOURCES_YML
 
@@ -29,9 +29,6 @@ def test_the_ml_source_yml_documents_every_column_of_ml_tables_with_its_type():
 
 
 def test_the_prediction_suites_validate_the_declared_prediction_tables_on_their_keys():
-    from pipecast.config import Settings
-
-    prediction_suites = suites.load("prediction_suites", Settings())
     assert prediction_suites.TABLES is writeback.PREDICTION_KEYS
     assert prediction_suites.DRIVERS == ("driver_1", "driver_2", "driver_3")
     for table, key in writeback.PREDICTION_KEYS.items():

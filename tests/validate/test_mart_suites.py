@@ -12,9 +12,9 @@ from conftest import install_manifest
 from mart_warehouse import Tables, create_tables, good_marts
 from pipecast.config import PROJECT_ROOT, Settings
 from pipecast.transform import manifest
-from pipecast.validate import suites
 from pipecast.validate.runner import validate_marts
 from pipecast.validate.severity import ERROR, WARNING
+from pipecast_expectations import mart_suites
 
 E, W = ERROR, WARNING
 BETWEEN = "expect_column_values_to_be_between"
@@ -33,7 +33,6 @@ def url(settings: Settings) -> str:
 
 def test_the_marts_are_the_dbt_projects_marts_folder(settings: Settings) -> None:
     """Adding a mart is its SQL and its yml: the checkpoint's list is dbt's."""
-    mart_suites = suites.load("mart_suites", settings)
     folder = {p.stem for p in (PROJECT_ROOT / "dbt_project" / "models" / "marts").glob("*.sql")}
 
     specs = mart_suites.specs(manifest.marts(settings))
@@ -45,7 +44,6 @@ def test_the_marts_are_the_dbt_projects_marts_folder(settings: Settings) -> None
 def test_the_mart_suites_check_only_rates_the_dbt_tests_own_the_rest(settings: Settings) -> None:
     """One home per check: every mart's key, nesting and balance is a dbt test, so a mart suite
     holds nothing but rate ranges (a key or pair check coming back here is a repeat)."""
-    mart_suites = suites.load("mart_suites", settings)
     for mart in manifest.marts(settings):
         spec = mart_suites.MartSpec(mart.name)
         suite = mart_suites.mart_suite(spec, mart.columns)
@@ -58,8 +56,7 @@ def test_the_mart_suites_check_only_rates_the_dbt_tests_own_the_rest(settings: S
         }, mart.name
 
 
-def test_rates_are_numeric_columns_named_like_rates(settings: Settings) -> None:
-    mart_suites = suites.load("mart_suites", settings)
+def test_rates_are_numeric_columns_named_like_rates() -> None:
     spec = mart_suites.MartSpec("t")
     columns = {
         "id": "VARCHAR",

@@ -16,11 +16,12 @@ import logging
 from collections.abc import Mapping
 from datetime import date
 
+from pipecast_expectations import mart_suites
 from sqlalchemy.engine import Connection
 
-from pipecast.config import Settings, get_settings
-from pipecast.transform import manifest
-from pipecast.validate import suites, target
+from pipecast.config import Settings
+from pipecast.transform.manifest import marts as dbt_marts
+from pipecast.validate import target
 from pipecast.validate.checkpoint import Skipped, SqlBatch, StageOutcome, SuiteRun, TableBatch, run_stage
 from pipecast.validate.expect import q
 
@@ -30,7 +31,7 @@ STAGE = "marts"
 
 
 def validate_marts(
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     run_id: str | None = None,
     tables: Mapping[str, str] | None = None,
@@ -40,11 +41,9 @@ def validate_marts(
 
     ``tables`` (mart -> schema): validate only these marts, each read from the schema given (a
     slot schema not published yet); the suites and audit rows keep the public names."""
-    settings = settings or get_settings()
-    mart_suites = suites.load("mart_suites", settings)
     runs: list[SuiteRun] = []
     skipped: list[Skipped] = []
-    specs = mart_suites.specs(manifest.marts(settings))
+    specs = mart_suites.specs(dbt_marts(settings))
     with target.connection(settings) as conn:
         for spec in specs:
             if tables is not None and spec.table not in tables:
