@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 import yaml
 
+from pipecast.config import Settings
 from pipecast.faults import pause_point
 from pipecast.warehouse import transaction
 
@@ -111,11 +112,18 @@ def ensure_ml_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, str] |
 
 
 def replace_night(
-    con: duckdb.DuckDBPyConnection, table: str, as_of: date, frame: pd.DataFrame, ddl: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    as_of: date,
+    frame: pd.DataFrame,
+    ddl: str | None = None,
+    *,
+    settings: Settings,
 ) -> int:
     """Delete the night's rows of ml.<table> and insert ``frame`` (its columns of the table; the
     others NULL), in one transaction, or in the caller's when it holds one (``transaction``).
-    ``ddl``: the table's columns when it is not one of ML_TABLES (a model's own table)."""
+    ``ddl``: the table's columns when it is not one of ML_TABLES (a model's own table).
+    ``settings``: the night's (a fault test pauses after each table, pipecast.faults)."""
     columns = [c for c, _ in columns_of(table, ddl) if c in frame.columns]
     with transaction(con):
         con.execute(f"DELETE FROM ml.{table} WHERE as_of = ?", [as_of])
@@ -124,7 +132,7 @@ def replace_night(
             names = ", ".join(columns)
             con.execute(f"INSERT INTO ml.{table} ({names}) SELECT {names} FROM _frame")
             con.unregister("_frame")
-    pause_point(f"writeback:{table}")
+    pause_point(f"writeback:{table}", settings)
     return len(frame)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from pipecast.config import Settings, get_settings
+from pipecast.config import Settings
 from pipecast.errors import DbtError
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def dbt_vars_of(settings: Settings, dbt_vars: dict | None = None) -> dict:
     return {"fiscal_year_start_month": settings.fiscal_year_start_month, **(dbt_vars or {})}
 
 
-def dbt_invoke(args: list[str], settings: Settings | None = None, dbt_vars: dict | None = None):
+def dbt_invoke(args: list[str], settings: Settings, dbt_vars: dict | None = None):
     """Invoke a dbt command in-process with the project, profiles and state folders set, and
     ``--vars`` from the settings and ``dbt_vars`` (never in ``args``: a second ``--vars`` would
     replace the settings' ones)."""
@@ -111,7 +111,6 @@ def dbt_invoke(args: list[str], settings: Settings | None = None, dbt_vars: dict
 
     if "--vars" in args:
         raise ValueError("pass dbt vars as dbt_vars, not in args (they would drop the settings' vars)")
-    settings = settings or get_settings()
     project = settings.dbt_project_dir
     dbt_state = settings.state_dir / "dbt"
     args = [*args, "--vars", json.dumps(dbt_vars_of(settings, dbt_vars), default=str)]
@@ -154,7 +153,7 @@ def release_duckdb_file() -> None:
 
 
 def dbt_build(
-    settings: Settings | None = None,
+    settings: Settings,
     select: str | None = None,
     full_refresh: bool = False,
     units: Sequence[str] | None = None,
@@ -168,7 +167,6 @@ def dbt_build(
     and the previous night's marts keep serving."""
     from pipecast.transform import publish
 
-    settings = settings or get_settings()
     units = list(publish.UNITS) if units is None else list(units)
     schemas = publish.next_schemas(settings, units)
     args = ["build"]
