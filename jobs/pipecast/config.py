@@ -99,6 +99,15 @@ class Settings(BaseSettings):
         default="3GB", pattern=r"^\s*(\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?\s*%)\s*$"
     )
     dbt_duckdb_threads: int = Field(default=2, ge=1)
+    # The same bounds for the Python steps' warehouse connections (ingest, forecast, report;
+    # pipecast.warehouse.connect and workspace): DuckDB's buffer pool caches every block a step
+    # reads and holds the forecast's point-in-time history tables; past the limit they spill to the
+    # temp directory. The forecast's pandas frames and models come on top (the bench reports each
+    # step's peak). PostgreSQL ignores both.
+    duckdb_memory_limit: str = Field(
+        default="1500MB", pattern=r"^\s*(\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?\s*%)\s*$"
+    )
+    duckdb_threads: int = Field(default=2, ge=1)
     # Warn when an export's row count per entity moves more than this share from the previous one.
     raw_row_count_tolerance: float = Field(default=0.5, ge=0)
     # Warn when the export being validated is older than this many days (the landing zone is stale).

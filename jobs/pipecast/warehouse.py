@@ -58,7 +58,7 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
     """
     path: Path = settings.resolved_warehouse_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config(settings))
     try:
         if not read_only:
             for schema in SCHEMAS:
@@ -66,6 +66,11 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
         yield con
     finally:
         con.close()
+
+
+def duckdb_config(settings: Settings) -> dict[str, str]:
+    """The Python steps' DuckDB bounds (settings ``duckdb_memory_limit``, ``duckdb_threads``)."""
+    return {"memory_limit": settings.duckdb_memory_limit.strip(), "threads": str(settings.duckdb_threads)}
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -130,7 +135,7 @@ def workspace(
 
     temp = settings.state_dir / "tmp"
     temp.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:", config={"temp_directory": str(temp)})
+    con = duckdb.connect(":memory:", config={**duckdb_config(settings), "temp_directory": str(temp)})
     work = Workspace(con, "postgres")
     try:
         for schema in SCHEMAS:
