@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Each account's record as it stood after each moment one of its deals left an open stage: the
 -- running sum of the exits' surprises (s) and their count (n) up to and including that moment.
 -- The forecast reads the row before a moment (an ASOF join) and shrinks s / n towards zero.

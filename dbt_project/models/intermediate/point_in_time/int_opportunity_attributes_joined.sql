@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Each opportunity's attributes as the newest export shows them, the forecast's deal features
 -- (segment, industry, region, company size, product family, realised vs list price), the number
 -- of open stages in its pipeline, and its outcome (the final_* columns, labels, never features).

@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Each opportunity's products for the product propensity model: the distinct products of its line
 -- items where the CRM exports them, else the opportunity's own product, with the product's family
 -- and list price, the account, when the deal was created, and its outcome as the newest export

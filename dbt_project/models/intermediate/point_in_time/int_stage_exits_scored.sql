@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Every exit from an open stage, forwards (a later open stage, or won: advanced) or out (lost);
 -- moves back to an earlier stage are not exits. Each exit's surprise is advanced (1 or 0) less the
 -- share of the exits from the same stage rank before it that advanced (0.5 for the first): the

@@ -1,4 +1,3 @@
-{{ config(materialized='table') }}
 -- Every visit of a stage (a stage entry in the change history) with what came next: when the deal
 -- left it (null while it is still there), and whether the next stage was closed, won, and its
 -- rank. A visit's outcome at a moment is decided by the forecast: one that ended after that
