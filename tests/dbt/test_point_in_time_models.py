@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pipecast.forecast import sources
 
 from tests.dbt.conftest import NightlyWarehouse, PostgresWarehouse
 from tests.dbt.frames import assert_same_rows
 
 LOOKBACK = timedelta(days=3)  # var incremental_lookback_days
-CHANGES = "intermediate.int_opportunity_changes_accumulated"
+CHANGES = sources.CHANGES
 
 MODELS = {
     "intermediate.int_opportunity_attributes_joined": ["opportunity_id"],
@@ -24,6 +25,10 @@ MODELS = {
     "intermediate.int_account_exit_records_accumulated": ["account_id", "t"],
     "intermediate.int_opportunity_products_resolved": ["opportunity_id", "product_id"],
 }
+
+
+def test_every_model_the_forecast_reads_is_compared_here():
+    assert set(MODELS) == set(sources.POINT_IN_TIME)
 
 
 def test_second_night_recomputes_only_the_changed_opportunities(nightly: NightlyWarehouse):

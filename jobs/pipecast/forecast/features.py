@@ -43,6 +43,15 @@ import pandas as pd
 
 from pipecast import mapped_features
 from pipecast.forecast.estimators import tidy_columns
+from pipecast.forecast.sources import (
+    ACCOUNT_RECORDS,
+    CHANGES,
+    CLOSE_DATES,
+    DEALS,
+    EXITS,
+    OWNER_RECORDS,
+    VISITS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +90,8 @@ SNAPSHOT_NUMBERS = [
 LABEL_COLUMNS = ["final_is_closed", "final_is_won", "final_close_date", "final_amount"]
 
 
-# The cut-off-independent history every feature query reads: dbt's point-in-time models
-# (dbt_project/models/intermediate/point_in_time). Everything in them looks backwards only, so a
-# cut-off is applied by filtering on their time columns.
-DEALS = "intermediate.int_opportunity_attributes_joined"
-CHANGES = "intermediate.int_opportunity_changes_accumulated"
-CLOSE_DATES = "intermediate.int_opportunity_close_dates_versioned"
-VISITS = "intermediate.int_stage_visits_sequenced"
-EXITS = "intermediate.int_stage_exits_scored"
-OWNER_RECORDS = "intermediate.int_owner_exit_records_accumulated"
-ACCOUNT_RECORDS = "intermediate.int_account_exit_records_accumulated"
-HISTORY_TABLES = (DEALS, CHANGES, CLOSE_DATES, VISITS, EXITS, OWNER_RECORDS, ACCOUNT_RECORDS)
+# The cut-off-independent history every feature query reads is dbt's (sources.POINT_IN_TIME).
+# Everything in it looks backwards only, so a cut-off is applied by filtering on its time columns.
 
 
 def _record_joins(alias: str, time_column: str) -> tuple[str, str]:

@@ -49,22 +49,19 @@ NUMBERS = [
 FEATURES = [*CATEGORIES, *NUMBERS]
 
 
-# Each deal's products, account and outcome (dbt: int_opportunity_products_resolved); per cut-off
-# this module counts what had been created and won by then.
-DEAL_PRODUCTS = "intermediate.int_opportunity_products_resolved"
-
-
 def _pairs_sql(con: duckdb.DuckDBPyConnection, sample_permille: int) -> str:
+    """Per cut-off, from each deal's products, account and outcome (sources.DEAL_PRODUCTS): what
+    had been created and won by then."""
     accounts = sources.relation(con, "accounts")
     return f"""
 with cutoffs as (select cast(c as date) as cutoff from unnest(cast(? as date[])) as t(c)),
 deal_products as (
     select opportunity_id, account_id, product_id, created_on as created, is_won, is_closed, close_date
-    from {DEAL_PRODUCTS}
+    from {sources.DEAL_PRODUCTS}
 ),
 catalogue as (
     select product_id, any_value(product_family) as product_family, any_value(list_price) as list_price
-    from {DEAL_PRODUCTS}
+    from {sources.DEAL_PRODUCTS}
     group by product_id
 ),
 account_list as (

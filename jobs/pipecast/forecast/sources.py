@@ -19,17 +19,17 @@ ENTITIES: dict[str, str] = {
     for entity in ("accounts", "owners", "products", "line_items", "leads", "targets")
 }
 
-# The dbt models the forecast's point-in-time features read (pipecast.forecast.features).
-POINT_IN_TIME_MODELS = (
-    "int_opportunity_attributes_joined",
-    "int_opportunity_changes_accumulated",
-    "int_opportunity_close_dates_versioned",
-    "int_stage_visits_sequenced",
-    "int_stage_exits_scored",
-    "int_owner_exit_records_accumulated",
-    "int_account_exit_records_accumulated",
-    "int_opportunity_products_resolved",  # pipecast.forecast.propensity
-)
+# The dbt models of the forecast's point-in-time history (dbt_project/models/intermediate/
+# point_in_time): pipecast.forecast.features and propensity apply their cut-offs to these.
+DEALS = "intermediate.int_opportunity_attributes_joined"
+CHANGES = "intermediate.int_opportunity_changes_accumulated"
+CLOSE_DATES = "intermediate.int_opportunity_close_dates_versioned"
+VISITS = "intermediate.int_stage_visits_sequenced"
+EXITS = "intermediate.int_stage_exits_scored"
+OWNER_RECORDS = "intermediate.int_owner_exit_records_accumulated"
+ACCOUNT_RECORDS = "intermediate.int_account_exit_records_accumulated"
+DEAL_PRODUCTS = "intermediate.int_opportunity_products_resolved"
+POINT_IN_TIME = (DEALS, CHANGES, CLOSE_DATES, VISITS, EXITS, OWNER_RECORDS, ACCOUNT_RECORDS, DEAL_PRODUCTS)
 
 # What the forecast job reads from the warehouse (pulled into its DuckDB workspace when the
 # warehouse is PostgreSQL): the staging views, the point-in-time models, the model registry's
@@ -38,7 +38,7 @@ POINT_IN_TIME_MODELS = (
 SOURCES: tuple[TableRows, ...] = (
     TableRows("staging", "stg_crm__opportunities"),
     *(TableRows("staging", view) for view in ENTITIES.values()),
-    *(TableRows("intermediate", model) for model in POINT_IN_TIME_MODELS),
+    *(TableRows(*name.split(".")) for name in POINT_IN_TIME),
     TableRows("ml", "model_runs"),
     # the backtests' ledger (backtest_ledger)
     TableRows("ml", "backtest_predictions"),
