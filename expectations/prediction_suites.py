@@ -1,7 +1,7 @@
 """Expectation suites for the predictions the forecast job writes back (schema ``ml``), per night.
 
-Loaded by the runner with ``pipecast.validate.suites.load("prediction_suites")``. The batch of
-each suite is one night: the rows whose ``as_of`` is the night validated.
+Imported by the runner, pipecast.validate.predictions, as ``pipecast_expectations.prediction_suites``.
+The batch of each suite is one night: the rows whose ``as_of`` is the night validated.
 
 - ml.opportunity_scores: one score per deal, probabilities within [0, 1], model_version and
   run_id present, one run per night; and, against the deals of that night (``OpenDeals``):
@@ -30,6 +30,7 @@ from datetime import date
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+from pipecast.forecast.writeback import PREDICTION_KEYS, driver_names
 from pipecast.validate.expect import BATCH, between, key_expectations, q, sql_literal, unexpected_rows
 from pipecast.validate.severity import ERROR, WARNING, tag
 
@@ -39,14 +40,9 @@ REVENUE = "revenue_forecast"
 REVENUE_SEGMENTS = "revenue_forecast_segments"
 PROPENSITY = "product_propensity"
 LEAD_SCORES = "lead_scores"
-# The tables a night's predictions are in, and the key of a night's rows in each.
-TABLES: dict[str, tuple[str, ...]] = {
-    SCORES: ("opportunity_id",),
-    REVENUE: ("period", "method"),
-    REVENUE_SEGMENTS: ("period", "segment"),
-    PROPENSITY: ("account_id", "product_id"),
-    LEAD_SCORES: ("lead_id",),
-}
+# The tables a night's predictions are in, and the key of a night's rows in each: declared with
+# their columns in pipecast.forecast.writeback (ML_TABLES, PREDICTION_KEYS).
+TABLES: dict[str, tuple[str, ...]] = PREDICTION_KEYS
 PROBABILITY_COLUMN = re.compile(r"(^p_|probability|propensity)")
 NUMERIC_TYPE = re.compile(r"^(DOUBLE|FLOAT|REAL|DECIMAL|NUMERIC)", re.IGNORECASE)
 # ml.revenue_forecast(_segments): (lower, upper) pairs that must be ordered where both are set.
@@ -58,7 +54,7 @@ _RANGES = (
     ("period_start", "period_end"),
 )
 # The top drivers of a score (pipecast.forecast.writeback.DRIVER_COLUMNS), strongest first.
-DRIVERS = ("driver_1", "driver_2", "driver_3")
+DRIVERS = driver_names()
 DAY_COLUMN = "as_of"
 MODEL_METHOD = "model"  # ml.revenue_forecast.method of the model's rows (the others are baselines)
 
@@ -102,18 +98,6 @@ def prediction_suite(
     if table in (REVENUE, REVENUE_SEGMENTS):
         expectations += _revenue(table, columns)
     return gx.ExpectationSuite(name=suite_name(table), expectations=expectations)
-
-
-def opportunity_scores_suite(
-    deals: OpenDeals | None, columns: Mapping[str, str] | None = None
-) -> gx.ExpectationSuite:
-    """The suite of one night of ml.opportunity_scores; ``deals`` None: coverage not checked."""
-    return prediction_suite(SCORES, columns or _SCORES_COLUMNS, deals)
-
-
-def revenue_forecast_suite(columns: Mapping[str, str] | None = None) -> gx.ExpectationSuite:
-    """The suite of one night of ml.revenue_forecast."""
-    return prediction_suite(REVENUE, columns or _REVENUE_COLUMNS)
 
 
 def _scores(columns: Mapping[str, str], deals: OpenDeals | None) -> list[gxe.Expectation]:
@@ -215,15 +199,3 @@ def _revenue(table: str, columns: Mapping[str, str]) -> list[gxe.Expectation]:
             )
         )
     return expectations
-
-
-# The columns of the first ml.* version, for callers that build a suite without a warehouse.
-_SCORES_COLUMNS = dict.fromkeys(
-    ("opportunity_id", "win_probability", "crm_probability", "expected_amount", "model_version", "run_id"),
-    "DOUBLE",
-)
-_REVENUE_COLUMNS = dict.fromkeys(
-    ("period", "method", "period_start", "period_end", "closed_won_to_date", "open_deals", "expected")
-    + ("p10", "p50", "p90", "model_version", "run_id"),
-    "DOUBLE",
-)

@@ -1,8 +1,9 @@
 """Expectation suites for the raw stage: one CRM export as loaded into raw.*, one suite per entity.
 
-Loaded by the runner with ``pipecast.validate.suites.load("raw_suites")``; ``raw_suite(entity,
-context)`` builds the suite of one entity for one export. Every expectation is tagged ``error``
-(the export is quarantined, nothing downstream is replaced) or ``warning`` (recorded and reported).
+Imported by the runner, pipecast.validate.raw, as ``pipecast_expectations.raw_suites``;
+``raw_suite(entity, context)`` builds the suite of one entity for one export. Every expectation is
+tagged ``error`` (the export is quarantined, nothing downstream is replaced) or ``warning``
+(recorded and reported).
 
 What each suite checks:
 - every canonical and load-metadata column present, each canonical one with its type (error);

@@ -39,7 +39,6 @@ class Settings(BaseSettings):
     pg_database: str = "pipecast"
 
     dbt_project_dir: Path = Field(default=PROJECT_ROOT / "dbt_project")
-    expectations_dir: Path = Field(default=PROJECT_ROOT / "expectations")
 
     # Demo data generator defaults.
     demo_size: int = 20_000
@@ -100,6 +99,15 @@ class Settings(BaseSettings):
         default="3GB", pattern=r"^\s*(\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?\s*%)\s*$"
     )
     dbt_duckdb_threads: int = Field(default=2, ge=1)
+    # The same bounds for the Python steps' warehouse connections (ingest, forecast, report;
+    # pipecast.warehouse.connect and workspace): DuckDB's buffer pool caches every block a step
+    # reads and holds the forecast's point-in-time history tables; past the limit they spill to the
+    # temp directory. The forecast's pandas frames and models come on top (the bench reports each
+    # step's peak). PostgreSQL ignores both.
+    duckdb_memory_limit: str = Field(
+        default="1500MB", pattern=r"^\s*(\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?\s*%)\s*$"
+    )
+    duckdb_threads: int = Field(default=2, ge=1)
     # Warn when an export's row count per entity moves more than this share from the previous one.
     raw_row_count_tolerance: float = Field(default=0.5, ge=0)
     # Warn when the export being validated is older than this many days (the landing zone is stale).
@@ -125,8 +133,14 @@ class Settings(BaseSettings):
     # Days between two expected exports: calendar gaps at this cadence are reported as missing.
     export_interval_days: int = Field(default=1, ge=1)
 
+    # The fiscal year's first month (1 = calendar year); a fiscal year is named by the calendar
+    # year it ends in (start month 2: February 2026 to January 2027 is FY2027). The one home of
+    # this fact: dbt gets it as the var fiscal_year_start_month (transform/dbt_runner.py), the
+    # forecast's periods read it from here.
+    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+
     # Forecasting (jobs/pipecast/forecast/). "This period" and "next period" of the revenue
-    # forecast and of close timing: fiscal quarters (dbt var fiscal_year_start_month), months or
+    # forecast and of close timing: fiscal quarters (fiscal_year_start_month above), months or
     # ISO weeks; None: from the cycle lengths in the warehouse (forecast/horizons.py).
     forecast_period: Literal["quarter", "month", "week"] | None = None
     # Deal-level backtest: the deals open at this many past cut-offs (period-ends), pooled.

@@ -11,16 +11,15 @@ import logging
 import os
 import time
 
-from pipecast.config import Settings, get_settings
+from pipecast.config import Settings
 
 log = logging.getLogger(__name__)
 
 MARKER = "fault-paused"
 
 
-def pause_point(name: str, settings: Settings | None = None) -> None:
+def pause_point(name: str, settings: Settings) -> None:
     """Stop here, forever, when PIPECAST_FAULT_PAUSE_AT names this point."""
-    settings = settings or get_settings()
     if settings.fault_pause_at != name:
         return
     marker = settings.state_dir / MARKER

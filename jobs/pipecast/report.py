@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipecast.config import Settings, get_settings
+from pipecast.config import Settings
 from pipecast.report_html import write_html_report
 from pipecast.warehouse import TableRows, table_exists, workspace
 
@@ -155,9 +155,8 @@ def _warehouse_name(settings: Settings) -> str:
     return str(settings.resolved_warehouse_path)
 
 
-def write_report(settings: Settings | None = None, stale: str | None = None) -> Report:
+def write_report(settings: Settings, stale: str | None = None) -> Report:
     """The summary and report.md; ``stale`` (a night without a new export) heads both."""
-    settings = settings or get_settings()
     out = settings.reports_dir
     out.mkdir(parents=True, exist_ok=True)
     lines: list[str] = [f"STALE DATA: {stale}"] if stale else []

@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from pipecast.config import Settings, get_settings
+from pipecast.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +50,15 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 @contextmanager
-def connect(settings: Settings | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the DuckDB warehouse file, creating it and the schemas Python owns if needed.
 
     DuckDB has a single writer: every step opens, works and closes, so steps never overlap
     (Airflow serialises writers with a one-slot pool).
     """
-    settings = settings or get_settings()
     path: Path = settings.resolved_warehouse_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config(settings))
     try:
         if not read_only:
             for schema in SCHEMAS:
@@ -67,6 +66,11 @@ def connect(settings: Settings | None = None, read_only: bool = False) -> Iterat
         yield con
     finally:
         con.close()
+
+
+def duckdb_config(settings: Settings) -> dict[str, str]:
+    """The Python steps' DuckDB bounds (settings ``duckdb_memory_limit``, ``duckdb_threads``)."""
+    return {"memory_limit": settings.duckdb_memory_limit.strip(), "threads": str(settings.duckdb_threads)}
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -109,7 +113,7 @@ class Workspace:
 
 @contextmanager
 def workspace(
-    settings: Settings | None = None, pulls: Sequence[TableRows] = (), atomic: bool = False
+    settings: Settings, pulls: Sequence[TableRows] = (), atomic: bool = False
 ) -> Iterator[Workspace]:
     """Where a Python step computes: the DuckDB warehouse itself, or (target postgres) an
     in-memory DuckDB holding ``pulls`` (relations PostgreSQL lacks are left out), whose
@@ -119,7 +123,6 @@ def workspace(
     does (the block raised, or the process was killed): on DuckDB the block runs in one
     ``transaction`` (blocks inside it, e.g. writeback.replace_night, join it); on PostgreSQL the
     published rows are pushed in one transaction only when the block succeeded."""
-    settings = settings or get_settings()
     if settings.target == "duckdb":
         with connect(settings) as con:
             if atomic:
@@ -132,7 +135,7 @@ def workspace(
 
     temp = settings.state_dir / "tmp"
     temp.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:", config={"temp_directory": str(temp)})
+    con = duckdb.connect(":memory:", config={**duckdb_config(settings), "temp_directory": str(temp)})
     work = Workspace(con, "postgres")
     try:
         for schema in SCHEMAS:

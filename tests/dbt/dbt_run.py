@@ -8,9 +8,10 @@ from pipecast.transform.dbt_runner import dbt_invoke
 WITHOUT_TESTS = ["--exclude-resource-type", "test", "unit_test"]
 
 
-def run_dbt(settings: Settings, *args: str) -> list:
-    """Invoke dbt (e.g. "build", "--full-refresh"); return its node results, raise on failure."""
-    result = dbt_invoke(list(args), settings)
+def run_dbt(settings: Settings, *args: str, dbt_vars: dict | None = None) -> list:
+    """Invoke dbt (e.g. "build", "--full-refresh") with ``dbt_vars`` beside the settings' vars;
+    return its node results, raise on failure."""
+    result = dbt_invoke(list(args), settings, dbt_vars)
     if result.exception is not None:
         raise RuntimeError(f"dbt {' '.join(args)} could not run: {result.exception}") from result.exception
     nodes = list(getattr(result.result, "results", None) or [])  # node results of build/run

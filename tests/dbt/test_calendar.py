@@ -3,7 +3,6 @@ and for one starting in April (var fiscal_year_start_month)."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 
 import pandas as pd
@@ -60,14 +59,11 @@ def test_calendar_fiscal_year_matches_python(nightly: NightlyWarehouse):
 @pytest.fixture(scope="module")
 def april_calendar(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("april_calendar")
-    settings = Settings(state_dir=root, warehouse_path=root / "warehouse.duckdb")
-    variables = {
-        "fiscal_year_start_month": 4,
-        "calendar_start_date": "2024-11-01",
-        "calendar_end_date": "2027-05-31",
-    }
+    # the fiscal month from the settings alone (dbt gets it as a var from them)
+    settings = Settings(state_dir=root, warehouse_path=root / "warehouse.duckdb", fiscal_year_start_month=4)
+    variables = {"calendar_start_date": "2024-11-01", "calendar_end_date": "2027-05-31"}
     only_dim_dates = ["--select", "dim_dates", "--indirect-selection", "cautious"]
-    run_dbt(settings, "build", *only_dim_dates, "--vars", json.dumps(variables))
+    run_dbt(settings, "build", *only_dim_dates, dbt_vars=variables)
     return settings
 
 

@@ -16,13 +16,14 @@ from pipecast.forecast.writeback import ML_TABLES, ensure_ml_tables, replace_nig
 from pipecast.warehouse import workspace
 
 
-def write_night(as_of: date, run_id: str, settings: Settings | None = None) -> None:
-    with workspace(settings or get_settings(), atomic=True) as ws:
+def write_night(as_of: date, run_id: str, settings: Settings) -> None:
+    with workspace(settings, atomic=True) as ws:
         ensure_ml_tables(ws.con)
         for table in ML_TABLES:
-            replace_night(ws.con, table, as_of, pd.DataFrame({"as_of": [as_of], "run_id": [run_id]}))
+            frame = pd.DataFrame({"as_of": [as_of], "run_id": [run_id]})
+            replace_night(ws.con, table, as_of, frame, settings=settings)
             ws.publish("ml", table, "where as_of = $1", [as_of])
 
 
 if __name__ == "__main__":
-    write_night(date.fromisoformat(sys.argv[1]), sys.argv[2])
+    write_night(date.fromisoformat(sys.argv[1]), sys.argv[2], get_settings())

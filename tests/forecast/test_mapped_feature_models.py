@@ -180,7 +180,7 @@ def test_lead_scores_are_written_with_drivers_naming_the_declared_features(xeduc
         with threadpool_limits(1):
             [(table, rows)] = lead_model.score(night).items()
         ensure_ml_tables(con, lead_model.tables)
-        replace_night(con, table, DAY, rows)
+        replace_night(con, table, DAY, rows, settings=settings)
         written = con.execute("select * from ml.lead_scores where as_of = ? order by lead_id", [DAY]).df()
 
     assert table == "lead_scores" and len(written) == open_leads == 5678

@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from pipecast.config import Settings
 from pipecast.forecast import explain, registry, win_models
 from pipecast.forecast.estimators import ProbabilityModel
 from pipecast.forecast.writeback import ensure_ml_tables, replace_night
@@ -137,7 +138,8 @@ def test_ml_tables_gain_new_columns_and_a_night_is_replaced():
     night = pd.DataFrame(
         {"run_id": ["new"], "as_of": [date(2026, 1, 2)], "metric": ["brier"], "value": [0.1]}
     )
-    replace_night(con, "backtests", date(2026, 1, 2), night)
-    replace_night(con, "backtests", date(2026, 1, 2), night.assign(run_id="newer"))
+    settings = Settings()
+    replace_night(con, "backtests", date(2026, 1, 2), night, settings=settings)
+    replace_night(con, "backtests", date(2026, 1, 2), night.assign(run_id="newer"), settings=settings)
     rows = con.execute("select run_id from ml.backtests order by as_of").fetchall()
     assert rows == [("old",), ("newer",)]

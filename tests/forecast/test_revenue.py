@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from pipecast.forecast import revenue
 from pipecast.forecast.backtests import forecast_with_spread
 from pipecast.forecast.new_business import NewBusinessForecast, SegmentNewBusiness
 from pipecast.forecast.periods import Period
@@ -35,6 +36,30 @@ def test_a_deal_is_won_in_one_period_at_most_and_expectations_hold():
     assert np.allclose(current[:, 1], 10.0) and np.allclose(following[:, 1], 0.0)
     assert current[:, 0].mean() == np.float64(current[:, 0].mean())
     assert abs(current[:, 0].mean() - (50 + 10)) < 1.5 and abs(following[:, 0].mean() - (50 + 15)) < 1.5
+
+
+def test_many_deals_take_fewer_draws_at_a_time_with_the_same_draws(monkeypatch):
+    """Memory: the draws x deals random block is bounded (SIMULATION_CELLS); a smaller block gives
+    the same simulation, since the random stream is consumed in the same order."""
+    rng = np.random.default_rng(3)
+    deals = OpenDealDraws(
+        rng.integers(0, 3, 500), rng.lognormal(8, 1, 500), rng.random(500) / 2, rng.random(500) / 3
+    )
+    whole = simulate_open_deals(deals, 3, draws=300, rng=np.random.default_rng(9))
+    monkeypatch.setattr(revenue, "SIMULATION_CELLS", 1_000)  # 2 draws at a time
+    blocks: list[tuple[int, int]] = []
+    real_random = np.random.Generator.random
+
+    class Recording:
+        def random(self, size):
+            blocks.append(size)
+            return real_random(generator, size)
+
+    generator = np.random.default_rng(9)
+    bounded = simulate_open_deals(deals, 3, draws=300, rng=Recording())
+    assert {b[0] for b in blocks} == {2} and len(blocks) == 150
+    for a, b in zip(whole, bounded, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
 def test_quantiles_are_ordered():

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from pipecast import pipeline
-from pipecast.errors import ConfigurationError, InputError, IntegrityError, PipecastError
+from pipecast.errors import ConfigurationError, DbtError, InputError, IntegrityError, PipecastError
 from pipecast.ingest import IngestError
 from pipecast.orchestration.failures import fail_without_retry
-from pipecast.transform.dbt_runner import DbtError
 
 PIPECAST = Path(sys.executable).with_name("pipecast")
 

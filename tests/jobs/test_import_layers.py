@@ -1,8 +1,9 @@
-"""Layers import downward only: no import circle inside jobs/pipecast.
+"""Layers import downward only: no import circle inside jobs/pipecast, nor through the suites of
+expectations/ (the package pipecast_expectations, which imports pipecast and is imported by it).
 
 Every ``import`` and ``from ... import`` of a pipecast module counts, also those inside functions
-(deferred imports hide a circle from Python's import machinery, not from a reader). A package's
-own ``__init__`` is not an edge from its modules.
+(deferred imports hide a circle from Python's import machinery, not from a reader) and relative
+ones. A package's own ``__init__`` is not an edge from its modules.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "jobs" / "pipecast"
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = {"pipecast": ROOT / "jobs" / "pipecast", "pipecast_expectations": ROOT / "expectations"}
 
 
 def _modules() -> dict[str, Path]:
     modules = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-        name = ".".join(parts).removesuffix(".__init__")
-        modules[name] = path
+    for package, folder in PACKAGES.items():
+        for path in folder.rglob("*.py"):
+            parts = (package, *path.relative_to(folder).with_suffix("").parts)
+            modules[".".join(parts).removesuffix(".__init__")] = path
     return modules
 
 
@@ -36,8 +38,14 @@ def import_graph() -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the module's package, up level - 1 packages
+                    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+                    for _ in range(node.level - 1):
+                        package = package.rpartition(".")[0]
+                    base = f"{package}.{base}".rstrip(".")
+                targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
             else:
                 continue
             for target in targets:
@@ -75,6 +83,14 @@ def test_no_import_circle_inside_pipecast():
     assert len(graph) > 50 and any(graph.values())
     cycle = find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle)
+
+
+def test_the_graph_holds_the_suites_and_their_relative_imports():
+    graph = import_graph()
+    assert "pipecast_expectations.raw_suites" in graph["pipecast.validate.raw"]
+    assert {"pipecast_expectations.accepted_values", "pipecast.validate.drift"} <= graph[
+        "pipecast_expectations.raw_suites"
+    ]
 
 
 def test_the_circle_finder_finds_one():

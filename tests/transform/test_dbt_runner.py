@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import duckdb
-from pipecast.transform.dbt_runner import dbt_invoke
+import pytest
+import yaml
+from pipecast.config import PROJECT_ROOT, Settings
+from pipecast.transform.dbt_runner import dbt_invoke, dbt_vars_of
 from pipecast.warehouse import connect
 
 
@@ -18,3 +21,32 @@ def test_warehouse_file_is_released_after_an_in_process_dbt_run(settings):
     # DuckDB refuses it while dbt-duckdb still holds the file.
     with duckdb.connect(str(settings.resolved_warehouse_path), read_only=True) as reader:
         assert reader.execute("select x from raw.marker").fetchone() == (1,)
+
+
+def test_the_fiscal_month_has_one_home_the_settings_and_dbt_gets_it_as_a_var():
+    """Settings.fiscal_year_start_month is the fact; dbt_project.yml does not declare it again and
+    no Python module reads it from there (test_calendar builds an April calendar from the settings)."""
+    project = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text(encoding="utf-8"))
+    assert "fiscal_year_start_month" not in project["vars"]
+    readers = [  # a module that parses dbt_project.yml as YAML (transform/manifest.py only dates it)
+        p for p in (PROJECT_ROOT / "jobs").rglob("*.py") if {"dbt_project.yml", "yaml"} <= set(_words(p))
+    ]
+    assert readers == []
+    april = Settings(fiscal_year_start_month=4)
+    assert dbt_vars_of(april) == {"fiscal_year_start_month": 4}
+    assert dbt_vars_of(april, {"calendar_end_date": "2027-05-31"}) == {
+        "fiscal_year_start_month": 4,
+        "calendar_end_date": "2027-05-31",
+    }
+    with pytest.raises(ValueError, match="dbt_vars"):
+        dbt_invoke(["build", "--vars", "{}"], april)
+
+
+def _words(path) -> list[str]:
+    return (
+        path.read_text(encoding="utf-8")
+        .replace('"', " ")
+        .replace("(", " ")
+        .replace(".safe_load", " ")
+        .split()
+    )

@@ -78,7 +78,7 @@ def _waterfall() -> list[dict[str, Any]]:
 
 
 def good_marts() -> Tables:
-    """Every mart the suites know, except fct_forecast (a mart not built yet)."""
+    """Marts with the real marts' columns (the others are missing: skipped)."""
     return {
         "marts.dim_stages": [
             {"pipeline": "default", "stage": s, "sort_order": i, "default_probability": p}
@@ -130,7 +130,7 @@ def good_marts() -> Tables:
             for source in ("Web", "Event")
         ],
         "marts.fct_pipeline_daily": [
-            {"snapshot_date": day, "opportunity_id": f"OPP-{i}", "amount": 100.0}
+            {"snapshot_date": day, "opportunity_id": f"OPP-{i}", "amount": 100.0, "crm_probability": 0.5}
             for day in (date(2026, 3, 1), AS_OF)
             for i in range(3)
         ],

@@ -16,6 +16,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 import pytest
 import sqlalchemy as sa
+from conftest import install_manifest
 from mart_warehouse import AS_OF, create_tables, good_marts, good_predictions
 from pipecast.canonical import ENTITIES, LOAD_METADATA_COLUMNS
 from pipecast.config import Settings
@@ -49,7 +50,7 @@ def server(postgres_cluster) -> PostgresServer:
 
 
 @pytest.fixture
-def pg_settings(server: PostgresServer, tmp_path: Path) -> Iterator[Settings]:
+def pg_settings(server: PostgresServer, tmp_path: Path, dbt_manifest: Path) -> Iterator[Settings]:
     """Settings on a fresh database of the server (dropped after the test)."""
     database = f"t_{tmp_path.name.lower().replace('-', '_')[-40:]}"
     admin = sa.create_engine(
@@ -59,7 +60,8 @@ def pg_settings(server: PostgresServer, tmp_path: Path) -> Iterator[Settings]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
     url = f"postgresql+psycopg2://{server.user}@{server.host}:{server.port}/{database}"
-    yield Settings(state_dir=tmp_path, target="postgres", validation_warehouse_url=url)
+    settings = Settings(state_dir=tmp_path, target="postgres", validation_warehouse_url=url)
+    yield install_manifest(settings, dbt_manifest)
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE "{database}" WITH (FORCE)'))
     admin.dispose()

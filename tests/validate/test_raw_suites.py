@@ -15,9 +15,10 @@ import pytest
 from audit_rows import audit_count, failed
 from pipecast.canonical import ENTITIES
 from pipecast.config import Settings
-from pipecast.validate import currency, drift, suites
+from pipecast.validate import currency, drift
 from pipecast.validate.runner import data_docs_dir, validate_raw
 from pipecast.validate.severity import ERROR, WARNING, severity_of
+from pipecast_expectations import raw_suites
 from raw_warehouse import (
     EXPORT_DATE,
     PREVIOUS_EXPORT_DATE,
@@ -41,8 +42,7 @@ def raw(entity: str) -> str:
 # -- the suites as code ---------------------------------------------------------------------------
 
 
-def test_every_entity_has_a_suite_and_every_expectation_a_severity(settings: Settings) -> None:
-    raw_suites = suites.load("raw_suites", settings)
+def test_every_entity_has_a_suite_and_every_expectation_a_severity() -> None:
     context = raw_suites.RawContext(
         export_date=EXPORT_DATE,
         stages=tuple(STAGE_NAMES),
@@ -60,9 +60,7 @@ def test_every_entity_has_a_suite_and_every_expectation_a_severity(settings: Set
     assert severities == {ERROR, WARNING}
 
 
-def test_row_count_band_only_with_a_previous_export(settings: Settings) -> None:
-    raw_suites = suites.load("raw_suites", settings)
-
+def test_row_count_band_only_with_a_previous_export() -> None:
     def bands(previous: int | None, tolerance: float = 0.5) -> list[tuple[Any, Any]]:
         suite = raw_suites.raw_opportunities_suite(STAGE_NAMES, previous, tolerance)
         return [
@@ -78,9 +76,7 @@ def test_row_count_band_only_with_a_previous_export(settings: Settings) -> None:
         bands(100, -0.1)
 
 
-def test_references_only_to_entities_the_export_holds(settings: Settings) -> None:
-    raw_suites = suites.load("raw_suites", settings)
-
+def test_references_only_to_entities_the_export_holds() -> None:
     def referenced(present: set[str]) -> set[str]:
         context = raw_suites.RawContext(export_date=EXPORT_DATE, present=frozenset(present))
         suite = raw_suites.raw_suite("opportunities", context)

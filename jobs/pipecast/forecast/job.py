@@ -31,7 +31,7 @@ import duckdb
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from pipecast.config import Settings, get_settings
+from pipecast.config import Settings
 from pipecast.forecast import win_models
 from pipecast.forecast.backtest_ledger import Publish
 from pipecast.forecast.model_runs import record_versions
@@ -95,12 +95,11 @@ class ModelRun:
 
 
 def run_forecast(
-    as_of: date | None = None,
-    settings: Settings | None = None,
+    as_of: date | None,
+    settings: Settings,
     models: Sequence[type[ForecastModel]] | None = None,
     full_backtest: bool = False,
 ) -> ForecastResult:
-    settings = settings or get_settings()
     models = MODELS if models is None else models
     tables = night_tables(models)
     run_id = uuid.uuid4().hex
@@ -156,8 +155,14 @@ def _run(
     headline = night.versions.get(win_models.MODEL_NAME, "")
     for run in runs:
         for table, frame in run.rows.items():
-            replace_night(con, table, as_of, frame, tables[table])
-    replace_night(con, "backtests", as_of, metrics.assign(run_id=run_id, as_of=as_of, model_version=headline))
+            replace_night(con, table, as_of, frame, tables[table], settings=settings)
+    replace_night(
+        con,
+        "backtests",
+        as_of,
+        metrics.assign(run_id=run_id, as_of=as_of, model_version=headline),
+        settings=settings,
+    )
     versions = [run.version for run in runs if run.version is not None]
     decisions = record_versions(con, settings, as_of, run_id, night.now, versions, night.notes, night.hz)
     return _report(night, runs, metrics, headline, decisions)

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import logging
 
-from pipecast.config import Settings, get_settings
+from pipecast.config import Settings
 
 log = logging.getLogger(__name__)
 
 SELECTOR = "path:models/forecast"
 
 
-def build_forecast_marts(settings: Settings | None = None) -> bool:
+def build_forecast_marts(settings: Settings) -> bool:
     """`dbt build --select path:models/forecast`, published atomically (the forecast marts switch
     together, pipecast.transform.publish); a failure is logged (ml.* is already written) and the
     previous forecast marts keep serving."""
     from pipecast.transform import DbtError, dbt_build
 
-    settings = settings or get_settings()
     if not (settings.dbt_project_dir / "models" / "forecast").exists():
         return False
     # The main build's run_results.json is what the report reads: keep it, file this one aside.

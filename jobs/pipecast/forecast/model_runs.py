@@ -76,7 +76,7 @@ def record_versions(
                 "horizons": hz.to_json(),
             }
         )
-    replace_night(con, "model_runs", as_of, pd.DataFrame(rows))
+    replace_night(con, "model_runs", as_of, pd.DataFrame(rows), settings=settings)
     # is_current: the version the newest night left current, per model (for BI); a model skipped
     # on the newest night has none
     con.execute(

@@ -126,6 +126,8 @@ def forecast_new_business(
                    filter (where is_won and close_date <= ?) as amounts
         from d where created > ? and created <= ?
         group by segment
+        -- segments in one order: they draw their amount samples from one generator in turn
+        order by segment
         """,
         [k, k, k, cohort_start, cohort_end],
     ).df()

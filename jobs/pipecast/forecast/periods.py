@@ -1,23 +1,18 @@
 """Forecast periods: the current and the next quarter, month or week of a date, fiscal-year aware.
 
-The fiscal year's first month is the dbt project's var ``fiscal_year_start_month`` (read from
-dbt_project.yml), so the forecast's quarters are the marts' quarters. Weeks are ISO weeks (Monday to Sunday),
-named ``2026-W48``; which grain a warehouse forecasts in follows its cycle lengths (horizons).
+The fiscal year's first month is ``Settings.fiscal_year_start_month``, which dbt gets as its var
+``fiscal_year_start_month``, so the forecast's quarters are the marts' quarters. Weeks are ISO
+weeks (Monday to Sunday), named ``2026-W48``; which grain a warehouse forecasts in follows its
+cycle lengths (horizons).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-import yaml
-
-log = logging.getLogger(__name__)
 
 Grain = Literal["quarter", "month", "week"]
 GRAINS: tuple[Grain, ...] = ("week", "month", "quarter")  # finest first
@@ -36,20 +31,6 @@ class Period:
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
-
-
-@lru_cache(maxsize=8)
-def fiscal_year_start_month(dbt_project_dir: Path | None) -> int:
-    """The dbt var fiscal_year_start_month (1 when the project or the var is missing)."""
-    if dbt_project_dir is None:
-        return 1
-    try:
-        config = yaml.safe_load((dbt_project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
-        month = int((config.get("vars") or {}).get("fiscal_year_start_month", 1))
-    except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
-        log.warning("fiscal_year_start_month not readable from %s (%s): calendar year", dbt_project_dir, exc)
-        return 1
-    return month if 1 <= month <= 12 else 1
 
 
 def period_of(day: date, offset: int = 0, grain: Grain = "quarter", fiscal_start_month: int = 1) -> Period:

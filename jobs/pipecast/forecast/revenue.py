@@ -42,28 +42,39 @@ class OpenDealDraws:
     p_next: np.ndarray  # P(won and closed next period)
 
 
+# Random numbers held at once by the simulation (draws x deals, in chunks of draws): 20M doubles are
+# 160 MB, so 1M open deals take 20 draws at a time rather than all 2,000 (16 GB).
+SIMULATION_CELLS = 20_000_000
+
+
 def simulate_open_deals(
     deals: OpenDealDraws, n_segments: int, draws: int, rng: np.random.Generator, chunk: int = 200
 ) -> tuple[np.ndarray, np.ndarray]:
     """(draws, n_segments) revenue this period and next from the open deals.
 
     Each draw gives each deal one fate (won this period, won next period, or neither), so a deal
-    is never counted in both periods; deals are independent given their probabilities.
+    is never counted in both periods; deals are independent given their probabilities. The draws
+    are made ``chunk`` at a time, fewer when the deals are many (``SIMULATION_CELLS``); the random
+    stream is the same whatever the chunk.
     """
     n = len(deals.amount)
     current = np.zeros((draws, n_segments))
     following = np.zeros((draws, n_segments))
     if n == 0:
         return current, following
-    by_segment = np.zeros((n, n_segments))
-    by_segment[np.arange(n), deals.segment] = np.nan_to_num(deals.amount)
+    amount = np.nan_to_num(np.asarray(deals.amount, dtype=float))
     p0 = np.clip(deals.p_current, 0, 1)
     p01 = np.clip(p0 + deals.p_next, 0, 1)
-    for start in range(0, draws, chunk):  # memory: chunk x deals
+    segments = [(s, np.flatnonzero(deals.segment == s)) for s in range(n_segments)]
+    segments = [(s, rows) for s, rows in segments if rows.size]
+    chunk = max(1, min(chunk, SIMULATION_CELLS // n))
+    for start in range(0, draws, chunk):
         size = min(chunk, draws - start)
         u = rng.random((size, n))
-        current[start : start + size] = (u < p0) @ by_segment
-        following[start : start + size] = ((u >= p0) & (u < p01)) @ by_segment
+        for s, rows in segments:
+            part = u[:, rows]
+            current[start : start + size, s] = (part < p0[rows]) @ amount[rows]
+            following[start : start + size, s] = ((part >= p0[rows]) & (part < p01[rows])) @ amount[rows]
     return current, following
 
 

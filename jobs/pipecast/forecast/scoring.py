@@ -17,7 +17,7 @@ import pandas as pd
 from pipecast.config import Settings
 from pipecast.forecast import close_timing, features, new_business, win_models
 from pipecast.forecast.close_timing import CloseTimingModel
-from pipecast.forecast.periods import Grain, Period, fiscal_year_start_month, horizons
+from pipecast.forecast.periods import Grain, Period, horizons
 from pipecast.forecast.revenue import OpenDealDraws, quantiles, simulate_open_deals
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class ForecastContext:
     def from_settings(cls, settings: Settings) -> ForecastContext:
         return cls(
             grain=settings.forecast_period or "quarter",  # None: the job sets it (horizons)
-            fiscal_start_month=fiscal_year_start_month(settings.dbt_project_dir),
+            fiscal_start_month=settings.fiscal_year_start_month,
             seed=settings.forecast_seed,
             draws=settings.forecast_simulations,
             maturity_days=180

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pandas as pd
+import yaml
 
+from pipecast.config import Settings
 from pipecast.faults import pause_point
 from pipecast.warehouse import transaction
 
@@ -71,6 +74,19 @@ ML_TABLES: dict[str, str] = {
 }
 
 
+# The prediction tables among them, with the key of a night's rows in each: what the predictions
+# checkpoint validates (expectations/prediction_suites.py). The other tables record runs and scores.
+PREDICTION_KEYS: dict[str, tuple[str, ...]] = {
+    "opportunity_scores": ("opportunity_id",),
+    "revenue_forecast": ("period", "method"),
+    "revenue_forecast_segments": ("period", "segment"),
+    "product_propensity": ("account_id", "product_id"),
+    "lead_scores": ("lead_id",),
+}
+# dbt's documentation of these tables (source ml): generated from ML_TABLES, checked by a test.
+SOURCES_YML = "models/forecast/_forecast__sources.yml"
+
+
 def columns_of(table: str, ddl: str | None = None) -> list[tuple[str, str]]:
     """(column, type) of ml.<table>: ``ddl``, else its entry in ML_TABLES."""
     ddl = ML_TABLES[table] if ddl is None else ddl
@@ -96,11 +112,18 @@ def ensure_ml_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, str] |
 
 
 def replace_night(
-    con: duckdb.DuckDBPyConnection, table: str, as_of: date, frame: pd.DataFrame, ddl: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    as_of: date,
+    frame: pd.DataFrame,
+    ddl: str | None = None,
+    *,
+    settings: Settings,
 ) -> int:
     """Delete the night's rows of ml.<table> and insert ``frame`` (its columns of the table; the
     others NULL), in one transaction, or in the caller's when it holds one (``transaction``).
-    ``ddl``: the table's columns when it is not one of ML_TABLES (a model's own table)."""
+    ``ddl``: the table's columns when it is not one of ML_TABLES (a model's own table).
+    ``settings``: the night's (a fault test pauses after each table, pipecast.faults)."""
     columns = [c for c, _ in columns_of(table, ddl) if c in frame.columns]
     with transaction(con):
         con.execute(f"DELETE FROM ml.{table} WHERE as_of = ?", [as_of])
@@ -109,5 +132,41 @@ def replace_night(
             names = ", ".join(columns)
             con.execute(f"INSERT INTO ml.{table} ({names}) SELECT {names} FROM _frame")
             con.unregister("_frame")
-    pause_point(f"writeback:{table}")
+    pause_point(f"writeback:{table}", settings)
     return len(frame)
+
+
+def driver_names() -> tuple[str, ...]:
+    """The named-driver columns of DRIVER_COLUMNS, strongest first (driver_1, driver_2, ...)."""
+    return tuple(c for c, _ in columns_of("", DRIVER_COLUMNS) if c.startswith("driver_") and "_" not in c[7:])
+
+
+def sources_yml(current: dict) -> dict:
+    """The dbt source yml of schema ml (``current``: the file as it is) with every table's columns,
+    names and types, from ML_TABLES; descriptions are kept."""
+    source = next(s for s in current["sources"] if s["name"] == "ml")
+    described = {t["name"]: t for t in source.get("tables", [])}
+    source["tables"] = [
+        {
+            "name": table,
+            "description": described.get(table, {}).get("description", ""),
+            "columns": [{"name": c, "data_type": t.lower()} for c, t in columns_of(table)],
+        }
+        for table in ML_TABLES
+    ]
+    return current
+
+
+def write_sources_yml(dbt_project_dir: Path) -> Path:
+    """Regenerate the ml source yml from ML_TABLES (``python -m pipecast.forecast.writeback``)."""
+    path = dbt_project_dir / SOURCES_YML
+    generated = sources_yml(yaml.safe_load(path.read_text(encoding="utf-8")))
+    header = "# Generated from pipecast.forecast.writeback.ML_TABLES: python -m pipecast.forecast.writeback\n"
+    path.write_text(header + yaml.safe_dump(generated, sort_keys=False, width=100), encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    from pipecast.config import PROJECT_ROOT
+
+    write_sources_yml(PROJECT_ROOT / "dbt_project")

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from pipecast.canonical import ENTITIES
-from pipecast.config import Settings, get_settings
+from pipecast.config import Settings
 from pipecast.faults import pause_point
 from pipecast.ingest import audit, declared_features, lifecycle
 from pipecast.ingest.compiler import (
@@ -289,14 +289,15 @@ def _reader_error(exc: BaseException) -> bool:
 def load_export(
     con: duckdb.DuckDBPyConnection,
     export: Export,
-    layout: Layout | None = None,
+    layout: Layout,
+    settings: Settings,
+    *,
     fingerprint: str | None = None,
     loaded: lifecycle.Step | None = None,
 ) -> IngestResult:
     """Check and load every entity of one export in one transaction (see the module docstring);
     ``loaded``, the lifecycle's step, is recorded in the same transaction."""
     started = time.perf_counter()
-    layout = layout or detect_layout(export, "auto", get_settings().mappings_dir)
     plan = plan_export(con, export, layout)
     for _attempt in range(MAX_ENCODING_RETRIES + 1):
         try:
@@ -304,7 +305,7 @@ def load_export(
             # without keeping the files' order. Set outside the transaction, restored after it
             # (diagnosis, which numbers lines by rowid, keeps the order itself).
             with insertion_order(con, preserve=False):
-                result = _load(con, plan, fingerprint, loaded)
+                result = _load(con, plan, settings, fingerprint, loaded)
             break
         except _RetryEncoding as retry:
             source = plan.sources[retry.source]
@@ -325,6 +326,7 @@ def _latin1(fmt: FileFormat) -> FileFormat:
 def _load(
     con: duckdb.DuckDBPyConnection,
     plan: ExportPlan,
+    settings: Settings,
     fingerprint: str | None,
     loaded: lifecycle.Step | None = None,
 ) -> IngestResult:
@@ -353,7 +355,7 @@ def _load(
         declared_features.record(con, export.export_date, plan.layout, plan.entities)
         if loaded is not None:
             lifecycle.record(con, loaded)
-        pause_point("ingest:load-commit")
+        pause_point("ingest:load-commit", settings)
         con.execute("COMMIT")
     except _CheckFailed as failed:
         con.execute("ROLLBACK")
@@ -477,7 +479,7 @@ class _Failure:
     state: str  # lifecycle.QUARANTINED or lifecycle.FAILED
 
 
-def ingest_export(export_date: date, settings: Settings | None = None) -> IngestResult:
+def ingest_export(export_date: date, settings: Settings) -> IngestResult:
     """Load the export for export_date (lifecycle: landed -> loaded); on bad input quarantine it
     and raise IngestError.
 
@@ -487,7 +489,6 @@ def ingest_export(export_date: date, settings: Settings | None = None) -> Ingest
     or a failing environment (disk full, a lost connection: WarehouseError with data False) leaves
     the export in the landing zone, state ``failed``, and the next run loads it again.
     """
-    settings = settings or get_settings()
     started = time.perf_counter()
     zone = LandingZone.from_settings(settings)
     export = zone.export(export_date)
@@ -530,7 +531,7 @@ def ingest_export(export_date: date, settings: Settings | None = None) -> Ingest
             try:
                 layout = detect_layout(export, settings.source_layout, settings.mappings_dir)
                 result = load_export(
-                    con, export, layout, fingerprint=content_hash, loaded=step(lifecycle.LOADED)
+                    con, export, layout, settings, fingerprint=content_hash, loaded=step(lifecycle.LOADED)
                 )
             except MappingError as exc:
                 log.error("mapping error, export %s left in place: %s", export_date, exc)

@@ -52,13 +52,12 @@ class Alert:
         return "\n".join(lines)
 
 
-def send_alert(alert: Alert, settings: Settings | None = None) -> list[str]:
+def send_alert(alert: Alert, settings: Settings) -> list[str]:
     """Deliver the alert on every configured channel; return the channels that took it.
 
     A broken channel is logged, never raised: an alert must not hide the failure it reports, and
     the other channel still gets its chance.
     """
-    settings = settings or get_settings()
     log.error("%s", alert.text)
     delivered = []
     if settings.alert_webhook_url:
@@ -133,7 +132,7 @@ class FailureAlert(BaseNotifier):
     """on_failure_callback for every task: sends the failure on the configured channels."""
 
     def notify(self, context: Mapping[str, Any]) -> None:
-        send_alert(task_failure_alert(context))
+        send_alert(task_failure_alert(context), get_settings())
 
 
 def deadline_missed(context: Mapping[str, Any], **kwargs: Any) -> None:
@@ -150,4 +149,4 @@ def deadline_missed(context: Mapping[str, Any], **kwargs: Any) -> None:
         summary=f"not finished by its deadline {deadline.get('deadline_time', '?')}",
         details=f"state {dag_run.get('state', '?')}, queued at {dag_run.get('queued_at', '?')}",
     )
-    send_alert(alert)
+    send_alert(alert, get_settings())

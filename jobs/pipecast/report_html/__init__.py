@@ -19,7 +19,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from pipecast.config import Settings, get_settings
+from pipecast.config import Settings
 from pipecast.report_html import formatting, sections
 from pipecast.warehouse import TableRows, workspace
 
@@ -115,9 +115,8 @@ def render(settings: Settings, con) -> str:
     return _environment().get_template("report.html.j2").render(**context)
 
 
-def write_html_report(settings: Settings | None = None) -> Path:
+def write_html_report(settings: Settings) -> Path:
     """Write ``reports/report.html`` for the warehouse's newest night; return its path."""
-    settings = settings or get_settings()
     out = settings.reports_dir
     out.mkdir(parents=True, exist_ok=True)
     with workspace(settings, pulls=HTML_REPORT_SOURCES) as ws:

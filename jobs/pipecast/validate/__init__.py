@@ -4,8 +4,8 @@
   ``run_checkpoint``), one checkpoint per stage.
 - ``raw``, ``marts``, ``predictions``: what each stage validates and against what context.
 - ``checkpoint``: runs a stage's suites as one GX checkpoint, builds Data Docs, audits results.
-- ``expect``: builders for the expectations the suites in ``expectations/`` share.
-- ``suites``: loads the suite modules that live in ``expectations/`` as reviewable code.
+- ``expect``: builders for the expectations the suites share. The suites themselves are the
+  package ``pipecast_expectations`` (the folder ``expectations/``, installed with the project).
 - ``severity``: how a suite marks each expectation as an error (blocks) or a warning.
 - ``audit``: writes every expectation result into ``audit.validation_results``.
 - ``target``: the warehouse as SQLAlchemy sees it (DuckDB or PostgreSQL).

@@ -28,7 +28,7 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 
-from pipecast.config import Settings, get_settings
+from pipecast.config import Settings
 from pipecast.validate import audit, data_docs_offline, gx_duckdb_fix, target
 from pipecast.validate.severity import ERROR, WARNING, Severity, severity_of
 
@@ -190,7 +190,7 @@ def run_checkpoint(
     batch: Batch,
     *,
     run_id: str,
-    settings: Settings | None = None,
+    settings: Settings,
     day: date | None = None,
 ) -> ValidationOutcome:
     """Validate ``batch`` against ``suite`` in the warehouse and audit every result."""
@@ -202,7 +202,7 @@ def run_stage(
     runs: Sequence[SuiteRun],
     *,
     run_id: str,
-    settings: Settings | None = None,
+    settings: Settings,
     day: date | None = None,
     skipped: Iterable[Skipped] = (),
 ) -> StageOutcome:
@@ -211,7 +211,6 @@ def run_stage(
     ``day`` selects the rows of every TableBatch with a ``day_column`` (all of a checkpoint's
     batches are by day, or none is). Re-running a (run_id, stage) replaces its suites' audit rows.
     """
-    settings = settings or get_settings()
     skipped = list(skipped)
     _check(stage, runs, day)
     results = _run_checkpoint(stage, runs, run_id=run_id, settings=settings, day=day) if runs else {}

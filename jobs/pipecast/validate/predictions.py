@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from types import ModuleType
-from typing import Any
 
+from pipecast_expectations import prediction_suites
+from pipecast_expectations.prediction_suites import OpenDeals
 from sqlalchemy.engine import Connection
 
-from pipecast.config import Settings, get_settings
-from pipecast.validate import suites, target
+from pipecast.config import Settings
+from pipecast.validate import target
 from pipecast.validate.checkpoint import Skipped, StageOutcome, SuiteRun, TableBatch, run_stage
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ DEAL_SOURCES = (("marts", "fct_opportunities", "as_of_date"), ("raw", "opportuni
 
 
 def validate_predictions(
-    as_of: date | None, settings: Settings | None = None, *, run_id: str | None = None
+    as_of: date | None, settings: Settings, *, run_id: str | None = None
 ) -> StageOutcome:
     """Validate the night ``as_of`` of ml.opportunity_scores and ml.revenue_forecast.
 
@@ -36,15 +36,13 @@ def validate_predictions(
     tables; a night with no open deals writes no scores but does record its run).
     ``run_id`` defaults to ``predictions-<as_of>``: re-validating a night replaces its audit rows.
     """
-    settings = settings or get_settings()
-    prediction_suites = suites.load("prediction_suites", settings)
     schema, day = prediction_suites.SCHEMA, prediction_suites.DAY_COLUMN
     runs: list[SuiteRun] = []
     skipped: list[Skipped] = []
     with target.connection(settings) as conn:
         if as_of is None:
-            as_of = _newest_night(conn, schema, day, prediction_suites)
-        deals = _open_deals(conn, as_of, prediction_suites)
+            as_of = _newest_night(conn, schema, day)
+        deals = _open_deals(conn, as_of)
         for table in prediction_suites.TABLES:
             name = prediction_suites.suite_name(table)
             columns = target.table_columns(conn, schema, table)
@@ -77,7 +75,7 @@ def validate_predictions(
     )
 
 
-def _open_deals(conn: Connection, as_of: date, prediction_suites: ModuleType) -> Any:
+def _open_deals(conn: Connection, as_of: date) -> OpenDeals | None:
     for schema, table, day_column in DEAL_SOURCES:
         if not target.table_exists(conn, schema, table):
             continue
@@ -85,11 +83,11 @@ def _open_deals(conn: Connection, as_of: date, prediction_suites: ModuleType) ->
             conn, f"SELECT count(*) FROM {schema}.{table} WHERE {day_column} = :d", {"d": as_of}
         )
         if rows:
-            return prediction_suites.OpenDeals(f"{schema}.{table}", day_column, as_of)
+            return OpenDeals(f"{schema}.{table}", day_column, as_of)
     return None
 
 
-def _open_count(conn: Connection, deals: Any) -> int:
+def _open_count(conn: Connection, deals: OpenDeals) -> int:
     return int(
         target.scalar(
             conn,
@@ -104,7 +102,7 @@ def _open_count(conn: Connection, deals: Any) -> int:
 NIGHT_SOURCES = ("model_runs", "revenue_forecast")  # written every night, open deals or not
 
 
-def _newest_night(conn: Connection, schema: str, day: str, prediction_suites: ModuleType) -> date:
+def _newest_night(conn: Connection, schema: str, day: str) -> date:
     for table in (*NIGHT_SOURCES, *prediction_suites.TABLES):
         if target.table_exists(conn, schema, table):
             newest = target.scalar(conn, f"SELECT max({day}) FROM {schema}.{table}")

@@ -10,11 +10,12 @@ import logging
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
+from pipecast_expectations import raw_suites
 from sqlalchemy.engine import Connection
 
 from pipecast.canonical import ENTITIES
-from pipecast.config import Settings, get_settings
-from pipecast.validate import acceptance, audit, currency, drift, suites, target
+from pipecast.config import Settings
+from pipecast.validate import acceptance, audit, currency, drift, target
 from pipecast.validate.checkpoint import (
     Skipped,
     StageOutcome,
@@ -34,7 +35,7 @@ EXPORT_DATE_COLUMN = "_export_date"
 
 def validate_raw(
     export_date: date,
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     run_id: str | None = None,
     row_count_tolerance: float | None = None,
@@ -49,8 +50,6 @@ def validate_raw(
     UTC date) dates the freshness check. ``run_id`` defaults to ``raw-<export_date>``, so
     re-validating an export replaces its audit rows.
     """
-    settings = settings or get_settings()
-    raw_suites = suites.load("raw_suites", settings)
     with target.connection(settings) as conn:
         tables = {e for e in ENTITIES if target.table_exists(conn, SCHEMA, e)}
         if "opportunities" not in tables:
