@@ -101,9 +101,9 @@ class Settings(BaseSettings):
     dbt_duckdb_threads: int = Field(default=2, ge=1)
     # The same bounds for the Python steps' warehouse connections (ingest, forecast, report;
     # pipecast.warehouse.connect and workspace): DuckDB's buffer pool caches every block a step
-    # reads and holds the forecast's point-in-time history tables; past the limit they spill to the
-    # temp directory. The forecast's pandas frames and models come on top (the bench reports each
-    # step's peak). PostgreSQL ignores both.
+    # reads (the forecast's point-in-time models, read at every cut-off, among them); past the
+    # limit it evicts, and what a query builds spills to the temp directory. The forecast's
+    # pandas frames and models come on top (the bench reports each step's peak). PostgreSQL ignores both.
     duckdb_memory_limit: str = Field(
         default="1500MB", pattern=r"^\s*(\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)|\d+(\.\d+)?\s*%)\s*$"
     )

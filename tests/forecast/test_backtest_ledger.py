@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
-from pipecast.forecast import backtests, features, stage_model, win_models
+from pipecast.forecast import backtests, stage_model, win_models
 from pipecast.forecast.model_spec import night_context
 from pipecast.warehouse import connect
 
@@ -61,18 +61,18 @@ def test_deal_backtest_reuses_the_ledger_until_its_inputs_change(warehouse):
         deal, changed_at = con.execute(
             """
             select h.opportunity_id, h.changed_at
-            from intermediate.int_opportunity_changes_classified h join at_last using (opportunity_id)
+            from intermediate.int_opportunity_changes_accumulated h join at_last using (opportunity_id)
             where h.changed_at > ? and h.changed_at < ? and h.amount > 0
             order by h.changed_at desc, h.opportunity_id limit 1
             """,
             [before + pd.Timedelta(days=1), last],
         ).fetchone()
+        # in the history the features read (dbt's point-in-time model), as a rebuild would have it
         con.execute(
-            "update intermediate.int_opportunity_changes_classified set amount = amount * 3 "
+            "update intermediate.int_opportunity_changes_accumulated set amount = amount * 3 "
             "where opportunity_id = ? and changed_at = ?",
             [deal, changed_at],
         )
-        features.forget_history(con)  # the history was changed in place through this connection
         third = _deal_backtest(con, _night(con, warehouse, "third"))
         refitted = {cutoff for cutoff, _ in third.models}
         assert refitted == {last}

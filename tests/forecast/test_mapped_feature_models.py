@@ -38,8 +38,9 @@ from pipecast.forecast.writeback import columns_of, ensure_ml_tables, replace_ni
 from pipecast.ingest import ingest_export
 from threadpoolctl import threadpool_limits
 
-from tests.forecast.conftest import AS_OF
+from tests.forecast.conftest import AS_OF, build_warehouse
 from tests.ingest.conftest import land_dataset
+from tests.lifecycle_steps import mark_validated
 
 DAY = date(2020, 3, 1)
 LEAD_FEATURES = {
@@ -65,6 +66,9 @@ def xeducation_backtest(tmp_path_factory) -> dict:
     )
     land_dataset(settings.resolved_landing_dir, DAY, "xeducation_leads")
     assert ingest_export(DAY, settings).rows["leads"] == 9237
+    # the forecast reads dbt's staging view, which serves validated exports only
+    mark_validated(settings, DAY)
+    build_warehouse(settings, "--select", "stg_crm__leads")
     with duckdb.connect(str(settings.resolved_warehouse_path), read_only=True) as con:
         rows = con.execute(
             """

@@ -84,24 +84,6 @@ def test_stage_exits_up_to_the_cutoff_ignore_later_history(warehouses):
     _assert_same(_features(full, build), _features(rewound, build), ["opportunity_id", "stage_rank"])
 
 
-def test_history_tables_follow_the_data_of_their_connection(warehouses):
-    """The history is built once per connection (features.ensure_history) and rebuilt when the
-    warehouse changes under it; a rolled-back change leaves it as it was."""
-    full, _ = warehouses
-    with connect(full) as con:
-        before = features.count_stage_exits(con, CUTOFF)
-        con.begin()
-        con.execute(
-            "delete from intermediate.int_opportunity_changes_classified "
-            "where opportunity_id in (select opportunity_id from pit_exits limit 50)"
-        )
-        during = features.count_stage_exits(con, CUTOFF)
-        con.rollback()
-        after = features.count_stage_exits(con, CUTOFF)
-    assert during < before
-    assert after == before
-
-
 def test_stage_visits_up_to_the_cutoff_ignore_later_history(warehouses):
     """Visits still open at the cut-off are open (censored) in both, whatever happened later."""
     full, rewound = warehouses

@@ -1,4 +1,4 @@
-"""Point-in-time features, built in SQL in the warehouse from the change history.
+"""Point-in-time features, read in SQL from the change history dbt's point-in-time models keep.
 
 Two views of the history feed the models:
 
@@ -19,6 +19,10 @@ the count plus a prior, as of a moment; everything in it happened before that mo
 them. tests/forecast/test_point_in_time.py proves it: features at a cut-off are identical
 whether or not the warehouse holds the history after it.
 
+The cut-off-independent part (deal attributes, stage ranks, the change history's running counts,
+stage visits and exits, the owners' and accounts' records) is dbt's: the models under
+dbt_project/models/intermediate/point_in_time. This module only applies cut-offs to them.
+
 Deal attributes (segment, source, type, product, line-item prices) are taken from the newest
 export: the canonical model keeps no history of them, and CRMs set them when the deal is created.
 
@@ -38,8 +42,16 @@ import numpy as np
 import pandas as pd
 
 from pipecast import mapped_features
-from pipecast.forecast import sources
 from pipecast.forecast.estimators import tidy_columns
+from pipecast.forecast.sources import (
+    ACCOUNT_RECORDS,
+    CHANGES,
+    CLOSE_DATES,
+    DEALS,
+    EXITS,
+    OWNER_RECORDS,
+    VISITS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,162 +90,8 @@ SNAPSHOT_NUMBERS = [
 LABEL_COLUMNS = ["final_is_closed", "final_is_won", "final_close_date", "final_amount"]
 
 
-# The cut-off-independent history every feature query reads (_history_sql) is built once per
-# connection as temp tables ``pit_<name>``, in order, each from the ones before it. Everything in
-# them looks backwards only, so a cut-off is applied by filtering on their time columns.
-_FINGERPRINT_TABLE = "pit_fingerprint"
-
-
-def _history_sql(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Each history table's select: deal attributes, stage ranks, the change history, stage
-    visits, and the stage exits with their surprise and the owners' and accounts' running record."""
-    versions = sources.opportunity_versions(con)
-    accounts = sources.relation(con, "accounts")
-    owners = sources.relation(con, "owners")
-    products = sources.relation(con, "products")
-    line_items = sources.relation(con, "line_items")
-    return {
-        # each version of the opportunity row the exports showed: where the stage history carries
-        # no close date, the deal's close date at a cut-off is the one its export showed then
-        "opportunity_versions": f"select * from {versions}",
-        "stage_ranks": """
-    select coalesce(pipeline, 'default') as pipeline, stage, is_closed, is_won,
-           case when not is_closed then dense_rank() over (
-               partition by coalesce(pipeline, 'default'), is_closed order by sort_order) end as stage_rank
-    from staging.stg_crm__stages
-""",
-        "open_stage_counts": """
-    select pipeline, max(stage_rank) as open_stages from pit_stage_ranks group by pipeline
-""",
-        "line_prices": f"""
-    select li.opportunity_id,
-           sum(li.quantity * li.unit_price) / nullif(sum(li.quantity * p.list_price), 0) as price_ratio
-    from {line_items} li join {products} p on li.product_id = p.product_id
-    group by li.opportunity_id
-""",
-        "deal_attributes": f"""
-    select o.opportunity_id, o.account_id, o.owner_id, coalesce(o.pipeline, 'default') as pipeline,
-           o.lead_source, o.opportunity_type, o.product_id, p.product_family,
-           a.segment, a.industry, ln(1 + greatest(coalesce(a.employees, 0), 0)) as log_employees,
-           w.region, lp.price_ratio,
-           o.is_closed as final_is_closed, o.is_won as final_is_won,
-           case when o.is_closed then o.close_date end as final_close_date, o.amount as final_amount
-    from staging.stg_crm__opportunities o
-    left join {accounts} a on o.account_id = a.account_id
-    left join {owners} w on o.owner_id = w.owner_id
-    left join {products} p on o.product_id = p.product_id
-    left join pit_line_prices lp on o.opportunity_id = lp.opportunity_id
-""",
-        "changes": """
-    select h.opportunity_id, h.changed_at, h.stage, h.amount, h.close_date, h.crm_probability,
-           h.forecast_category, s.stage_rank,
-           coalesce(s.is_closed, false) as is_closed, coalesce(s.is_won, false) as is_won,
-           coalesce(h.is_stage_entry, false) as is_stage_entry,
-           lead(h.changed_at) over w as valid_to,
-           sum(case when h.is_close_date_push then 1 else 0 end) over (w rows unbounded preceding) as pushes,
-           sum(case when h.is_amount_change then 1 else 0 end) over (w rows unbounded preceding)
-               as amount_changes,
-           sum(case when h.is_stage_entry then 1 else 0 end) over (w rows unbounded preceding)
-               as stage_entries,
-           max(case when h.is_stage_entry then h.changed_at end) over (w rows unbounded preceding)
-               as stage_entered_at,
-           first_value(h.amount) over (w rows unbounded preceding) as first_amount,
-           first_value(h.close_date) over (w rows unbounded preceding) as first_close_date,
-           first_value(h.changed_at) over (w rows unbounded preceding) as created_at
-    from intermediate.int_opportunity_changes_classified h
-    join pit_deal_attributes d on h.opportunity_id = d.opportunity_id
-    left join pit_stage_ranks s on s.pipeline = d.pipeline and s.stage = h.stage
-    window w as (partition by h.opportunity_id order by h.changed_at)
-""",
-        "visits": """
-    select opportunity_id, stage_rank, is_closed, changed_at as entered_at, amount as entry_amount,
-           lead(changed_at) over v as exited_at,
-           lead(is_closed) over v as next_closed,
-           lead(is_won) over v as next_won,
-           lead(stage_rank) over v as next_rank
-    from pit_changes
-    where is_stage_entry
-    window v as (partition by opportunity_id order by changed_at)
-""",
-        "exits": """
-    -- a stage left forwards (a later open stage, or won) or out (lost); moves back are not exits
-    select v.opportunity_id, v.stage_rank, v.entered_at, v.exited_at, v.entry_amount,
-           v.next_won or (not v.next_closed and v.next_rank > v.stage_rank) as advanced
-    from pit_visits v
-    where not v.is_closed and v.stage_rank is not null and v.exited_at is not null
-      and (v.next_closed or v.next_rank > v.stage_rank)
-""",
-        "exit_surprises": """
-    select e.*, d.owner_id, d.account_id,
-           case when e.advanced then 1.0 else 0.0 end
-           - coalesce(avg(case when e.advanced then 1.0 else 0.0 end)
-               over (partition by e.stage_rank order by e.exited_at, e.opportunity_id
-                     rows between unbounded preceding and 1 preceding), 0.5) as surprise
-    from pit_exits e join pit_deal_attributes d on e.opportunity_id = d.opportunity_id
-""",
-        "owner_record": """
-    select owner_id, t,
-           sum(s) over (partition by owner_id order by t rows unbounded preceding) as s,
-           sum(n) over (partition by owner_id order by t rows unbounded preceding) as n
-    from (select owner_id, exited_at as t, sum(surprise) as s, count(*) as n
-          from pit_exit_surprises where owner_id is not null group by owner_id, exited_at)
-""",
-        "account_record": """
-    select account_id, t,
-           sum(s) over (partition by account_id order by t rows unbounded preceding) as s,
-           sum(n) over (partition by account_id order by t rows unbounded preceding) as n
-    from (select account_id, exited_at as t, sum(surprise) as s, count(*) as n
-          from pit_exit_surprises where account_id is not null group by account_id, exited_at)
-""",
-    }
-
-
-def _fingerprint(con: duckdb.DuckDBPyConnection) -> tuple:
-    """The size and newest row of what the history tables were built from: a night appended to
-    the warehouse (rows added) rebuilds them. An update in place is not seen: whoever changes
-    those tables through the same connection calls ``forget_history`` (the forecast never does;
-    dbt writes them, in its own process)."""
-    return con.execute(
-        """
-        select (select count(*) from intermediate.int_opportunity_changes_classified),
-               (select max(changed_at) from intermediate.int_opportunity_changes_classified),
-               (select count(*) from staging.stg_crm__opportunities),
-               (select max(export_date) from staging.stg_crm__opportunities)
-        """
-    ).fetchone()
-
-
-def ensure_history(con: duckdb.DuckDBPyConnection) -> None:
-    """Build the history tables for this connection unless they are there and current.
-
-    Every snapshot, stage-exit and stage-visit query reads them: a night's backtest asks for
-    dozens of cut-offs, and recomputing the window functions over the whole history for each one
-    was most of the forecast's time (and gave DuckDB's planner room to go badly wrong)."""
-    current = _fingerprint(con)
-    if _temp_table_exists(con, _FINGERPRINT_TABLE):
-        stored = con.execute(f"select * from {_FINGERPRINT_TABLE}").fetchone()
-        if stored == current:
-            return
-    for name, sql in _history_sql(con).items():
-        con.execute(f"create or replace temp table pit_{name} as {sql}")
-    con.execute(
-        f"create or replace temp table {_FINGERPRINT_TABLE} as select ? as rows, ? as newest, "
-        "? as deals, ? as export_date",
-        list(current),
-    )
-
-
-def forget_history(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the history tables: the next feature query builds them again from the warehouse."""
-    con.execute(f"drop table if exists temp.{_FINGERPRINT_TABLE}")
-
-
-def _temp_table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from duckdb_tables() where temporary and table_name = ?", [name]
-        ).fetchone()[0]
-    )
+# The cut-off-independent history every feature query reads is dbt's (sources.POINT_IN_TIME).
+# Everything in it looks backwards only, so a cut-off is applied by filtering on its time columns.
 
 
 def _record_joins(alias: str, time_column: str) -> tuple[str, str]:
@@ -243,9 +101,9 @@ def _record_joins(alias: str, time_column: str) -> tuple[str, str]:
         f"coalesce(arec.s, 0) / (coalesce(arec.n, 0) + {ACCOUNT_PRIOR_EXITS}) as account_lift"
     )
     joins = (
-        f"asof left join pit_owner_record orec "
+        f"asof left join {OWNER_RECORDS} orec "
         f"on {alias}.owner_id = orec.owner_id and {alias}.{time_column} > orec.t "
-        f"asof left join pit_account_record arec "
+        f"asof left join {ACCOUNT_RECORDS} arec "
         f"on {alias}.account_id = arec.account_id and {alias}.{time_column} > arec.t"
     )
     return columns, joins
@@ -274,7 +132,6 @@ def snapshots(
     if not full and not sampled:
         return _typed_empty_snapshots(con)
     record_columns, record_joins = _record_joins("snap", "cutoff_end")
-    ensure_history(con)
     sql = f"""
 with full_cutoffs as (
     select cast(c as date) as cutoff, cast(c as date) + interval 1 day as cutoff_end
@@ -285,14 +142,14 @@ sampled_cutoffs as (
     from unnest(cast(? as date[])) as t(c)
 ),
 sampled_changes as (
-    select * from pit_changes where {_sample_clause("opportunity_id", sample_fraction)}
+    select * from {CHANGES} where {_sample_clause("opportunity_id", sample_fraction)}
 ),
 -- two range joins, the sample taken before its join: a filter on the joined rows (or an OR of
 -- the two cases) makes DuckDB give up its range-join plan and crawl
 snap_rows as (
     select k.cutoff, k.cutoff_end, c.*
     from full_cutoffs k
-    join pit_changes c on c.changed_at < k.cutoff_end and (c.valid_to is null or c.valid_to >= k.cutoff_end)
+    join {CHANGES} c on c.changed_at < k.cutoff_end and (c.valid_to is null or c.valid_to >= k.cutoff_end)
     where not c.is_closed
     union all
     select k.cutoff, k.cutoff_end, c.*
@@ -304,15 +161,15 @@ snap_rows as (
 snap as (
     select snap_rows.* replace (coalesce(snap_rows.close_date, ov.close_date) as close_date),
            d.owner_id, d.account_id
-    from snap_rows join pit_deal_attributes d on snap_rows.opportunity_id = d.opportunity_id
-    left join pit_opportunity_versions ov
+    from snap_rows join {DEALS} d on snap_rows.opportunity_id = d.opportunity_id
+    left join {CLOSE_DATES} ov
         on ov.opportunity_id = snap_rows.opportunity_id and snap_rows.close_date is null
         and ov.valid_from < snap_rows.cutoff_end
         and (ov.valid_to is null or ov.valid_to >= snap_rows.cutoff_end)
 )
 select
     snap.cutoff, snap.opportunity_id, snap.owner_id, snap.account_id,
-    snap.stage, snap.stage_rank, coalesce(osc.open_stages, snap.stage_rank) as open_stages,
+    snap.stage, snap.stage_rank, coalesce(d.open_stages, snap.stage_rank) as open_stages,
     snap.forecast_category,
     d.pipeline, d.segment, d.industry, d.lead_source, d.opportunity_type, d.product_id, d.product_family,
     d.region, d.log_employees, d.price_ratio,
@@ -331,8 +188,7 @@ select
     {record_columns},
     d.final_is_closed, d.final_is_won, d.final_close_date, d.final_amount
 from snap
-join pit_deal_attributes d on snap.opportunity_id = d.opportunity_id
-left join pit_open_stage_counts osc on osc.pipeline = d.pipeline
+join {DEALS} d on snap.opportunity_id = d.opportunity_id
 {record_joins}
 order by snap.cutoff, snap.opportunity_id
 """
@@ -344,20 +200,18 @@ def stage_exits(con: duckdb.DuckDBPyConnection, known_at: date, sample_fraction:
     """Stage exits that happened by the end of ``known_at``, with the deal's attributes and its
     owner's and account's record as they stood when it entered the stage; label ``advanced``."""
     record_columns, record_joins = _record_joins("x", "entered_at")
-    ensure_history(con)
     sql = f"""
-select x.opportunity_id, x.stage_rank, coalesce(osc.open_stages, x.stage_rank) as open_stages,
+select x.opportunity_id, x.stage_rank, coalesce(d.open_stages, x.stage_rank) as open_stages,
        x.entered_at, x.exited_at, x.advanced,
        ln(1 + greatest(coalesce(x.entry_amount, 0), 0)) as log_amount,
        d.pipeline, d.segment, d.industry, d.lead_source, d.opportunity_type, d.product_id, d.product_family,
        d.region, d.log_employees, d.price_ratio,
        {record_columns}
-from (select * from pit_exit_surprises
+from (select * from {EXITS}
       where exited_at < cast(? as date) + interval 1 day
         and {_sample_clause("opportunity_id", sample_fraction)}
      ) x
-join pit_deal_attributes d on x.opportunity_id = d.opportunity_id
-left join pit_open_stage_counts osc on osc.pipeline = d.pipeline
+join {DEALS} d on x.opportunity_id = d.opportunity_id
 {record_joins}
 order by x.exited_at, x.opportunity_id
 """
@@ -380,7 +234,6 @@ def stage_visits(
     The still-open visits are what an exit-only model never sees: a deal that has sat in a stage
     for months has not been lost, and a model of the time to each exit must count it as at risk."""
     record_columns, record_joins = _record_joins("x", "entered_at")
-    ensure_history(con)
     sql = f"""
 with known as (select cast(? as date) + interval 1 day as known_end),
 staged as (
@@ -393,13 +246,13 @@ staged as (
            end as outcome,
            case when v.exited_at is null or v.exited_at >= k.known_end then k.known_end
                 else v.exited_at end as ended_at
-    from pit_visits v
+    from {VISITS} v
     cross join known k
-    join pit_deal_attributes d on v.opportunity_id = d.opportunity_id
+    join {DEALS} d on v.opportunity_id = d.opportunity_id
     where not v.is_closed and v.stage_rank is not null and v.entered_at < k.known_end
       and {_sample_clause("v.opportunity_id", sample_fraction)}
 )
-select x.opportunity_id, x.stage_rank, coalesce(osc.open_stages, x.stage_rank) as open_stages,
+select x.opportunity_id, x.stage_rank, coalesce(d.open_stages, x.stage_rank) as open_stages,
        x.entered_at, x.ended_at, x.outcome, x.outcome = 'advanced' as advanced,
        date_diff('second', x.entered_at, x.ended_at) / 86400.0 as days_observed,
        ln(1 + greatest(coalesce(x.entry_amount, 0), 0)) as log_amount,
@@ -407,8 +260,7 @@ select x.opportunity_id, x.stage_rank, coalesce(osc.open_stages, x.stage_rank) a
        d.region, d.log_employees, d.price_ratio,
        {record_columns}
 from staged x
-join pit_deal_attributes d on x.opportunity_id = d.opportunity_id
-left join pit_open_stage_counts osc on osc.pipeline = d.pipeline
+join {DEALS} d on x.opportunity_id = d.opportunity_id
 {record_joins}
 order by x.ended_at, x.opportunity_id, x.stage_rank
 """
@@ -420,18 +272,16 @@ order by x.ended_at, x.opportunity_id, x.stage_rank
 
 
 def count_stage_visits(con: duckdb.DuckDBPyConnection, known_at: date) -> int:
-    ensure_history(con)
     sql = (
-        "select count(*) from pit_visits "
+        f"select count(*) from {VISITS} "
         "where not is_closed and stage_rank is not null and entered_at < cast(? as date) + interval 1 day"
     )
     return int(con.execute(sql, [known_at]).fetchone()[0])
 
 
 def count_stage_exits(con: duckdb.DuckDBPyConnection, known_at: date) -> int:
-    ensure_history(con)
     sql = (
-        "select count(*) from pit_exits "
+        f"select count(*) from {EXITS} "
         "where exited_at < cast(? as date) + interval 1 day"
     )
     return int(con.execute(sql, [known_at]).fetchone()[0])
@@ -441,10 +291,9 @@ def count_open_deals(con: duckdb.DuckDBPyConnection, cutoffs: list[date]) -> int
     """Deal-snapshots open at the cut-offs: sizes a sample before it is drawn."""
     if not cutoffs:
         return 0
-    ensure_history(con)
-    sql = """
+    sql = f"""
 select count(*) from unnest(cast(? as date[])) as t(c)
-join pit_changes ch on ch.changed_at < cast(t.c as date) + interval 1 day
+join {CHANGES} ch on ch.changed_at < cast(t.c as date) + interval 1 day
     and (ch.valid_to is null or ch.valid_to >= cast(t.c as date) + interval 1 day)
 where not ch.is_closed
 """

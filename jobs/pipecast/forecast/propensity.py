@@ -50,23 +50,19 @@ FEATURES = [*CATEGORIES, *NUMBERS]
 
 
 def _pairs_sql(con: duckdb.DuckDBPyConnection, sample_permille: int) -> str:
+    """Per cut-off, from each deal's products, account and outcome (sources.DEAL_PRODUCTS): what
+    had been created and won by then."""
     accounts = sources.relation(con, "accounts")
-    products = sources.relation(con, "products")
-    line_items = sources.relation(con, "line_items")
     return f"""
 with cutoffs as (select cast(c as date) as cutoff from unnest(cast(? as date[])) as t(c)),
 deal_products as (
-    select o.opportunity_id, o.account_id, coalesce(li.product_id, o.product_id) as product_id,
-           cast(o.created_at as date) as created, o.is_won, o.is_closed, o.close_date
-    from staging.stg_crm__opportunities o
-    left join (select distinct opportunity_id, product_id from {line_items}) li
-        on li.opportunity_id = o.opportunity_id
-    where o.account_id is not null and coalesce(li.product_id, o.product_id) is not null
+    select opportunity_id, account_id, product_id, created_on as created, is_won, is_closed, close_date
+    from {sources.DEAL_PRODUCTS}
 ),
 catalogue as (
-    select d.product_id, any_value(p.product_family) as product_family, any_value(p.list_price) as list_price
-    from (select distinct product_id from deal_products) d left join {products} p using (product_id)
-    group by d.product_id
+    select product_id, any_value(product_family) as product_family, any_value(list_price) as list_price
+    from {sources.DEAL_PRODUCTS}
+    group by product_id
 ),
 account_list as (
     select a.account_id, a.segment, a.industry, a.employees, a.created_at
