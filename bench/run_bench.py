@@ -357,6 +357,21 @@ def bench_size(
         done(result)
         return run
 
+    def forecast_step(name: str, stage: str, day: date, suffix: str) -> tuple[StepResult, dict[str, Any]]:
+        """`pipecast forecast` at ``day`` through forecast_phases.py: the step (rows = open deals
+        scored, peak memory including the phases' own) and its phases."""
+        phases_json = state / f"forecast_phases{'_' + suffix if suffix else ''}.json"
+        result, _ = step(
+            name,
+            stage,
+            [str(BENCH / "forecast_phases.py"), "--json", str(phases_json), "--as-of", day.isoformat()],
+            pipecast=False,
+        )
+        phases = json.loads(phases_json.read_text())
+        result.peak_mb = max(result.peak_mb, phases["process_peak_mb"])
+        result.rows = scalar(wh, "select count(*) from ml.opportunity_scores where as_of = ?", [day])
+        return result, phases
+
     # generate both nights
     result, _ = step(
         "generate", "setup", ["generate", "--size", str(size), "--nights", "2", "--as-of", AS_OF.isoformat()]
@@ -377,16 +392,7 @@ def bench_size(
     dbt_step("dbt build (night 1 again, the other slot)", "setup", ["build"])
     # night 1's forecast fills the backtest ledger, so that night 2's forecast is an ordinary
     # night's: it refits only what changed since (pipecast.forecast.backtest_ledger)
-    cold_json = state / "forecast_phases_night1.json"
-    result, _ = step(
-        COLD_FORECAST_STEP,
-        "setup",
-        [str(BENCH / "forecast_phases.py"), "--json", str(cold_json), "--as-of", NIGHT1.isoformat()],
-        pipecast=False,
-    )
-    out.forecast_phases_cold = json.loads(cold_json.read_text())
-    result.peak_mb = max(result.peak_mb, out.forecast_phases_cold["process_peak_mb"])
-    result.rows = scalar(wh, "select count(*) from ml.opportunity_scores where as_of = ?", [NIGHT1])
+    result, out.forecast_phases_cold = forecast_step(COLD_FORECAST_STEP, "setup", NIGHT1, "night1")
     cold_backtests = phase_categories(out.forecast_phases_cold).get("backtest", 0.0)
     result.note = f"rows = open deals scored; backtests {cold_backtests:.1f} s, all refit"
     done(result)
@@ -414,16 +420,7 @@ def bench_size(
     )
     result.note = expectations(run.output)
     done(result)
-    phases_json = state / "forecast_phases.json"
-    result, run = step(
-        "forecast",
-        "night",
-        [str(BENCH / "forecast_phases.py"), "--json", str(phases_json), "--as-of", AS_OF.isoformat()],
-        pipecast=False,
-    )
-    out.forecast_phases = json.loads(phases_json.read_text())
-    result.peak_mb = max(result.peak_mb, out.forecast_phases["process_peak_mb"])
-    result.rows = scalar(wh, "select count(*) from ml.opportunity_scores where as_of = ?", [AS_OF])
+    result, out.forecast_phases = forecast_step("forecast", "night", AS_OF, "")
     warm_backtests = phase_categories(out.forecast_phases).get("backtest", 0.0)
     result.note = (
         f"rows = open deals scored; backtests {warm_backtests:.1f} s with the ledger of night 1 "
