@@ -1,6 +1,7 @@
 """The forecast's point-in-time models (models/intermediate/point_in_time): an incremental night
 rewrites only the opportunities that changed, a full refresh of the same exports gives the same
-rows, and PostgreSQL builds the same rows as DuckDB."""
+rows, and PostgreSQL builds the same rows as DuckDB (tests/dbt/test_postgres.py compares MODELS
+with the marts)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import timedelta
 import pytest
 from pipecast.forecast import sources
 
-from tests.dbt.conftest import NightlyWarehouse, PostgresWarehouse
+from tests.dbt.conftest import NightlyWarehouse
 from tests.dbt.frames import assert_same_rows
 
 LOOKBACK = timedelta(days=3)  # var incremental_lookback_days
@@ -66,14 +67,3 @@ def test_full_refresh_gives_the_same_rows(
     rebuilt = full_refresh.query(f"select * from {table}")
     assert len(incremental) > 0
     assert_same_rows(incremental, rebuilt, keys, drop=["built_export_date"])
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize("table, keys", MODELS.items())
-def test_postgres_builds_the_same_rows(
-    postgres_nightly: PostgresWarehouse, nightly: NightlyWarehouse, table: str, keys: list[str]
-):
-    on_postgres = postgres_nightly.query(f"select * from {table}")
-    on_duckdb = nightly.query(f"select * from {table}")
-    assert len(on_duckdb) > 0
-    assert_same_rows(on_postgres, on_duckdb, keys)

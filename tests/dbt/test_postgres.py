@@ -7,6 +7,7 @@ import pytest
 
 from tests.dbt.conftest import NightlyWarehouse, PostgresWarehouse
 from tests.dbt.frames import assert_same_rows
+from tests.dbt.test_point_in_time_models import MODELS as POINT_IN_TIME_MODELS
 
 pytestmark = pytest.mark.postgres
 
@@ -27,6 +28,8 @@ COMPARED = {
     "marts.dim_dates": ["date_day"],
     "marts.dim_periods": ["period_key"],
     "marts.dim_stages": ["stage_key"],
+    # the forecast's point-in-time models (tests/dbt/test_point_in_time_models.py)
+    **POINT_IN_TIME_MODELS,
 }
 
 
