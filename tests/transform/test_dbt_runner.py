@@ -50,3 +50,31 @@ def _words(path) -> list[str]:
         .replace(".safe_load", " ")
         .split()
     )
+
+
+def _parsed_files(settings) -> int:
+    """How many project files dbt parsed in its last run (0: the whole parse state was reused)."""
+    import json
+
+    perf = settings.state_dir / "dbt" / "target" / "perf_info.json"
+    return json.loads(perf.read_text(encoding="utf-8"))["parsed_path_count"]
+
+
+def test_alternating_publish_slots_reuse_their_own_parse_state(settings):
+    """The night's `--vars` alternate between the publish slots (a, b, a, ...). dbt keeps one parse
+    state and parses the whole project again whenever the vars differ from its last run's; each
+    vars' state is kept aside, so the third run, back on slot a, parses nothing."""
+    slot_a = {"publish_schemas": {"marts": "marts__a"}}
+    slot_b = {"publish_schemas": {"marts": "marts__b"}}
+    parsed = []
+    for dbt_vars in (slot_a, slot_b, slot_a, slot_b):
+        result = dbt_invoke(["parse"], settings, dbt_vars=dbt_vars)
+        assert result.success, result.exception
+        parsed.append(_parsed_files(settings))
+    assert parsed[0] > 50 and parsed[1] > 50  # every model, test and macro file, twice
+    assert parsed[2:] == [0, 0]
+    # dbt still checks the state it is given: other vars (another fiscal month) under slot a's
+    # publish schemas do not match slot a's kept state, so the project is parsed in full.
+    april = settings.model_copy(update={"fiscal_year_start_month": 4})
+    assert dbt_invoke(["parse"], april, dbt_vars=slot_a).success
+    assert _parsed_files(april) > 50

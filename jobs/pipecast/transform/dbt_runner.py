@@ -3,11 +3,14 @@ build that publishes what it built is pipecast.transform.build, one layer up."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from pipecast.config import Settings
 
@@ -88,7 +91,8 @@ def dbt_invoke(args: list[str], settings: Settings, dbt_vars: dict | None = None
         raise ValueError("pass dbt vars as dbt_vars, not in args (they would drop the settings' vars)")
     project = settings.dbt_project_dir
     dbt_state = settings.state_dir / "dbt"
-    args = [*args, "--vars", json.dumps(dbt_vars_of(settings, dbt_vars), default=str)]
+    all_vars = json.dumps(dbt_vars_of(settings, dbt_vars), default=str, sort_keys=True)
+    args = [*args, "--vars", all_vars]
     full_args = [
         *args,
         "--project-dir",
@@ -101,13 +105,37 @@ def dbt_invoke(args: list[str], settings: Settings, dbt_vars: dict | None = None
         str(dbt_state / "logs"),
     ]
     log.info("dbt %s", " ".join(args))
-    with _environment(dbt_env(settings)):
+    with _environment(dbt_env(settings)), _partial_parse_for(dbt_state / "target", all_vars):
         try:
             callbacks = [_pause_after_node(settings)] if settings.fault_pause_at.startswith("dbt:") else []
             return dbtRunner(callbacks=callbacks).invoke(full_args)
         finally:
             if settings.target == "duckdb":
                 release_duckdb_file()
+
+
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"  # where dbt reads and writes its parse state
+
+
+@contextmanager
+def _partial_parse_for(target: Path, dbt_vars: str) -> Iterator[None]:
+    """Give dbt the parse state it saved the last time it ran with these vars.
+
+    dbt keeps one parse state per target folder and parses the whole project again (3.4 s of a
+    20k-deal night's build, against 0.3 s partially) whenever the ``--vars`` differ from the last
+    run's. The night's vars alternate (the publish slots a and b of each unit), so every build
+    would parse in full. Each vars' state is kept beside dbt's own file, named by a hash of the
+    vars, and put in place before dbt runs; dbt still checks it (vars, profile, project files) and
+    parses in full when it does not match, so a stale file costs time, never correctness."""
+    key = hashlib.sha256(dbt_vars.encode()).hexdigest()[:16]
+    live, kept = target / PARTIAL_PARSE_FILE, target / f"partial_parse.{key}.msgpack"
+    if kept.exists():
+        shutil.copyfile(kept, live)
+    try:
+        yield
+    finally:
+        if live.exists():
+            shutil.copyfile(live, kept)
 
 
 def release_duckdb_file() -> None:
