@@ -35,7 +35,10 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from pipecast.forecast import hgb_binning
+
 log = logging.getLogger(__name__)
+hgb_binning.apply()  # weighted fits bin their features in one call (see the module)
 
 DEFAULT_BOOSTING: dict[str, Any] = {
     "learning_rate": 0.08,
