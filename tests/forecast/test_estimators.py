@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pipecast.forecast.estimators import fit_classifier
+import pytest
+from pipecast.forecast.estimators import fit_classifier, group_folds
 
 
 def _frame(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -55,3 +56,27 @@ def test_sample_weights_reach_the_booster():
     plain = fit_classifier(frame, y, ["colour"], ["x"], [0, 1]).predict_positive(frame).mean()
     weighted = fit_classifier(frame, y, ["colour"], ["x"], [0, 1], sample_weight=heavy_ones)
     assert weighted.predict_positive(frame).mean() > plain + 0.2
+
+
+def test_calibration_folds_keep_a_deals_rows_together_and_spread_every_class():
+    rng = np.random.default_rng(3)
+    deals = rng.integers(0, 3_000, 12_000).astype(str)  # a deal's rows at several cut-offs
+    y = rng.choice(3, 12_000, p=[0.8, 0.17, 0.03])
+    folds = group_folds(y, deals, seed=0)
+    assert len(folds) == 3
+    tests = np.concatenate([test for _, test in folds])
+    assert sorted(tests.tolist()) == list(range(12_000))  # every row tested once
+    for train, test in folds:
+        assert not set(deals[train]) & set(deals[test])
+        assert abs(len(test) / 12_000 - 1 / 3) < 0.02
+        share = np.bincount(y[test], minlength=3) / len(test)
+        assert np.allclose(share, [0.8, 0.17, 0.03], atol=0.015)
+    # the rarest class: its deals dealt first, near-equally
+    rare = [len(set(deals[test][y[test] == 2])) for _, test in folds]
+    assert max(rare) - min(rare) <= 1
+    again = group_folds(y, deals, seed=0)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again, strict=True))
+    other = group_folds(y, deals, seed=1)
+    assert not np.array_equal(folds[0][1], other[0][1])
+    with pytest.raises(ValueError, match="2 groups"):
+        group_folds(np.array([0, 1, 1]), np.array(["a", "b", "b"]), seed=0)

