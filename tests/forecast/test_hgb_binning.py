@@ -41,6 +41,19 @@ def test_thresholds_equal_scikit_learns(kind: str, n: int):
     np.testing.assert_array_equal(unweighted, hgb_binning._ORIGINAL(x.copy(), 255, None))
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_the_weighted_quantiles_are_scikit_learns(seed: int):
+    from sklearn.utils.stats import _weighted_percentile
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(300, 20_000))
+    values = np.sort(np.round(rng.gamma(2.0, 50.0, size=n), int(rng.integers(-1, 2))))  # ties
+    weights = np.where(rng.random(n) < 0.5, 1.0, rng.random(n) + 1e-3)
+    ranks = np.linspace(0, 100, num=256)[1:-1]
+    ours = hgb_binning.averaged_inverted_cdf(values, weights, ranks)
+    np.testing.assert_array_equal(ours, _weighted_percentile(values, weights, ranks, average=True))
+
+
 def test_a_weighted_fit_is_the_same_model():
     rng = np.random.default_rng(1)
     n = 4_000
