@@ -113,3 +113,29 @@ def test_revenue_backtest_reuses_the_ledger_with_the_same_rows(warehouse, caplog
         pd.testing.assert_frame_equal(first.timing_scored, second.timing_scored)
         assert backtests.revenue_metrics(first).equals(backtests.revenue_metrics(second))
         assert labels == [p.label for p in periods] * 2
+
+
+def test_an_edited_forecast_module_changes_every_key(tmp_path, monkeypatch):
+    """The ledger trusts a stored backtest only for the code that made it: an edit to any module of
+    pipecast.forecast (here a copy of the package, one line added to the estimators) changes
+    code_digest, and with it every deal and period key."""
+    import shutil
+
+    from pipecast.forecast import backtest_ledger
+
+    copy = tmp_path / "forecast"
+    shutil.copytree(backtest_ledger.FORECAST_PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(backtest_ledger, "FORECAST_PACKAGE", copy)
+    backtest_ledger.code_digest.cache_clear()
+    try:
+        before = backtest_ledger.code_digest()
+        assert backtest_ledger.code_digest() == before  # stable while nothing changes
+        recipe = RECIPES[next(iter(RECIPES))]
+        keys_before = (backtest_ledger.period_key(recipe, ["x"]),)
+        with (copy / "estimators.py").open("a", encoding="utf-8") as f:
+            f.write("\nCALIBRATION_FOLDS = 4\n")
+        backtest_ledger.code_digest.cache_clear()
+        assert backtest_ledger.code_digest() != before
+        assert backtest_ledger.period_key(recipe, ["x"]) not in keys_before
+    finally:
+        backtest_ledger.code_digest.cache_clear()

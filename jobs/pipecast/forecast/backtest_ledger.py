@@ -10,30 +10,32 @@ recomputes the same numbers. Only the labels of the scored deals move (a deal op
 closes later): the ledger keeps every open deal's probability and the backtest joins tonight's
 outcomes to it.
 
-An entry is keyed by ``entry_key``: a hash of the code's version, the recipe (family, features,
+An entry is keyed by ``entry_key``: a hash of the code (``code_digest``), the recipe (family, features,
 parameters), the settings that shape a fit, the cut-off, and the content of the three frames the
 candidate sees (its stage visits, its training snapshots with the labels known by the cut-off,
 and the features of the deals it scores). A correction in a re-delivered export, a new mapped
-feature, a changed setting or a new release changes the key, and the candidate is backtested
-again, detected rather than guessed. The training snapshots are sampled at a stepped fraction
-(features.sample_fraction_for), so a growing history changes them, and the key, only every
-few months.
+feature, a changed setting, an edited forecast module or another scikit-learn changes the key,
+and the candidate is backtested again, detected rather than guessed. The training snapshots are
+sampled at a stepped fraction (features.sample_fraction_for), so a growing history changes them,
+and the key, only every few months.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
 from collections.abc import Callable, Sequence
 from datetime import date
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from pipecast import __version__
 from pipecast.forecast.new_business import NewBusinessForecast
 from pipecast.forecast.scoring import ForecastContext
 from pipecast.forecast.win_models import Recipe
@@ -85,11 +87,11 @@ def inputs_digest(
     training: pd.DataFrame,
     scored: pd.DataFrame,
 ) -> str:
-    """What every candidate at ``cutoff`` is made from: the code's version, the settings that shape
+    """What every candidate at ``cutoff`` is made from: the code (code_digest), the settings that shape
     a fit, the cut-off, its stage visits, the training snapshots with the labels known then, and
     the features (not the labels) of the deals it scores."""
     parts = [
-        __version__,
+        code_digest(),
         str((ctx.seed, ctx.maturity_days, ctx.max_training_rows)),
         cutoff.isoformat(),
         frame_digest(visits),
@@ -97,6 +99,23 @@ def inputs_digest(
         features_digest(scored),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+FORECAST_PACKAGE = Path(__file__).resolve().parent  # pipecast/forecast: every module that fits
+
+
+@functools.cache
+def code_digest() -> str:
+    """The code a backtest's numbers come from: the source of every module of pipecast.forecast and
+    the versions of the libraries that fit and score. Any edit there (a new fold rule, a fixed
+    feature) changes every key, so the next night backtests afresh instead of trusting numbers an
+    older code made; the package's version number is not bumped for such changes."""
+    digest = hashlib.sha256()
+    for path in sorted(FORECAST_PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(FORECAST_PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
+    for library in ("scikit-learn", "numpy", "pandas"):
+        digest.update(f"{library}=={metadata.version(library)}\n".encode())
+    return digest.hexdigest()
 
 
 def entry_key(recipe: Recipe, inputs: str) -> str:
@@ -183,7 +202,7 @@ def new_business_digest(new: NewBusinessForecast | None) -> str:
 def period_key(recipe: Recipe, parts: Sequence[str]) -> str:
     """The ledger key of a revenue backtest period forecast with ``recipe`` from ``parts``: the
     digests of what it is made from (run_revenue_backtest lists them)."""
-    return hashlib.sha256("\n".join([__version__, recipe.recipe_id, *parts]).encode()).hexdigest()
+    return hashlib.sha256("\n".join([code_digest(), recipe.recipe_id, *parts]).encode()).hexdigest()
 
 
 def _parquet(frame: pd.DataFrame) -> bytes:
