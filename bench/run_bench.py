@@ -8,7 +8,8 @@ after; the other load on the machine while it ran, from /proc/stat less the step
     night 1         ingest, dbt build twice (first build, empty warehouse; then the other slot of
                     the marts, so that night 2 builds onto a slot holding a night), forecast (its
                     backtest ledger empty: every backtest cut-off and period fitted, as on a first
-                    night or in the weekly full re-backtest)
+                    night or in the weekly full re-backtest), dbt parse with night 2's build vars
+                    (bench/dbt_parse_next.py: dbt's parse state as an ordinary night finds it)
     night 2         ingest -> validate raw -> dbt build (incremental) -> validate marts -> forecast
                     -> validate predictions -> report: "the night", the sum of these steps; its
                     forecast finds night 1's backtests in the ledger, as an ordinary night does
@@ -395,6 +396,12 @@ def bench_size(
     result, out.forecast_phases_cold = forecast_step(COLD_FORECAST_STEP, "setup", NIGHT1, "night1")
     cold_backtests = phase_categories(out.forecast_phases_cold).get("backtest", 0.0)
     result.note = f"rows = open deals scored; backtests {cold_backtests:.1f} s, all refit"
+    done(result)
+
+    # dbt's parse state for tonight's build vars, which an ordinary night finds (bench/dbt_parse_next.py)
+    parse_next = [str(BENCH / "dbt_parse_next.py")]
+    result, _ = step("dbt parse (tonight's slots)", "setup", parse_next, pipecast=False)
+    result.note = "as the night two nights earlier leaves it"
     done(result)
 
     # night 2: the measured night
@@ -1182,8 +1189,10 @@ def render(
         "slots each hold it, so that night 2 builds onto a slot holding a night as every later night "
         "does) and forecast (its "
         "backtest ledger empty: every backtest cut-off and period fitted, as on a first night or in the "
-        "weekly full re-backtest); night 2, the measured night, runs ingest -> validate raw -> dbt build "
-        "(incremental) -> validate marts -> forecast -> validate predictions -> report, its forecast "
+        "weekly full re-backtest), and dbt parses the project with night 2's build vars (the parse state "
+        "an ordinary night finds: bench/dbt_parse_next.py); night 2, the measured night, runs ingest "
+        "-> validate raw -> dbt build (incremental) -> validate marts -> forecast -> validate "
+        "predictions -> report, its forecast "
         "finding night 1's backtests in the ledger as an ordinary night does; then "
         "`pipecast build --full-refresh` runs on the same data. "
         "Each step is its own process: peak memory is that process's maximum resident set size; "
