@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from pipecast.config import Settings
+import yaml
+from pipecast.config import PROJECT_ROOT, Settings
+from pipecast.forecast import sources
 from pipecast.pipeline import ingest
 from pipecast.warehouse import connect
 
@@ -35,6 +37,21 @@ INCREMENTAL_TABLES = {
     "marts.fct_opportunity_stage_transitions": ["transition_key"],
     "marts.fct_pipeline_daily": ["snapshot_date", "opportunity_id"],
 }
+# The forecast's point-in-time models (models/intermediate/point_in_time), with their row keys:
+# full refresh = incremental (test_incremental) and PostgreSQL = DuckDB (test_postgres) for each.
+POINT_IN_TIME_MODELS = {
+    "intermediate.int_opportunity_attributes_joined": ["opportunity_id"],
+    sources.CHANGES: ["opportunity_id", "changed_at"],
+    "intermediate.int_opportunity_close_dates_versioned": ["opportunity_id", "valid_from"],
+    "intermediate.int_stage_visits_sequenced": ["opportunity_id", "entered_at"],
+    "intermediate.int_stage_exits_scored": ["opportunity_id", "entered_at"],
+    "intermediate.int_owner_exit_records_accumulated": ["owner_id", "t"],
+    "intermediate.int_account_exit_records_accumulated": ["account_id", "t"],
+    "intermediate.int_opportunity_products_resolved": ["opportunity_id", "product_id"],
+}
+# How far before the newest change already built an incremental night looks again (the dbt var).
+DBT_PROJECT = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text(encoding="utf-8"))
+LOOKBACK = timedelta(days=int(DBT_PROJECT["vars"]["incremental_lookback_days"]))
 
 
 @dataclass

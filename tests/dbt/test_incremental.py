@@ -10,11 +10,9 @@ import pytest
 from pipecast.config import Settings
 from pipecast.warehouse import connect
 
-from tests.dbt.conftest import INCREMENTAL_TABLES, NightlyWarehouse
+from tests.dbt.conftest import INCREMENTAL_TABLES, LOOKBACK, POINT_IN_TIME_MODELS, NightlyWarehouse
 from tests.dbt.dbt_run import run_dbt
 from tests.dbt.frames import assert_same_rows
-
-LOOKBACK = timedelta(days=3)  # var incremental_lookback_days
 
 
 def test_second_night_recomputes_only_opportunities_changed_since_the_first(nightly: NightlyWarehouse):
@@ -95,6 +93,7 @@ def test_second_night_adds_its_days_to_the_daily_pipeline(nightly: NightlyWareho
         ("marts.fct_pipeline_coverage", ["coverage_key"]),
         ("marts.dim_owners", ["owner_id"]),
         ("marts.dim_periods", ["period_key"]),
+        *POINT_IN_TIME_MODELS.items(),
     ],
 )
 def test_full_refresh_gives_the_same_tables(

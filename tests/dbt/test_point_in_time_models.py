@@ -1,35 +1,19 @@
 """The forecast's point-in-time models (models/intermediate/point_in_time): an incremental night
-rewrites only the opportunities that changed, a full refresh of the same exports gives the same
-rows, and PostgreSQL builds the same rows as DuckDB (tests/dbt/test_postgres.py compares MODELS
-with the marts)."""
+rewrites only the opportunities that changed; a full refresh of the same exports gives the same
+rows (tests/dbt/test_incremental.py) and PostgreSQL builds the same rows as DuckDB
+(tests/dbt/test_postgres.py), both for every model of POINT_IN_TIME_MODELS."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pytest
 from pipecast.forecast import sources
 
-from tests.dbt.conftest import NightlyWarehouse
-from tests.dbt.frames import assert_same_rows
+from tests.dbt.conftest import LOOKBACK, POINT_IN_TIME_MODELS, NightlyWarehouse
 
-LOOKBACK = timedelta(days=3)  # var incremental_lookback_days
 CHANGES = sources.CHANGES
 
-MODELS = {
-    "intermediate.int_opportunity_attributes_joined": ["opportunity_id"],
-    CHANGES: ["opportunity_id", "changed_at"],
-    "intermediate.int_opportunity_close_dates_versioned": ["opportunity_id", "valid_from"],
-    "intermediate.int_stage_visits_sequenced": ["opportunity_id", "entered_at"],
-    "intermediate.int_stage_exits_scored": ["opportunity_id", "entered_at"],
-    "intermediate.int_owner_exit_records_accumulated": ["owner_id", "t"],
-    "intermediate.int_account_exit_records_accumulated": ["account_id", "t"],
-    "intermediate.int_opportunity_products_resolved": ["opportunity_id", "product_id"],
-}
 
-
-def test_every_model_the_forecast_reads_is_compared_here():
-    assert set(MODELS) == set(sources.POINT_IN_TIME)
+def test_every_model_the_forecast_reads_is_compared():
+    assert set(POINT_IN_TIME_MODELS) == set(sources.POINT_IN_TIME)
 
 
 def test_second_night_recomputes_only_the_changed_opportunities(nightly: NightlyWarehouse):
@@ -57,13 +41,3 @@ def test_changes_keep_only_exported_opportunities(nightly: NightlyWarehouse):
         "staging.stg_crm__opportunities o where o.opportunity_id = c.opportunity_id)"
     )["n"].iloc[0]
     assert orphans == 0
-
-
-@pytest.mark.parametrize("table, keys", MODELS.items())
-def test_full_refresh_gives_the_same_rows(
-    nightly: NightlyWarehouse, full_refresh: NightlyWarehouse, table: str, keys: list[str]
-):
-    incremental = nightly.query(f"select * from {table}")
-    rebuilt = full_refresh.query(f"select * from {table}")
-    assert len(incremental) > 0
-    assert_same_rows(incremental, rebuilt, keys, drop=["built_export_date"])

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dbt.conftest import NightlyWarehouse, PostgresWarehouse
+from tests.dbt.conftest import POINT_IN_TIME_MODELS, NightlyWarehouse, PostgresWarehouse
 from tests.dbt.frames import assert_same_rows
-from tests.dbt.test_point_in_time_models import MODELS as POINT_IN_TIME_MODELS
 
 pytestmark = pytest.mark.postgres
 
