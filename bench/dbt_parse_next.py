@@ -1,5 +1,5 @@
-"""`dbt parse` with the vars of the next `pipecast build` (publish.next_schemas: the slots it will
-write), as the night two nights earlier leaves dbt's parse state for them.
+"""`dbt parse` with the vars of the next `pipecast build` (transform.build.build_vars: the slots it
+will write), as the night two nights earlier leaves dbt's parse state for them.
 
     python bench/dbt_parse_next.py        # PIPECAST_* variables point at the benchmark's state
 
@@ -15,14 +15,15 @@ import sys
 
 from pipecast.config import get_settings
 from pipecast.transform import publish
+from pipecast.transform.build import build_vars
 from pipecast.transform.dbt_runner import dbt_invoke
 
 
 def main() -> int:
     settings = get_settings()
-    schemas = publish.next_schemas(settings, publish.UNITS)
-    result = dbt_invoke(["parse"], settings, dbt_vars={"publish_schemas": schemas})
-    print(f"dbt parse for {schemas}: {'ok' if result.success else result.exception}")
+    dbt_vars = build_vars(settings, publish.UNITS)
+    result = dbt_invoke(["parse"], settings, dbt_vars=dbt_vars)
+    print(f"dbt parse for {dbt_vars}: {'ok' if result.success else result.exception}")
     return 0 if result.success else 1
 
 

@@ -40,6 +40,12 @@ class DbtBuildResult:
         return c.get("fail", 0) + c.get("error", 0)
 
 
+def build_vars(settings: Settings, units: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The dbt vars of a build of ``units``: the slot schema each unit's marts are written to
+    (publish.next_schemas). dbt keeps a parse state per set of vars (dbt_runner)."""
+    return {"publish_schemas": publish.next_schemas(settings, units)}
+
+
 def dbt_build(
     settings: Settings,
     select: str | None = None,
@@ -54,13 +60,14 @@ def dbt_build(
     the slots (publish.check_slots); on any failure nothing is published
     and the previous night's marts keep serving."""
     units = list(publish.UNITS) if units is None else list(units)
-    schemas = publish.next_schemas(settings, units)
+    dbt_vars = build_vars(settings, units)
+    schemas = dbt_vars["publish_schemas"]
     args = ["build"]
     if select:
         args += ["--select", select]
     if full_refresh:
         args.append("--full-refresh")
-    res = dbt_invoke(args, settings, dbt_vars={"publish_schemas": schemas})
+    res = dbt_invoke(args, settings, dbt_vars=dbt_vars)
     result = DbtBuildResult(success=bool(res.success))
     if res.exception is not None:
         raise DbtError(f"dbt could not run: {res.exception}") from res.exception
