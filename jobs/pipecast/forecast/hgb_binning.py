@@ -43,12 +43,13 @@ def find_binning_thresholds(col_data: np.ndarray, max_bins: int, sample_weight: 
         col_data, sample_weight = col_data[~missing], sample_weight[~missing]
     weighted = sample_weight != 0
     col_data, sample_weight = col_data[weighted], sample_weight[weighted]
-    if len(np.unique(col_data)) <= max_bins:
+    order = np.argsort(col_data)
+    values = col_data[order]
+    if 1 + np.count_nonzero(np.diff(values)) <= max_bins:  # distinct values of the sorted column
         # midpoints of the distinct values: the weights play no part, as upstream
         return _ORIGINAL(col_data, max_bins, sample_weight=None)
-    order = np.argsort(col_data)
     ranks = np.linspace(0, 100, num=max_bins + 1)[1:-1]
-    thresholds = averaged_inverted_cdf(col_data[order], sample_weight[order], ranks)
+    thresholds = averaged_inverted_cdf(values, sample_weight[order], ranks)
     thresholds = np.unique(thresholds)  # duplicated thresholds removed, as upstream
     np.clip(thresholds, a_min=None, a_max=binning.ALMOST_INF, out=thresholds)
     return thresholds

@@ -96,9 +96,9 @@ class NewBusinessForecast:
 DEALS_TABLE = "pipecast_new_business_deals"
 
 
-def _deals_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """The deals (segment, creation date, outcome, amount) as a query over DEALS_TABLE, which this
-    call fills from the staging views."""
+def _load_deals(con: duckdb.DuckDBPyConnection) -> str:
+    """Fill DEALS_TABLE with the deals (segment, creation date, outcome, amount) from the staging
+    views; return the query that reads it."""
     accounts = sources.relation(con, "accounts")
     con.execute(
         f"""
@@ -120,7 +120,7 @@ def forecast_new_business(
     horizon_days = max((p.end - known_at).days for p in periods.values())
     if horizon_days <= 0:
         return result
-    deals = _deals_sql(con)
+    deals = _load_deals(con)
     k = known_at
     cohort_end = k - timedelta(days=horizon_days)
     cohort_start = cohort_end - timedelta(days=COHORT_DAYS)
