@@ -1109,7 +1109,7 @@ def size_section(r: SizeResult) -> list[str]:
         out += [
             f"Synthetic scoring: {syn['deals']:,} open deals (the {syn['real_open_deals']:,} deals open at "
             f"{AS_OF} repeated), tonight's models ({syn['win_model']}), through scoring.score_deals, "
-            "explain.driver_effects/top_drivers and scoring.period_forecast (bench/score_synthetic.py):",
+            "explain.win_driver_effects/top_drivers and scoring.period_forecast (bench/score_synthetic.py):",
             "",
             "| phase | wall s | peak MB | deals/s |",
             "|---|---:|---:|---:|",

@@ -1,19 +1,23 @@
 """Per-deal drivers: which of a deal's traits move its win probability most, and which way.
 
-scikit-learn only (no SHAP dependency): for each driver (a group of related features, e.g. "deal
-size" = amount and its changes) the deal's probability is recomputed with that group's values
-swapped for those of a few background deals drawn from the scored population, and the driver's
-effect is the deal's log-odds minus the mean log-odds over those swaps. Positive: this trait makes
-the deal likelier to win than a typical deal's value would; negative: less likely. It is an
-interventional, one-group-at-a-time attribution: effects of correlated traits are not split
+Two ways, both in log-odds against a typical deal. A boosted win model (the stage chain, the
+snapshot model) reads them off its trees (``win_driver_effects``, pipecast.forecast.tree_paths):
+each split on a deal's path credits its feature with the move it makes, the credits add up to the
+deal's score less the model's expected score, at about one prediction's cost. Every other model
+(and leads) gets swaps (``driver_effects``): for each driver (a group of related features, e.g.
+"deal size" = amount and its changes) the deal's probability is recomputed with that group's
+values swapped for those of a few background deals drawn from the scored population, and the
+driver's effect is the deal's log-odds minus the mean log-odds over those swaps. Positive: this
+trait makes the deal likelier to win than a typical deal's value would; negative: less likely.
+Swaps are an interventional, one-group-at-a-time attribution: effects of correlated traits are not split
 between them and need not add up to the total, which is what a "top drivers" list needs.
 
 Features a mapping declares (``mapped__<name>`` columns) are drivers of their own, named by their
 declared name (``occupation = Working Professional``), when the model uses them; a declared
 name that is also a built-in driver's gets " (mapped)" after it.
 
-Cost: up to groups x background rows predictions per deal, chunked; a swap that leaves a deal's
-values as they are is not predicted.
+Cost of swaps: up to groups x background rows predictions per deal, chunked; a swap that leaves a
+deal's values as they are is not predicted.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,6 +89,38 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def driver_groups(features: list[str], drivers: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """The drivers (default DRIVERS) with the columns of each among ``features``, declared features
+    added as drivers of their own; drivers without a column left out."""
+    base = DRIVERS if drivers is None else drivers
+    groups = {name: [c for c in cols if c in features] for name, cols in base.items()}
+    groups |= mapped_drivers(features, base)
+    return {name: cols for name, cols in groups.items() if cols}
+
+
+def win_driver_effects(model: Any, deals: pd.DataFrame, background: int = 5, seed: int = 0) -> pd.DataFrame:
+    """(deals x drivers) log-odds effects on a win model's probability.
+
+    A model with ``path_effects`` (the boosted stage chain and snapshot models) answers from its
+    trees' decision paths in about one prediction's time; a deal it cannot answer for (a stage
+    outside the funnel: NaN) and every other model get the swaps of ``driver_effects``. Both
+    measure a driver against a typical deal; tree paths against the training rows' expectation,
+    swaps against ``background`` scored deals (README, "drivers": how far they agree).
+    """
+    features = model.recipe.features
+    groups = driver_groups(features)
+    native = getattr(model, "path_effects", None)
+    values = native(deals, groups) if native is not None and len(deals) else None
+    if values is None:
+        return driver_effects(model.predict, deals, features, background, seed)
+    effects = pd.DataFrame(values, index=deals.index, columns=list(groups), dtype=float)
+    unanswered = effects.isna().all(axis=1).to_numpy()
+    if unanswered.any():
+        swaps = driver_effects(model.predict, deals[unanswered], features, background, seed, population=deals)
+        effects.loc[unanswered] = swaps[effects.columns]
+    return effects
+
+
 def driver_effects(
     predict: Callable[[pd.DataFrame], np.ndarray],
     deals: pd.DataFrame,
@@ -92,6 +129,7 @@ def driver_effects(
     seed: int = 0,
     chunk: int = 2_000,
     drivers: dict[str, list[str]] | None = None,
+    population: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """(deals x drivers) log-odds effects of the drivers the model uses.
 
@@ -100,16 +138,17 @@ def driver_effects(
     has the background row's value its swap changes nothing and adds 0 to the effect; background
     rows sharing a driver's values are one variant, counted as often as they occur.
     ``drivers``: the groups (default DRIVERS, a deal's); declared features are added to them.
+    ``population``: the scored deals the background rows are drawn from (default ``deals``).
     """
-    base = DRIVERS if drivers is None else drivers
-    groups = {name: [c for c in cols if c in features] for name, cols in base.items()}
-    groups |= mapped_drivers(features, base)
-    groups = {name: cols for name, cols in groups.items() if cols}
+    groups = driver_groups(features, drivers)
     effects = pd.DataFrame(index=deals.index, columns=list(groups), dtype=float)
     if deals.empty or not groups:
         return effects
     rng = np.random.default_rng(seed)
-    reference = deals.iloc[rng.choice(len(deals), size=min(background, len(deals)), replace=False)]
+    population = deals if population is None else population
+    reference = population.iloc[
+        rng.choice(len(population), size=min(background, len(population)), replace=False)
+    ]
     swaps = [
         (g, cols, values, count)
         for g, cols in enumerate(groups.values())

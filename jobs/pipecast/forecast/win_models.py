@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from pipecast.forecast import stage_model, survival
+from pipecast.forecast import stage_model, survival, tree_paths
 from pipecast.forecast.estimators import (
     MIN_LEVEL_ROWS,
     ProbabilityModel,
@@ -60,6 +60,14 @@ from pipecast.forecast.features import (
     SNAPSHOT_NUMBERS,
 )
 from pipecast.mapped_features import feature_name, mapped_columns
+
+EPS = 1e-4  # probabilities are clipped to [EPS, 1 - EPS] before their logarithms
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, EPS, 1.0 - EPS)
+    return np.log(p / (1.0 - p))
+
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +156,52 @@ class StageChainModel:
         p[~known] = np.nan_to_num(fallback[~known], nan=0.0) if fallback is not None else 0.0
         return np.clip(p, 0.0, 1.0)
 
+    def path_effects(self, deals: pd.DataFrame, groups: dict[str, list[str]]) -> np.ndarray | None:
+        """(deals x groups) log-odds effects on P(win); None when the advance model is not boosted.
+
+        The driver holding ``stage_rank`` (the stage) is exact and interventional: the deal's
+        log-odds less their mean over the stages of the open deals in a pipeline as long as its
+        own (the chain recomputed from each of those stages, the deal's other traits kept). The
+        other drivers come from the advance model's tree paths at each remaining stage (log-odds
+        of advancing), entering log P(win) = sum of log P(advance) weighted by 1 - P(advance), and
+        its log-odds divided by 1 - P(win): the chain's effects to first order. Deals without a
+        stage rank or open stages: NaN."""
+        paths = tree_paths.CalibratedPaths.of(self.advance)
+        if paths is None:
+            return None
+        member = paths.membership(groups)
+        stage_group = next((g for g, cols in enumerate(groups.values()) if "stage_rank" in cols), None)
+        if stage_group is not None:
+            member[:, stage_group] = 0.0
+        rank = deals["stage_rank"].to_numpy(dtype=float)
+        last = deals["open_stages"].to_numpy(dtype=float)
+        known = ~np.isnan(rank) & ~np.isnan(last) & (rank <= last)
+        top = int(last[known].max()) if known.any() else 0
+        log_advance = np.zeros((len(deals), top + 2))  # column s: log P(advance from stage s)
+        effects = np.zeros((len(deals), len(groups)))
+        for stage in range(1, top + 1):
+            needed = known & (stage <= last) & (stage >= (rank if stage_group is None else 1))
+            if not needed.any():
+                continue
+            advance, credit = paths.explain(deals.loc[needed].assign(stage_rank=float(stage)))
+            log_advance[needed, stage] = np.log(np.clip(advance, EPS, 1.0))
+            ahead = (rank[needed] <= stage)[:, None]
+            effects[needed] += ahead * (1.0 - advance)[:, None] * (credit @ member)
+        # from_stage[i, s]: log P(win) of deal i were it in stage s (the stages s..last it would pass)
+        from_stage = np.cumsum(log_advance[:, ::-1], axis=1)[:, ::-1]
+        rows = np.flatnonzero(known)
+        own = from_stage[rows, rank[rows].astype(int)]
+        effects[rows] /= (1.0 - np.clip(np.exp(own), EPS, 1.0 - EPS))[:, None]
+        if stage_group is not None:
+            log_odds = _log_odds(np.exp(from_stage))
+            for length in np.unique(last[rows]):
+                same = rows[last[rows] == length]
+                stages, counts = np.unique(rank[same].astype(int), return_counts=True)
+                typical = log_odds[np.ix_(same, stages)] @ (counts / counts.sum())
+                effects[same, stage_group] = log_odds[same, rank[same].astype(int)] - typical
+        effects[~known] = np.nan
+        return effects
+
 
 @dataclass
 class SnapshotModel:
@@ -159,6 +213,13 @@ class SnapshotModel:
         if len(deals) == 0:
             return np.array([])
         return np.clip(self.classifier.predict_positive(deals), 0.0, 1.0)
+
+    def path_effects(self, deals: pd.DataFrame, groups: dict[str, list[str]]) -> np.ndarray | None:
+        """(deals x groups) log-odds effects from the classifier's tree paths (None: not boosted)."""
+        paths = tree_paths.CalibratedPaths.of(self.classifier)
+        if paths is None:
+            return None
+        return paths.explain(deals)[1] @ paths.membership(groups)
 
 
 FEATURES_FAMILY = "stage_features"

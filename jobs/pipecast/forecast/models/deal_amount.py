@@ -47,9 +47,8 @@ def drivers(scored: pd.DataFrame, win: win_models.WinModel, settings: Settings) 
     """Each deal's top drivers of its win probability, in plain words."""
     if scored.empty:
         return pd.DataFrame(index=scored.index)
-    effects = explain.driver_effects(
-        win.predict, scored, win.recipe.features, settings.forecast_explain_background, settings.forecast_seed
-    )
+    background, seed = settings.forecast_explain_background, settings.forecast_seed
+    effects = explain.win_driver_effects(win, scored, background, seed)
     return explain.top_drivers(scored, effects)
 
 

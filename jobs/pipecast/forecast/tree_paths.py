@@ -1,0 +1,145 @@
+"""Per-feature contributions of the calibrated boosted models, read off the trees' decision paths.
+
+A boosted model's raw score (log-odds) is its baseline plus one leaf value per tree. Walking a
+deal's path from a tree's root to its leaf, each split moves the expected value from the parent
+node's to the child's (the mean of the leaves below, weighted by their training rows); that move
+is credited to the split's feature (Saabas' path attribution, XGBoost's ``approx_contribs``).
+Summed over the trees, a deal's contributions add up exactly to its raw score less the model's
+expected score, so one pass over the trees gives both the prediction and its drivers: about 1.5
+predictions' cost per deal, where swapping each driver's values for background deals costs one
+prediction per (driver, background value).
+
+``CalibratedPaths`` does it for a ``ProbabilityModel`` that is scikit-learn's
+HistGradientBoostingClassifier in CalibratedClassifierCV, two classes (every win model's boosted
+part): per fold the raw score and contributions, the calibrated probability averaged over the
+folds as scikit-learn averages it, the contributions averaged likewise (in log-odds).
+
+It reads scikit-learn's fitted trees (``_predictors``, ``_preprocess_X``, the bin mapper's
+category bitsets): private, stable since 1.0; ``tests/forecast/test_tree_paths.py`` fails if a
+release changes them (the probabilities must equal ``predict_proba``'s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+from pipecast.forecast.estimators import ProbabilityModel, _design
+
+
+@dataclass
+class _Tree:
+    leaf_of: TreePredictor  # the tree with each node's value replaced by its index: predicts leaf ids
+    value: np.ndarray  # (nodes,) the leaf values
+    features: np.ndarray  # (k,) the features the tree splits on
+    credit: np.ndarray  # (k, nodes): per leaf, the moves of its path credited to each of those features
+    root: float  # the tree's expected value
+
+
+def _tree(predictor: TreePredictor) -> _Tree:
+    nodes = predictor.nodes
+    count = nodes["count"].astype(float)
+    mean = nodes["value"].astype(float)
+    for i in np.argsort(-nodes["depth"].astype(np.int64), kind="stable"):  # children before parents
+        if not nodes["is_leaf"][i]:
+            left, right = nodes["left"][i], nodes["right"][i]
+            total = count[left] + count[right]
+            mean[i] = (count[left] * mean[left] + count[right] * mean[right]) / total if total else 0.0
+    split = ~nodes["is_leaf"].astype(bool)
+    features = np.unique(nodes["feature_idx"][split]).astype(np.intp)
+    column = {int(f): j for j, f in enumerate(features)}
+    credit = np.zeros((len(features), len(nodes)))
+    stack = [0]
+    while stack:
+        i = stack.pop()
+        if nodes["is_leaf"][i]:
+            continue
+        j = column[int(nodes["feature_idx"][i])]
+        for child in (nodes["left"][i], nodes["right"][i]):
+            credit[:, child] = credit[:, i]
+            credit[j, child] += mean[child] - mean[i]
+            stack.append(child)
+    ids = nodes.copy()
+    ids["value"] = np.arange(len(nodes), dtype=float)
+    leaf_of = TreePredictor(ids, predictor.binned_left_cat_bitsets, predictor.raw_left_cat_bitsets)
+    return _Tree(leaf_of, nodes["value"].astype(float), features, credit, float(mean[0]))
+
+
+class BoostedPaths:
+    """Raw scores and per-feature path contributions of one fitted binary HistGradientBoostingClassifier."""
+
+    def __init__(self, model: HistGradientBoostingClassifier):
+        if model.n_trees_per_iteration_ != 1:
+            raise ValueError("path contributions are for two-class models")
+        self.model = model
+        self.baseline = float(np.ravel(model._baseline_prediction)[0])
+        self.trees = [_tree(iteration[0]) for iteration in model._predictors]
+        self.expected = self.baseline + sum(tree.root for tree in self.trees)
+        self.known_categories, self.feature_map = model._bin_mapper.make_known_categories_bitsets()
+
+    def explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(raw scores (n,), contributions (n, features)): raw = expected + contributions summed."""
+        X = self.model._preprocess_X(X, reset=False)
+        n = X.shape[0]
+        threads = _openmp_effective_n_threads()
+        raw = np.full(n, self.baseline)
+        contributions = np.zeros((X.shape[1], n))
+        gathered = np.empty(n)
+        for tree in self.trees:
+            leaf = tree.leaf_of.predict(X, self.known_categories, self.feature_map, threads).astype(np.intp)
+            raw += np.take(tree.value, leaf, out=gathered)
+            for j, feature in enumerate(tree.features):
+                contributions[feature] += np.take(tree.credit[j], leaf, out=gathered)
+        return raw, contributions.T
+
+
+class CalibratedPaths:
+    """P(class 1) and log-odds contributions per input column of a calibrated boosted ``ProbabilityModel``."""
+
+    def __init__(self, model: ProbabilityModel):
+        self.model = model
+        calibrated = model.estimator.calibrated_classifiers_
+        self.folds = [(BoostedPaths(fold.estimator), fold.calibrators[0]) for fold in calibrated]
+        # each encoded column's input column ("categories__segment" -> "segment")
+        self.columns = [name.split("__", 1)[1] for name in model.encoder.get_feature_names_out()]
+
+    @classmethod
+    def of(cls, model: ProbabilityModel) -> CalibratedPaths | None:
+        """The paths of ``model``, or None when it is not a two-class calibrated boosted model."""
+        estimator = getattr(model, "estimator", None)
+        if not isinstance(estimator, CalibratedClassifierCV) or sorted(model.classes) != [0, 1]:
+            return None
+        if list(estimator.classes_) != [0, 1]:
+            return None
+        folds = estimator.calibrated_classifiers_
+        if not all(isinstance(fold.estimator, HistGradientBoostingClassifier) for fold in folds):
+            return None
+        return cls(model)
+
+    def explain(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(P(1) as ``predict_positive`` gives it (n,), log-odds contributions (n, len(columns)))."""
+        model = self.model
+        categories = [*model.categories, *getattr(model, "pooled", [])]
+        X = model.encoder.transform(_design(frame, categories, model.numbers))
+        p = np.zeros(len(frame))
+        contributions = np.zeros((len(frame), len(self.columns)))
+        for paths, calibrator in self.folds:
+            raw, credit = paths.explain(X)
+            fold = calibrator.predict(raw)
+            fold[(fold > 1.0) & (fold <= 1.0 + 1e-5)] = 1.0  # as scikit-learn rounds each fold's
+            p += fold
+            contributions += credit
+        return p / len(self.folds), contributions / len(self.folds)
+
+    def membership(self, groups: dict[str, list[str]]) -> np.ndarray:
+        """(columns, groups) 0/1: which driver each input column belongs to."""
+        out = np.zeros((len(self.columns), len(groups)))
+        for g, members in enumerate(groups.values()):
+            out[:, g] = [column in members for column in self.columns]
+        return out

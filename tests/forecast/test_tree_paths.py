@@ -1,0 +1,151 @@
+"""Drivers read off the boosted models' decision paths (pipecast.forecast.tree_paths) and the stage
+chain's drivers built on them (win_models.StageChainModel.path_effects, explain.win_driver_effects)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pipecast.forecast import explain, tree_paths, win_models
+from pipecast.forecast.estimators import ProbabilityModel, fit_classifier
+
+SEGMENTS = ["SMB", "Mid", "Enterprise"]
+RECIPE = win_models.Recipe(
+    "stage_chain", ["segment", "industry"], ["stage_rank", "log_amount", "log_employees"], {}
+)
+
+
+def _exits(n: int = 6000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Stage exits: advancing gets harder by stage, SMB advances more, big deals less; industry and
+    log_employees are noise; a tenth of the amounts are missing."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "stage_rank": rng.integers(1, 5, n).astype(float),
+            "segment": rng.choice(SEGMENTS, n),
+            "industry": rng.choice(["Retail", "Tech", "Health"], n),
+            "log_amount": np.where(rng.random(n) < 0.1, np.nan, rng.normal(10, 1, n)),
+            "log_employees": rng.normal(5, 1, n),
+            "opportunity_id": rng.integers(0, n // 3, n).astype(str),
+        }
+    )
+    z = (
+        1.5
+        - 0.5 * frame["stage_rank"]
+        + frame["segment"].map({"SMB": 1.0, "Mid": 0.0, "Enterprise": -1.0})
+        - 0.6 * (frame["log_amount"].fillna(10.0) - 10.0)
+    )
+    return frame, (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+
+
+@pytest.fixture(scope="module")
+def advance() -> ProbabilityModel:
+    frame, y = _exits()
+    model = fit_classifier(
+        frame,
+        y,
+        ["segment", "industry"],
+        ["stage_rank", "log_amount", "log_employees"],
+        [0, 1],
+        groups=frame["opportunity_id"],
+    )
+    assert model.estimator is not None
+    return model
+
+
+def _open_deals(n: int = 400, seed: int = 1) -> pd.DataFrame:
+    frame, _ = _exits(n, seed)
+    return frame.drop(columns="opportunity_id").assign(
+        open_stages=np.where(np.arange(n) % 4 == 0, 3.0, 4.0),
+        stage_rank=lambda f: np.minimum(f["stage_rank"], f["open_stages"]),
+        crm_probability=0.3,
+    )
+
+
+def test_paths_give_the_calibrated_probability_and_add_up_to_each_folds_raw_score(advance):
+    deals = _open_deals()
+    paths = tree_paths.CalibratedPaths.of(advance)
+    p, credit = paths.explain(deals)
+    assert np.abs(p - advance.predict_positive(deals)).max() < 1e-12
+    assert credit.shape == (len(deals), len(paths.columns))
+    X = advance.encoder.transform(deals[["segment", "industry", "stage_rank", "log_amount", "log_employees"]])
+    for fold in advance.estimator.calibrated_classifiers_:
+        boosted = tree_paths.BoostedPaths(fold.estimator)
+        raw, contributions = boosted.explain(X)
+        assert np.abs(raw - fold.estimator.decision_function(X)).max() < 1e-10
+        assert np.abs(boosted.expected + contributions.sum(axis=1) - raw).max() < 1e-10
+
+
+def test_paths_credit_what_the_model_uses(advance):
+    deals = _open_deals()
+    _, credit = tree_paths.CalibratedPaths.of(advance).explain(deals)
+    size = pd.Series(np.abs(credit).mean(axis=0), index=tree_paths.CalibratedPaths.of(advance).columns)
+    assert size[["segment", "stage_rank", "log_amount"]].min() > 3 * size[["industry", "log_employees"]].max()
+    smb = deals["segment"].eq("SMB").to_numpy()
+    segment = credit[:, list(size.index).index("segment")]
+    assert (segment[smb] > 0).mean() > 0.95 and (
+        segment[deals["segment"].eq("Enterprise").to_numpy()] < 0
+    ).mean() > 0.95
+
+
+def test_only_calibrated_two_class_boosting_has_paths(advance):
+    assert tree_paths.CalibratedPaths.of(ProbabilityModel([0, 1], [], ["stage_rank"])) is None  # frequencies
+    frame, y = _exits(600)
+    three = fit_classifier(
+        frame, y + (frame["stage_rank"].to_numpy() > 3), ["segment"], ["stage_rank"], [0, 1, 2]
+    )
+    assert tree_paths.CalibratedPaths.of(three) is None
+
+
+def test_the_chains_stage_driver_is_its_exact_swap_over_the_open_deals_stages(advance):
+    deals = _open_deals()
+    chain = win_models.StageChainModel(RECIPE, advance, 0)
+    groups = {
+        "stage": ["stage_rank"],
+        "segment": ["segment"],
+        "deal size": ["log_amount"],
+        "industry": ["industry"],
+    }
+    effects = chain.path_effects(deals, groups)
+    logit = win_models._log_odds
+    for i in [0, 1, 2, 5, 8]:
+        deal = deals.iloc[[i]]
+        same = deals[deals["open_stages"] == deal["open_stages"].iloc[0]]
+        stages = same["stage_rank"].to_numpy()
+        swapped = chain.predict(pd.concat([deal] * len(stages)).assign(stage_rank=stages))
+        expected = logit(chain.predict(deal))[0] - logit(swapped).mean()
+        assert effects[i, 0] == pytest.approx(expected, abs=1e-9)
+
+
+def test_chain_drivers_agree_with_the_swaps(advance):
+    """The other drivers come from the paths; on this model they rank like swaps against 40 deals.
+    One pipeline length: swaps keep a deal's own length, so a background deal's later stage can
+    leave a shorter pipeline's deal nothing to pass (P(win) = 1), which the stage driver avoids."""
+    deals = _open_deals().assign(open_stages=4.0)
+    chain = win_models.StageChainModel(RECIPE, advance, 0)
+    groups = explain.driver_groups(["stage_rank", "segment", "industry", "log_amount", "log_employees"])
+    paths = pd.DataFrame(chain.path_effects(deals, groups), columns=list(groups))
+    swaps = explain.driver_effects(chain.predict, deals, list(deals.columns), background=40, seed=2)
+    for driver in ["stage", "segment", "deal size"]:
+        assert np.corrcoef(paths[driver], swaps[driver])[0, 1] > 0.9, driver
+    assert paths[["industry", "company size"]].abs().mean().max() < 0.2 * paths["segment"].abs().mean()
+    same_top = (paths.abs().idxmax(axis=1) == swaps[list(groups)].abs().idxmax(axis=1)).mean()
+    assert same_top > 0.7, same_top
+
+
+def test_win_drivers_use_the_paths_and_swaps_where_they_cannot(advance):
+    deals = _open_deals(60)
+    deals.loc[3, "stage_rank"] = np.nan  # a stage outside the funnel: the chain answers crm_probability
+    chain = win_models.StageChainModel(RECIPE, advance, 0)
+    effects = explain.win_driver_effects(chain, deals, background=5, seed=0)
+    assert not effects.isna().any().any()
+    swaps = explain.driver_effects(chain.predict, deals, chain.recipe.features, 5, 0)
+    assert np.allclose(effects.loc[3], swaps.loc[3, effects.columns])  # that deal: swaps
+    frequencies = win_models.StageChainModel(
+        RECIPE, ProbabilityModel([0, 1], [], [], frequencies=np.array([0.5, 0.5])), 0
+    )
+    assert frequencies.path_effects(deals, explain.driver_groups(chain.recipe.features)) is None
+    fallback = explain.win_driver_effects(frequencies, deals, background=5, seed=0)
+    pd.testing.assert_frame_equal(
+        fallback, explain.driver_effects(frequencies.predict, deals, chain.recipe.features, 5, 0)
+    )
