@@ -8,7 +8,7 @@ with new ids, up to --deals rows; then, each timed with its peak memory (phase_t
 
 - score: scoring.score_deals with the night's current win-probability and close-timing models
   (loaded from the files ml.model_runs names), typical won amounts from the warehouse;
-- drivers: explain.win_driver_effects and explain.top_drivers, as the nightly job calls them (each
+- drivers: explain.model_driver_effects and explain.top_drivers, as the nightly job calls them (each
   timed; --driver-deals limits them to the first N deals, the benchmark then scales their time);
 - revenue: scoring.period_forecast for this period and the next (Monte-Carlo P10/P50/P90 over the
   open deals; deals not created yet left out, they do not grow with the open deals).
@@ -104,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             scored = score_deals(deals, models)
         explained = scored if driver_deals >= len(scored) else scored.iloc[:driver_deals]
         with timer.phase(f"drivers: per-deal effects ({len(explained):,} deals)", "drivers"):
-            effects = explain.win_driver_effects(
-                win, explained, settings.forecast_explain_background, settings.forecast_seed
+            effects = explain.model_driver_effects(
+                win,
+                explained,
+                win.recipe.features,
+                settings.forecast_explain_background,
+                settings.forecast_seed,
             )
         with timer.phase(f"drivers: top 3 per deal ({len(explained):,} deals)", "drivers"):
             drivers = explain.top_drivers(explained, effects)
@@ -125,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         "win_model": win.recipe.recipe_id,
         "mean_win_probability": float(scored["win_probability"].mean()),
         "driver_deals": len(drivers),
+        "threads": settings.forecast_threads,
         "revenue_rows": len(revenue),
     }
     args.json.write_text(json.dumps(result, indent=1))

@@ -250,6 +250,23 @@ def test_synthetic_summary_scales_drivers_measured_on_fewer_deals():
     assert "drivers 200.0 s (extrapolated from 20.0 s on 100,000 deals)" in text
     syn["driver_deals"] = syn["deals"]
     assert "drivers 20.0 s +" in run_bench.synthetic_summary(syn)
+    assert text.endswith("; 1 thread") and "; 2 threads" in run_bench.synthetic_summary({**syn, "threads": 2})
+
+
+def test_the_million_deal_scoring_goal_has_its_verdict():
+    r = run_bench.SizeResult("L")
+    phases = [{"name": "s", "category": "score", "seconds": 30.0}, {"name": "d", "category": "drivers"}]
+    r.synthetic = {
+        "deals": 1_000_000,
+        "process_peak_mb": 1.0,
+        "phases": [{**phases[1], "seconds": 29.0}, phases[0]],
+    }
+    (row,) = [row for row in run_bench.issue14_goals([r]) if row[0] == "14 scoring"]
+    assert row[3] == "met" and "59.0 s" in row[2]
+    r.synthetic["phases"].append({"name": "r", "category": "revenue", "seconds": 2.0})
+    assert [row[3] for row in run_bench.issue14_goals([r]) if row[0] == "14 scoring"] == ["not met"]
+    r.synthetic["deals"] = 200_000  # a smaller frame is not the goal's
+    assert not [row for row in run_bench.issue14_goals([r]) if row[0] == "14 scoring"]
 
 
 def test_coverage_goal_counts_every_cut_off_and_says_how_many_outcomes():

@@ -1,5 +1,5 @@
 """Drivers read off the boosted models' decision paths (pipecast.forecast.tree_paths) and the stage
-chain's drivers built on them (win_models.StageChainModel.path_effects, explain.win_driver_effects)."""
+chain's drivers built on them (win_models.StageChainModel.path_effects, explain.model_driver_effects)."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def test_win_drivers_use_the_paths_and_swaps_where_they_cannot(advance):
     deals = _open_deals(60)
     deals.loc[3, "stage_rank"] = np.nan  # a stage outside the funnel: the chain answers crm_probability
     chain = win_models.StageChainModel(RECIPE, advance, 0)
-    effects = explain.win_driver_effects(chain, deals, background=5, seed=0)
+    effects = explain.model_driver_effects(chain, deals, RECIPE.features, background=5, seed=0)
     assert not effects.isna().any().any()
     swaps = explain.driver_effects(chain.predict, deals, chain.recipe.features, 5, 0)
     assert np.allclose(effects.loc[3], swaps.loc[3, effects.columns])  # that deal: swaps
@@ -145,7 +145,7 @@ def test_win_drivers_use_the_paths_and_swaps_where_they_cannot(advance):
         RECIPE, ProbabilityModel([0, 1], [], [], frequencies=np.array([0.5, 0.5])), 0
     )
     assert frequencies.path_effects(deals, explain.driver_groups(chain.recipe.features)) is None
-    fallback = explain.win_driver_effects(frequencies, deals, background=5, seed=0)
+    fallback = explain.model_driver_effects(frequencies, deals, RECIPE.features, background=5, seed=0)
     pd.testing.assert_frame_equal(
         fallback, explain.driver_effects(frequencies.predict, deals, chain.recipe.features, 5, 0)
     )

@@ -1,16 +1,17 @@
 """Per-deal drivers: which of a deal's traits move its win probability most, and which way.
 
-Two ways, both in log-odds against a typical deal. A boosted win model (the stage chain, the
-snapshot model) reads them off its trees (``win_driver_effects``, pipecast.forecast.tree_paths):
-each split on a deal's path credits its feature with the move it makes, the credits add up to the
-deal's score less the model's expected score, at about one prediction's cost. Every other model
-(and leads) gets swaps (``driver_effects``): for each driver (a group of related features, e.g.
-"deal size" = amount and its changes) the deal's probability is recomputed with that group's
-values swapped for those of a few background deals drawn from the scored population, and the
-driver's effect is the deal's log-odds minus the mean log-odds over those swaps. Positive: this
-trait makes the deal likelier to win than a typical deal's value would; negative: less likely.
-Swaps are an interventional, one-group-at-a-time attribution: effects of correlated traits are not split
-between them and need not add up to the total, which is what a "top drivers" list needs.
+Two ways, both in log-odds against a typical deal. A boosted model (the stage chain, the
+snapshot model, the lead model) reads them off its trees (``model_driver_effects``,
+pipecast.forecast.tree_paths): each split on a deal's path credits its feature with the move it
+makes, the credits add up to the deal's score less the model's expected score, at about one
+prediction's cost. Every other model gets swaps (``driver_effects``): for each driver (a group of
+related features, e.g. "deal size" = amount and its changes) the deal's probability is recomputed
+with that group's values swapped for those of a few background deals drawn from the scored
+population, and the driver's effect is the deal's log-odds minus the mean log-odds over those
+swaps. Positive: this trait makes the deal likelier to win than a typical deal's value would;
+negative: less likely. Swaps are an interventional, one-group-at-a-time attribution: effects of
+correlated traits are not split between them and need not add up to the total, which is what a
+"top drivers" list needs.
 
 Features a mapping declares (``mapped__<name>`` columns) are drivers of their own, named by their
 declared name (``occupation = Working Professional``), when the model uses them; a declared
@@ -98,25 +99,34 @@ def driver_groups(features: list[str], drivers: dict[str, list[str]] | None = No
     return {name: cols for name, cols in groups.items() if cols}
 
 
-def win_driver_effects(model: Any, deals: pd.DataFrame, background: int = 5, seed: int = 0) -> pd.DataFrame:
-    """(deals x drivers) log-odds effects on a win model's probability.
+def model_driver_effects(
+    model: Any,
+    rows: pd.DataFrame,
+    features: list[str],
+    background: int = 5,
+    seed: int = 0,
+    drivers: dict[str, list[str]] | None = None,
+) -> pd.DataFrame:
+    """(rows x drivers) log-odds effects on a model's probability.
 
-    A model with ``path_effects`` (the boosted stage chain and snapshot models) answers from its
-    trees' decision paths in about one prediction's time; a deal it cannot answer for (a stage
-    outside the funnel: NaN) and every other model get the swaps of ``driver_effects``. Both
-    measure a driver against a typical deal; tree paths against the training rows' expectation,
-    swaps against ``background`` scored deals (README, "drivers": how far they agree).
+    A model with ``path_effects`` (the boosted win models, the lead model) answers from its trees'
+    decision paths in about one prediction's time; a row it cannot answer for (NaN: a deal whose
+    stage is outside the funnel) and every other model get the swaps of ``driver_effects``, against
+    background rows drawn from all of ``rows``. Both measure a driver against a typical row: tree
+    paths against the training rows' expectation, swaps against ``background`` scored rows
+    (README, "drivers": how far they agree).
     """
-    features = model.recipe.features
-    groups = driver_groups(features)
+    groups = driver_groups(features, drivers)
     native = getattr(model, "path_effects", None)
-    values = native(deals, groups) if native is not None and len(deals) else None
+    values = native(rows, groups) if native is not None and len(rows) else None
     if values is None:
-        return driver_effects(model.predict, deals, features, background, seed)
-    effects = pd.DataFrame(values, index=deals.index, columns=list(groups), dtype=float)
+        return driver_effects(model.predict, rows, features, background, seed, drivers=drivers)
+    effects = pd.DataFrame(values, index=rows.index, columns=list(groups), dtype=float)
     unanswered = effects.isna().all(axis=1).to_numpy()
     if unanswered.any():
-        swaps = driver_effects(model.predict, deals[unanswered], features, background, seed, population=deals)
+        swaps = driver_effects(
+            model.predict, rows[unanswered], features, background, seed, drivers=drivers, population=rows
+        )
         effects.loc[unanswered] = swaps[effects.columns]
     return effects
 
@@ -247,8 +257,17 @@ def top_drivers(
         else:
             out[f"driver_{k + 1}"] = None
             out[f"driver_{k + 1}_effect"] = None
-    out["drivers"] = [
-        json.dumps({n: round(float(v), 4) for n, v in zip(names, row, strict=True) if np.isfinite(v)})
-        for row in values
-    ]
+    out["drivers"] = _effects_json(effects)
+    return out
+
+
+def _effects_json(effects: pd.DataFrame) -> list[str]:
+    """Each row's effects as a JSON object, rounded to 4 decimals; a missing effect left out."""
+    rounded = effects.astype(float).round(4)
+    if rounded.empty:
+        return [json.dumps({}) for _ in range(len(rounded))]
+    lines = rounded.to_json(orient="records", lines=True, double_precision=15, force_ascii=False)
+    out = lines.splitlines()
+    for i in np.flatnonzero(~np.isfinite(rounded.to_numpy()).all(axis=1)):
+        out[i] = json.dumps({n: v for n, v in rounded.iloc[i].items() if np.isfinite(v)}, ensure_ascii=False)
     return out

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from pipecast import mapped_features
-from pipecast.forecast import explain, sources
+from pipecast.forecast import explain, sources, tree_paths
 from pipecast.forecast.estimators import ProbabilityModel, fit_classifier, tidy_columns
 from pipecast.forecast.features import SAMPLE_BUCKETS
 
@@ -141,6 +141,13 @@ class LeadModel:
     def predict(self, leads: pd.DataFrame) -> np.ndarray:
         return self.classifier.predict_positive(leads) if len(leads) else np.array([])
 
+    def path_effects(self, leads: pd.DataFrame, groups: dict[str, list[str]]) -> np.ndarray | None:
+        """(leads x groups) log-odds effects from the classifier's tree paths (None: not boosted)."""
+        paths = tree_paths.CalibratedPaths.of(self.classifier)
+        if paths is None:
+            return None
+        return paths.explain(leads)[1] @ paths.membership(groups)
+
 
 def fit(train: pd.DataFrame, seed: int = 0, use_declared: bool = True) -> LeadModel:
     """The lead model on ``train`` (lead_rows), with the declared features it carries unless
@@ -176,8 +183,8 @@ def drivers(model: LeadModel, leads: pd.DataFrame, background: int = 5, seed: in
     (explain.top_drivers), declared features named by their declared name."""
     if leads.empty:
         return pd.DataFrame(index=leads.index)
-    effects = explain.driver_effects(
-        model.predict, leads, model.features, background, seed, drivers=LEAD_DRIVERS
+    effects = explain.model_driver_effects(
+        model, leads, model.features, background, seed, drivers=LEAD_DRIVERS
     )
     return explain.top_drivers(leads, effects, shown_columns=LEAD_SHOWN)
 

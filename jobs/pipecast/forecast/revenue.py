@@ -55,26 +55,33 @@ def simulate_open_deals(
     Each draw gives each deal one fate (won this period, won next period, or neither), so a deal
     is never counted in both periods; deals are independent given their probabilities. The draws
     are made ``chunk`` at a time, fewer when the deals are many (``SIMULATION_CELLS``); the random
-    stream is the same whatever the chunk.
+    stream is the same whatever the chunk. The deals take their random numbers in segment order
+    (each segment's a contiguous block), and a period no deal can be won in is not summed.
     """
     n = len(deals.amount)
     current = np.zeros((draws, n_segments))
     following = np.zeros((draws, n_segments))
     if n == 0:
         return current, following
-    amount = np.nan_to_num(np.asarray(deals.amount, dtype=float))
-    p0 = np.clip(deals.p_current, 0, 1)
-    p01 = np.clip(p0 + deals.p_next, 0, 1)
-    segments = [(s, np.flatnonzero(deals.segment == s)) for s in range(n_segments)]
-    segments = [(s, rows) for s, rows in segments if rows.size]
+    order = np.argsort(deals.segment, kind="stable")
+    amount = np.nan_to_num(np.asarray(deals.amount, dtype=float))[order]
+    p0 = np.clip(np.asarray(deals.p_current, dtype=float), 0, 1)[order]
+    p01 = np.clip(p0 + np.asarray(deals.p_next, dtype=float)[order], 0, 1)
+    bounds = np.searchsorted(np.asarray(deals.segment)[order], np.arange(n_segments + 1))
+    segments = [(s, bounds[s], bounds[s + 1]) for s in range(n_segments) if bounds[s + 1] > bounds[s]]
+    this_period, next_period = bool(np.any(p0 > 0)), bool(np.any(p01 > p0))
     chunk = max(1, min(chunk, SIMULATION_CELLS // n))
     for start in range(0, draws, chunk):
         size = min(chunk, draws - start)
         u = rng.random((size, n))
-        for s, rows in segments:
-            part = u[:, rows]
-            current[start : start + size, s] = (part < p0[rows]) @ amount[rows]
-            following[start : start + size, s] = ((part >= p0[rows]) & (part < p01[rows])) @ amount[rows]
+        for s, lo, hi in segments:
+            part, weights = u[:, lo:hi], amount[lo:hi]
+            won_now = part < p0[lo:hi]
+            if this_period:
+                current[start : start + size, s] = won_now.astype(float) @ weights
+            if next_period:  # won by the end of next period, not this one
+                won_next = (part < p01[lo:hi]) ^ won_now
+                following[start : start + size, s] = won_next.astype(float) @ weights
     return current, following
 
 

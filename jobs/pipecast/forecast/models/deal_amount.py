@@ -48,7 +48,7 @@ def drivers(scored: pd.DataFrame, win: win_models.WinModel, settings: Settings) 
     if scored.empty:
         return pd.DataFrame(index=scored.index)
     background, seed = settings.forecast_explain_background, settings.forecast_seed
-    effects = explain.win_driver_effects(win, scored, background, seed)
+    effects = explain.model_driver_effects(win, scored, win.recipe.features, background, seed)
     return explain.top_drivers(scored, effects)
 
 
