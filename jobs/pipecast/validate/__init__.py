@@ -14,4 +14,14 @@
 
 Nothing is imported here: Great Expectations takes seconds to import, so callers (DAG tasks,
 the CLI) import ``pipecast.validate.runner`` where they run it, never at DAG parse time.
+
+Great Expectations logs routine steps at INFO, some 200 lines while it imports (its public-API
+registry): its logger is set to WARNING here, before any module of this package imports it, unless
+the logging configuration gave it a level.
 """
+
+import logging
+
+_gx_log = logging.getLogger("great_expectations")
+if _gx_log.level == logging.NOTSET:
+    _gx_log.setLevel(logging.WARNING)

@@ -33,10 +33,6 @@ from pipecast.validate import audit, data_docs_offline, gx_duckdb_fix, target
 from pipecast.validate.severity import ERROR, WARNING, Severity, severity_of
 
 log = logging.getLogger(__name__)
-# GX logs routine steps at INFO; keep them out of pipeline logs unless configured otherwise.
-_gx_log = logging.getLogger("great_expectations")
-if _gx_log.level == logging.NOTSET:
-    _gx_log.setLevel(logging.WARNING)
 # GX has no dialect module for DuckDB and says so at WARNING for every type check; it then checks
 # against SQLAlchemy's generic types, which is what the suites' type checks are written against.
 logging.getLogger("great_expectations.expectations.type_comparison").setLevel(logging.ERROR)
