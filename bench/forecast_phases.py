@@ -13,7 +13,7 @@ a name below is gone, this script stops with the name, rather than measuring som
 Categories: ``retrain`` (tonight's training data and model fits), ``backtest`` (recipes retrained
 and scored at past cut-offs, champion/challenger), ``score`` (tonight's open deals: features,
 win x timing x amount, per-deal drivers, revenue P10/P50/P90), ``optional`` (product propensity
-and lead scores, each trained and applied), ``write`` (ml.* rows, model files, MLflow) and
+and lead scores, each model's backtest, fit and score a phase), ``write`` (ml.* rows, model files, MLflow) and
 ``marts`` (the dbt forecast marts).
 """
 
@@ -65,12 +65,11 @@ PHASES: list[tuple[str, str, str, str]] = [
     (f"{F}.job", "replace_night", "write ml.* rows", "write"),
     (f"{F}.job", "record_versions", "model versions (joblib, MLflow, ml.model_runs)", "write"),
 ]
-# the optional models: their steps, as one phase
+# the optional models: a phase per model and step (backtest, fit, score)
 OPTIONAL = [
-    (f"{F}.models.product_propensity", "ProductPropensity"),
-    (f"{F}.models.lead_conversion", "LeadConversion"),
+    (f"{F}.models.product_propensity", "ProductPropensity", "product propensity"),
+    (f"{F}.models.lead_conversion", "LeadConversion", "lead scores"),
 ]
-OPTIONAL_LABEL = "product propensity + lead scores (fit and score)"
 
 
 def _missing(where: str) -> SystemExit:
@@ -96,12 +95,12 @@ def instrument(timer: PhaseTimer) -> None:
     for (module_name, owner_name), overrides in proxies.items():
         caller = importlib.import_module(module_name)
         setattr(caller, owner_name, ModuleProxy(getattr(caller, owner_name), overrides))
-    for module_name, class_name in OPTIONAL:
+    for module_name, class_name, label in OPTIONAL:
         cls = getattr(importlib.import_module(module_name), class_name, None)
         if cls is None:
             raise _missing(f"{module_name}.{class_name}")
         for step in ("backtest", "fit", "score"):
-            setattr(cls, step, timer.wrap(getattr(cls, step), OPTIONAL_LABEL, "optional"))
+            setattr(cls, step, timer.wrap(getattr(cls, step), f"{label}: {step}", "optional"))
     # run_forecast imports it from the module when it runs: replacing the module attribute suffices
     marts.build_forecast_marts = timer.wrap(marts.build_forecast_marts, "dbt forecast marts", "marts")
 
