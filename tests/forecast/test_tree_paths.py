@@ -64,6 +64,8 @@ def _open_deals(n: int = 400, seed: int = 1) -> pd.DataFrame:
 
 def test_paths_give_the_calibrated_probability_and_add_up_to_each_folds_raw_score(advance):
     deals = _open_deals()
+    deals.loc[0, "segment"] = "a segment never seen in training"
+    deals.loc[1, ["log_amount", "industry"]] = [np.nan, None]
     paths = tree_paths.CalibratedPaths.of(advance)
     p, credit = paths.explain(deals)
     assert np.abs(p - advance.predict_positive(deals)).max() < 1e-12
