@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import duckdb
@@ -143,3 +144,10 @@ def test_ml_tables_gain_new_columns_and_a_night_is_replaced():
     replace_night(con, "backtests", date(2026, 1, 2), night.assign(run_id="newer"), settings=settings)
     rows = con.execute("select run_id from ml.backtests order by as_of").fetchall()
     assert rows == [("old",), ("newer",)]
+
+
+def test_drivers_json_is_one_object_per_deal_whatever_the_names():
+    effects = pd.DataFrame({"line\u2028separated": [0.12345, -1.0], "deal size": [np.nan, 2.0]}, index=[7, 9])
+    deals = pd.DataFrame({"amount": [1.0, 2.0]}, index=[7, 9])
+    shown = explain.top_drivers(deals, effects)["drivers"].map(json.loads).tolist()
+    assert shown == [{"line\u2028separated": 0.1234}, {"line\u2028separated": -1.0, "deal size": 2.0}]

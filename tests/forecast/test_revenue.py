@@ -199,3 +199,16 @@ def test_the_range_carries_the_shared_uncertainty_that_past_periods_showed():
     with_spread, _ = _coverage([spread] * 60, future, scored)
     assert ignoring < 0.45  # about 0.2-0.3 over seeds
     assert 0.65 <= with_spread <= 0.95  # about 0.7-0.85 over seeds (60 periods: +-5% by chance)
+
+
+def test_a_deal_without_a_next_period_probability_is_not_won_twice():
+    deals = OpenDealDraws(
+        segment=np.array([0, 0, 0]),
+        amount=np.array([100.0, 10.0, 1.0]),
+        p_current=np.array([0.5, 0.5, 0.5]),
+        p_next=np.array([np.nan, -0.2, 0.3]),
+    )
+    current, following = simulate_open_deals(deals, 1, draws=4000, rng=np.random.default_rng(4))
+    both = current[:, 0] + following[:, 0]
+    assert both.max() <= 111.0  # each deal counted once at most
+    assert abs(following[:, 0].mean() - 0.3) < 0.05  # only the third deal can fall next period

@@ -267,7 +267,7 @@ def _effects_json(effects: pd.DataFrame) -> list[str]:
     if rounded.empty:
         return [json.dumps({}) for _ in range(len(rounded))]
     lines = rounded.to_json(orient="records", lines=True, double_precision=15, force_ascii=False)
-    out = lines.splitlines()
+    out = lines.rstrip("\n").split("\n")  # not splitlines: a name may hold U+2028, written as is
     for i in np.flatnonzero(~np.isfinite(rounded.to_numpy()).all(axis=1)):
         out[i] = json.dumps({n: v for n, v in rounded.iloc[i].items() if np.isfinite(v)}, ensure_ascii=False)
     return out

@@ -66,7 +66,7 @@ def simulate_open_deals(
     order = np.argsort(deals.segment, kind="stable")
     amount = np.nan_to_num(np.asarray(deals.amount, dtype=float))[order]
     p0 = np.clip(np.asarray(deals.p_current, dtype=float), 0, 1)[order]
-    p01 = np.clip(p0 + np.asarray(deals.p_next, dtype=float)[order], 0, 1)
+    p01 = np.maximum(p0, np.clip(p0 + np.nan_to_num(np.asarray(deals.p_next, dtype=float)[order]), 0, 1))
     bounds = np.searchsorted(np.asarray(deals.segment)[order], np.arange(n_segments + 1))
     segments = [(s, bounds[s], bounds[s + 1]) for s in range(n_segments) if bounds[s + 1] > bounds[s]]
     this_period, next_period = bool(np.any(p0 > 0)), bool(np.any(p01 > p0))

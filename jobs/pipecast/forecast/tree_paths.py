@@ -14,6 +14,11 @@ HistGradientBoostingClassifier in CalibratedClassifierCV, two classes (every win
 part): per fold the raw score and contributions, the calibrated probability averaged over the
 folds as scikit-learn averages it, the contributions averaged likewise (in log-odds).
 
+A node's expected value weights its leaves by their training rows, not by sample weights: for a
+weighted fit the credits still add up, against an unweighted expectation (the boosted models that
+use paths, the win and lead models, are fitted unweighted). Credits are in the boosted model's raw
+log-odds, before calibration.
+
 It reads scikit-learn's fitted trees (``_predictors``, ``_preprocess_X``, the bin mapper's
 category bitsets): private, stable since 1.0; ``tests/forecast/test_tree_paths.py`` fails if a
 release changes them (the probabilities must equal ``predict_proba``'s).
@@ -120,6 +125,8 @@ class CalibratedPaths:
         folds = estimator.calibrated_classifiers_
         if not all(isinstance(fold.estimator, HistGradientBoostingClassifier) for fold in folds):
             return None
+        if not all(getattr(fold, "method", None) in ("isotonic", "sigmoid") for fold in folds):
+            return None  # a calibrator of the two-class decision function, as explain() applies it
         return cls(model)
 
     def explain(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
