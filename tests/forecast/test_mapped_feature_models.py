@@ -423,3 +423,27 @@ def test_attach_gives_each_row_the_values_of_its_own_cutoff():
     assert out["mapped__tier"].isna().tolist() == [True, True, True, False, False]  # declared on 02-01
     assert out["mapped__tier"].iloc[3] == "gold" and str(out["mapped__tier"].dtype) == "string"
     assert list(out.index) == list(frame.index) and len(out) == len(frame)
+
+
+def test_open_deals_read_together_equal_each_cut_off_read_alone(demo_warehouse, tmp_path):
+    """scoring.open_deals_at (one query for a backtest's cut-offs) gives each cut-off the frame of a
+    query of its own, a feature declared between two cut-offs only at the later one."""
+    from pipecast.forecast import close_timing, features
+    from pipecast.forecast.scoring import ForecastContext, open_deals_at
+
+    settings = demo_warehouse.copy(tmp_path / "state")
+    before, declared, after = date(2026, 6, 30), date(2026, 7, 15), date(2026, 9, 30)
+    with duckdb.connect(str(settings.resolved_warehouse_path)) as con:
+        con.execute(
+            "insert into raw.declared_features values "
+            "('opportunities', 'competitor', 'categorical', 'Competitor', ?, 'test')",
+            [declared],
+        )
+        ctx = ForecastContext.from_settings(settings)
+        together = open_deals_at(con, ctx, [before, after, AS_OF])
+        for cutoff in (before, after, AS_OF):
+            alone = features.snapshots(con, [], full_cutoffs=[cutoff])
+            alone = close_timing.with_periods(alone, ctx.grain, ctx.fiscal_start_month)
+            pd.testing.assert_frame_equal(together[cutoff], alone)
+            assert len(together[cutoff]) > 50
+    assert "mapped__competitor" not in together[before] and "mapped__competitor" in together[after]

@@ -39,7 +39,7 @@ from pipecast.forecast.scoring import (
     closed_won,
     fit_models,
     load_exits,
-    open_deals,
+    open_deals_at,
     period_forecast,
     score_deals,
 )
@@ -110,8 +110,9 @@ def run_deal_backtest(
     result = DealBacktest(pd.DataFrame(), {})
     if ledger is not None:
         backtest_ledger.ensure_table(con)
+    open_at = open_deals_at(con, ctx, cutoffs)
     for cutoff in cutoffs:
-        open_then = open_deals(con, ctx, cutoff)
+        open_then = open_at.pop(cutoff)
         closed = open_then["final_is_closed"].to_numpy(dtype=bool)
         if not closed.any():
             log.warning("deal backtest at %s: no deal open then has closed since: skipped", cutoff)
@@ -282,7 +283,7 @@ def run_revenue_backtest(
     for period in periods:
         known_at = period.start - timedelta(days=1)
         cutoffs = [known_at, *[d for d in month_ends(period.start, period.end) if d < period.end]]
-        open_at = {cutoff: open_deals(con, ctx, cutoff) for cutoff in cutoffs}
+        open_at = open_deals_at(con, ctx, cutoffs)
         new_at = {
             cutoff: new_business.forecast_new_business(con, cutoff, ctx.horizons(cutoff), ctx.seed)
             for cutoff in cutoffs

@@ -121,11 +121,14 @@ def snapshots(
     cutoffs: list[date],
     sample_fraction: float = 1.0,
     full_cutoffs: list[date] | None = None,
+    declared: bool = True,
 ) -> pd.DataFrame:
     """Deals open at the end of each cut-off, with features as of then and their outcome labels.
 
     ``sample_fraction`` keeps a deterministic share of deals (by id hash) at ``cutoffs``; every
-    deal is kept at ``full_cutoffs`` (scoring and test cut-offs).
+    deal is kept at ``full_cutoffs`` (scoring and test cut-offs). ``declared``: with the features
+    a mapping declares by the newest cut-off (mapped_features.attach); without them, for a caller
+    that attaches them per cut-off.
     """
     full = sorted(set(full_cutoffs or []))
     sampled = sorted(set(cutoffs) - set(full))
@@ -192,8 +195,8 @@ join {DEALS} d on snap.opportunity_id = d.opportunity_id
 {record_joins}
 order by snap.cutoff, snap.opportunity_id
 """
-    frame = con.execute(sql, [full, sampled]).df()
-    return mapped_features.attach(con, _tidy(frame), "opportunities")
+    frame = _tidy(con.execute(sql, [full, sampled]).df())
+    return mapped_features.attach(con, frame, "opportunities") if declared else frame
 
 
 def stage_exits(con: duckdb.DuckDBPyConnection, known_at: date, sample_fraction: float = 1.0) -> pd.DataFrame:
