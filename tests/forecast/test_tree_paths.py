@@ -109,7 +109,7 @@ def test_the_chains_stage_driver_is_its_exact_swap_over_the_open_deals_stages(ad
         "industry": ["industry"],
     }
     effects = chain.path_effects(deals, groups)
-    logit = win_models._log_odds
+    logit = explain._logit
     for i in [0, 1, 2, 5, 8]:
         deal = deals.iloc[[i]]
         same = deals[deals["open_stages"] == deal["open_stages"].iloc[0]]

@@ -143,10 +143,7 @@ class LeadModel:
 
     def path_effects(self, leads: pd.DataFrame, groups: dict[str, list[str]]) -> np.ndarray | None:
         """(leads x groups) log-odds effects from the classifier's tree paths (None: not boosted)."""
-        paths = tree_paths.CalibratedPaths.of(self.classifier)
-        if paths is None:
-            return None
-        return paths.explain(leads)[1] @ paths.membership(groups)
+        return tree_paths.classifier_effects(self.classifier, leads, groups)
 
 
 def fit(train: pd.DataFrame, seed: int = 0, use_declared: bool = True) -> LeadModel:

@@ -150,3 +150,14 @@ class CalibratedPaths:
         for g, members in enumerate(groups.values()):
             out[:, g] = [column in members for column in self.columns]
         return out
+
+
+def classifier_effects(
+    model: ProbabilityModel, frame: pd.DataFrame, groups: dict[str, list[str]]
+) -> np.ndarray | None:
+    """(rows x groups) log-odds effects of a calibrated boosted classifier's inputs, summed per
+    driver (``groups``: the driver's input columns); None when ``model`` has no tree paths."""
+    paths = CalibratedPaths.of(model)
+    if paths is None:
+        return None
+    return paths.explain(frame)[1] @ paths.membership(groups)

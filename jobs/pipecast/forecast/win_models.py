@@ -53,6 +53,8 @@ from pipecast.forecast.estimators import (
     feature_encoder,
     fit_classifier,
 )
+from pipecast.forecast.explain import EPS
+from pipecast.forecast.explain import _logit as log_odds
 from pipecast.forecast.features import (
     ATTRIBUTE_CATEGORIES,
     ATTRIBUTE_NUMBERS,
@@ -60,14 +62,6 @@ from pipecast.forecast.features import (
     SNAPSHOT_NUMBERS,
 )
 from pipecast.mapped_features import feature_name, mapped_columns
-
-EPS = 1e-4  # probabilities are clipped to [EPS, 1 - EPS] before their logarithms
-
-
-def _log_odds(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, EPS, 1.0 - EPS)
-    return np.log(p / (1.0 - p))
-
 
 log = logging.getLogger(__name__)
 
@@ -193,12 +187,12 @@ class StageChainModel:
         own = from_stage[rows, rank[rows].astype(int)]
         effects[rows] /= (1.0 - np.clip(np.exp(own), EPS, 1.0 - EPS))[:, None]
         if stage_group is not None:
-            log_odds = _log_odds(np.exp(from_stage))
+            chain_log_odds = log_odds(np.exp(from_stage))
             for length in np.unique(last[rows]):
                 same = rows[last[rows] == length]
                 stages, counts = np.unique(rank[same].astype(int), return_counts=True)
-                typical = log_odds[np.ix_(same, stages)] @ (counts / counts.sum())
-                effects[same, stage_group] = log_odds[same, rank[same].astype(int)] - typical
+                typical = chain_log_odds[np.ix_(same, stages)] @ (counts / counts.sum())
+                effects[same, stage_group] = chain_log_odds[same, rank[same].astype(int)] - typical
         effects[~known] = np.nan
         return effects
 
@@ -216,10 +210,7 @@ class SnapshotModel:
 
     def path_effects(self, deals: pd.DataFrame, groups: dict[str, list[str]]) -> np.ndarray | None:
         """(deals x groups) log-odds effects from the classifier's tree paths (None: not boosted)."""
-        paths = tree_paths.CalibratedPaths.of(self.classifier)
-        if paths is None:
-            return None
-        return paths.explain(deals)[1] @ paths.membership(groups)
+        return tree_paths.classifier_effects(self.classifier, deals, groups)
 
 
 FEATURES_FAMILY = "stage_features"
