@@ -6,7 +6,7 @@ Run after `pipecast forecast` on a benchmark warehouse (PIPECAST_* variables poi
 read-only). On --deals open deals drawn at random, the drivers of the night's current win model
 come three ways:
 
-- paths: explain.model_driver_effects, what the night writes (the trees' decision paths);
+- paths: explain.predict_with_drivers, what the night writes (the trees' decision paths);
 - swaps: explain.driver_effects with the night's background (PIPECAST_FORECAST_EXPLAIN_BACKGROUND,
   5) and seed, what the night wrote before;
 - reference: swaps against --reference-background (50) other deals: the interventional effect
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return effects, (time.process_time() - start) * 1000 / len(deals)
 
     methods = {
-        "paths": lambda: explain.model_driver_effects(win, deals, features, background, seed),
+        "paths": lambda: explain.predict_with_drivers(win, deals, features, background, seed)[1],
         "swaps": lambda: explain.driver_effects(win.predict, deals, features, background, seed),
         "swaps, other seed": lambda: explain.driver_effects(
             win.predict, deals, features, background, seed + 1

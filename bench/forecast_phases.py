@@ -11,10 +11,10 @@ itself; this separates retraining from scoring without changing it. If a module 
 a name below is gone, this script stops with the name, rather than measuring something else.
 
 Categories: ``retrain`` (tonight's training data and model fits), ``backtest`` (recipes retrained
-and scored at past cut-offs, champion/challenger), ``score`` (tonight's open deals: features,
-win x timing x amount, per-deal drivers, revenue P10/P50/P90), ``optional`` (product propensity
-and lead scores, each model's backtest, fit and score a phase), ``write`` (ml.* rows, model files, MLflow) and
-``marts`` (the dbt forecast marts).
+and scored at past cut-offs, champion/challenger), ``score`` (tonight's open deals: features, win
+probability with its per-deal drivers, timing x amount, revenue P10/P50/P90), ``optional``
+(product propensity and lead scores, each model's backtest, fit and score a phase), ``write``
+(ml.* rows, model files, MLflow) and ``marts`` (the dbt forecast marts).
 """
 
 from __future__ import annotations
@@ -52,8 +52,13 @@ PHASES: list[tuple[str, str, str, str]] = [
         "deal amount (won-to-booked ratio, typical amounts)",
         "retrain",
     ),
-    (f"{F}.models.deal_amount", "score_deals", "win x timing x amount per open deal", "score"),
-    (f"{F}.models.deal_amount", "drivers", "per-deal drivers", "score"),
+    (
+        f"{F}.models.deal_amount",
+        "drivers",
+        "win probability + per-deal drivers (one pass over the trees)",
+        "score",
+    ),
+    (f"{F}.models.deal_amount", "score_deals", "timing x amount per open deal", "score"),
     (f"{F}.models.new_business", "new_business.forecast_new_business", "new-business model", "retrain"),
     (
         f"{F}.models.revenue_forecast",

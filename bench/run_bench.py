@@ -1049,9 +1049,14 @@ def synthetic_summary(syn: dict[str, Any]) -> str:
     deals, driver_deals = syn["deals"], syn.get("driver_deals", syn["deals"])
     drivers = cats.get("drivers", 0.0)
     total, scaled = synthetic_total(syn)
+    one_pass = syn.get("win_with_drivers", False)
     text = (
         f"synthetic {deals:,} open deals: {total:.1f} s ({_num(_share(deals, total))} deals/s) = "
-        f"win x timing x amount {cats.get('score', 0.0):.1f} s + drivers "
+        + (
+            f"timing x amount {cats.get('score', 0.0):.1f} s + win probability with its drivers in one pass "
+            if one_pass
+            else f"win x timing x amount {cats.get('score', 0.0):.1f} s + drivers "
+        )
     )
     if driver_deals < deals:
         text += f"{scaled:.1f} s (extrapolated from {drivers:.1f} s on {driver_deals:,} deals)"
@@ -1160,8 +1165,8 @@ def size_section(r: SizeResult) -> list[str]:
         syn = r.synthetic
         out += [
             f"Synthetic scoring: {syn['deals']:,} open deals (the {syn['real_open_deals']:,} deals open at "
-            f"{AS_OF} repeated), tonight's models ({syn['win_model']}), through scoring.score_deals, "
-            "explain.model_driver_effects/top_drivers and scoring.period_forecast "
+            f"{AS_OF} repeated), tonight's models ({syn['win_model']}), through "
+            "explain.predict_with_drivers/top_drivers, scoring.score_deals and scoring.period_forecast "
             "(bench/score_synthetic.py):",
             "",
             "| phase | wall s | peak MB | deals/s |",

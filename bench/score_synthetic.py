@@ -6,10 +6,12 @@ Run after `pipecast forecast` on a benchmark warehouse (PIPECAST_* variables poi
 deals open at --as-of (scoring.open_deals, the same features the nightly job scores) are repeated,
 with new ids, up to --deals rows; then, each timed with its peak memory (phase_timer):
 
+- drivers: explain.predict_with_drivers (the win probability and its drivers in one pass over the
+  trees) and explain.top_drivers, as the nightly job calls them; --driver-deals limits the drivers
+  to the first N deals (the benchmark then scales their time), and every deal's win probability is
+  then predicted in the score phase;
 - score: scoring.score_deals with the night's current win-probability and close-timing models
   (loaded from the files ml.model_runs names), typical won amounts from the warehouse;
-- drivers: explain.model_driver_effects and explain.top_drivers, as the nightly job calls them (each
-  timed; --driver-deals limits them to the first N deals, the benchmark then scales their time);
 - revenue: scoring.period_forecast for this period and the next (Monte-Carlo P10/P50/P90 over the
   open deals; deals not created yet left out, they do not grow with the open deals).
 
@@ -100,17 +102,21 @@ def main(argv: list[str] | None = None) -> int:
         with timer.phase(f"repeat to {args.deals:,} deals", "prepare"):
             deals = synthetic_frame(real, args.deals)
         models = FittedModels(args.as_of, win, timing, 1.0, {}, typical, overall)
-        with timer.phase("score: win x timing x amount", "score"):
-            scored = score_deals(deals, models)
-        explained = scored if driver_deals >= len(scored) else scored.iloc[:driver_deals]
-        with timer.phase(f"drivers: per-deal effects ({len(explained):,} deals)", "drivers"):
-            effects = explain.model_driver_effects(
-                win,
-                explained,
-                win.recipe.features,
-                settings.forecast_explain_background,
-                settings.forecast_seed,
-            )
+        features = win.recipe.features
+        background, seed = settings.forecast_explain_background, settings.forecast_seed
+        one_pass = driver_deals >= len(deals)
+        if one_pass:  # as the nightly job: P(win) comes with the drivers, then timing x amount
+            with timer.phase(f"win probability + drivers, one pass ({len(deals):,} deals)", "drivers"):
+                p_win, effects = explain.predict_with_drivers(win, deals, features, background, seed)
+            with timer.phase("score: timing x amount (win probability from the drivers' pass)", "score"):
+                scored = score_deals(deals, models, p_win)
+            explained = scored
+        else:  # drivers of the first N deals only: every deal's P(win) predicted on its own
+            with timer.phase("score: win x timing x amount", "score"):
+                scored = score_deals(deals, models)
+            explained = scored.iloc[:driver_deals]
+            with timer.phase(f"drivers: per-deal effects ({len(explained):,} deals)", "drivers"):
+                effects = explain.predict_with_drivers(win, explained, features, background, seed)[1]
         with timer.phase(f"drivers: top 3 per deal ({len(explained):,} deals)", "drivers"):
             drivers = explain.top_drivers(explained, effects)
         rng = np.random.default_rng(ctx.seed)
@@ -129,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "win_model": win.recipe.recipe_id,
         "mean_win_probability": float(scored["win_probability"].mean()),
         "driver_deals": len(drivers),
+        "win_with_drivers": one_pass,
         "threads": settings.forecast_threads,
         "revenue_rows": len(revenue),
     }

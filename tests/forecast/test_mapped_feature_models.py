@@ -141,7 +141,7 @@ def test_declared_lead_features_improve_the_lead_scores_backtest(xeducation_back
 def test_lead_drivers_name_the_declared_features(xeducation_backtest):
     model, test = xeducation_backtest["model"], xeducation_backtest["test"]
     leads = test.head(300).reset_index(drop=True)
-    drivers = lead_scoring.drivers(model, leads, background=5, seed=0)
+    drivers = lead_scoring.scored(model, leads, background=5, seed=0)
     named = drivers["driver_1"].str.split(" = ").str[0]
     # measured: time on website first for 127 of 300 leads, occupation for 91, lead source for 54
     assert named.isin(LEAD_FEATURES).mean() > 0.5

@@ -1,5 +1,6 @@
 """Drivers read off the boosted models' decision paths (pipecast.forecast.tree_paths) and the stage
-chain's drivers built on them (win_models.StageChainModel.path_effects, explain.model_driver_effects)."""
+chain's drivers built on them (win_models.StageChainModel.predict_with_effects,
+explain.predict_with_drivers)."""
 
 from __future__ import annotations
 
@@ -108,7 +109,8 @@ def test_the_chains_stage_driver_is_its_exact_swap_over_the_open_deals_stages(ad
         "deal size": ["log_amount"],
         "industry": ["industry"],
     }
-    effects = chain.path_effects(deals, groups)
+    p, effects = chain.predict_with_effects(deals, groups)
+    assert np.abs(p - chain.predict(deals)).max() < 1e-12
     logit = explain._logit
     for i in [0, 1, 2, 5, 8]:
         deal = deals.iloc[[i]]
@@ -126,7 +128,7 @@ def test_chain_drivers_agree_with_the_swaps(advance):
     deals = _open_deals().assign(open_stages=4.0)
     chain = win_models.StageChainModel(RECIPE, advance, 0)
     groups = explain.driver_groups(["stage_rank", "segment", "industry", "log_amount", "log_employees"])
-    paths = pd.DataFrame(chain.path_effects(deals, groups), columns=list(groups))
+    paths = pd.DataFrame(chain.predict_with_effects(deals, groups)[1], columns=list(groups))
     swaps = explain.driver_effects(chain.predict, deals, list(deals.columns), background=40, seed=2)
     for driver in ["stage", "segment", "deal size"]:
         assert np.corrcoef(paths[driver], swaps[driver])[0, 1] > 0.9, driver
@@ -146,8 +148,27 @@ def test_win_drivers_use_the_paths_and_swaps_where_they_cannot(advance):
     frequencies = win_models.StageChainModel(
         RECIPE, ProbabilityModel([0, 1], [], [], frequencies=np.array([0.5, 0.5])), 0
     )
-    assert frequencies.path_effects(deals, explain.driver_groups(chain.recipe.features)) is None
+    assert frequencies.predict_with_effects(deals, explain.driver_groups(chain.recipe.features)) is None
     fallback = explain.model_driver_effects(frequencies, deals, RECIPE.features, background=5, seed=0)
     pd.testing.assert_frame_equal(
         fallback, explain.driver_effects(frequencies.predict, deals, chain.recipe.features, 5, 0)
     )
+
+
+def test_the_one_pass_gives_the_models_own_probability_for_every_deal(advance):
+    """P(win) comes with the drivers (the nightly scoring reuses it): it must be ``predict``'s for
+    every deal, those the paths cannot answer included (no stage, no open stages, a stage beyond
+    the pipeline's last open one)."""
+    deals = _open_deals(80)
+    deals.loc[3, "stage_rank"] = np.nan
+    deals.loc[4, "open_stages"] = np.nan
+    deals.loc[5, ["stage_rank", "open_stages"]] = [4.0, 3.0]
+    deals.loc[6, "crm_probability"] = np.nan
+    chain = win_models.StageChainModel(RECIPE, advance, 0)
+    for model in (chain, win_models.SnapshotModel(RECIPE, advance, 0)):
+        p, effects = explain.predict_with_drivers(model, deals, RECIPE.features, background=5, seed=0)
+        assert np.abs(p - model.predict(deals)).max() < 1e-12, type(model).__name__
+        assert effects.notna().all().all()
+    # without stage drivers (no group holds stage_rank), the same probabilities
+    p, _ = chain.predict_with_effects(deals, {"segment": ["segment"]})
+    assert np.abs(p - chain.predict(deals)).max() < 1e-12

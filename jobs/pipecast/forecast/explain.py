@@ -1,7 +1,7 @@
 """Per-deal drivers: which of a deal's traits move its win probability most, and which way.
 
 Two ways, both in log-odds against a typical deal. A boosted model (the stage chain, the
-snapshot model, the lead model) reads them off its trees (``model_driver_effects``,
+snapshot model, the lead model) reads them off its trees (``predict_with_drivers``,
 pipecast.forecast.tree_paths): each split on a deal's path credits its feature with the move it
 makes, the credits add up to the deal's score less the model's expected score, at about one
 prediction's cost. Every other model gets swaps (``driver_effects``): for each driver (a group of
@@ -99,6 +99,40 @@ def driver_groups(features: list[str], drivers: dict[str, list[str]] | None = No
     return {name: cols for name, cols in groups.items() if cols}
 
 
+def predict_with_drivers(
+    model: Any,
+    rows: pd.DataFrame,
+    features: list[str],
+    background: int = 5,
+    seed: int = 0,
+    drivers: dict[str, list[str]] | None = None,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """(``model.predict(rows)``, (rows x drivers) log-odds effects on that probability).
+
+    A model with ``predict_with_effects`` (the boosted win models, the lead model) answers both
+    from one pass over its trees' decision paths, about one prediction's time; a row it cannot
+    answer for (NaN: a deal whose stage is outside the funnel) and every other model get the swaps
+    of ``driver_effects``, against background rows drawn from all of ``rows``. Both measure a
+    driver against a typical row: tree paths against the training rows' expectation, swaps
+    against ``background`` scored rows (README, "drivers": how far they agree).
+    """
+    groups = driver_groups(features, drivers)
+    native = getattr(model, "predict_with_effects", None)
+    answered = native(rows, groups) if native is not None and len(rows) else None
+    if answered is None:
+        predicted = np.asarray(model.predict(rows), dtype=float)
+        return predicted, driver_effects(model.predict, rows, features, background, seed, drivers=drivers)
+    predicted, values = answered
+    effects = pd.DataFrame(values, index=rows.index, columns=list(groups), dtype=float)
+    unanswered = effects.isna().all(axis=1).to_numpy()
+    if unanswered.any():
+        swaps = driver_effects(
+            model.predict, rows[unanswered], features, background, seed, drivers=drivers, population=rows
+        )
+        effects.loc[unanswered] = swaps[effects.columns]
+    return predicted, effects
+
+
 def model_driver_effects(
     model: Any,
     rows: pd.DataFrame,
@@ -107,28 +141,8 @@ def model_driver_effects(
     seed: int = 0,
     drivers: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
-    """(rows x drivers) log-odds effects on a model's probability.
-
-    A model with ``path_effects`` (the boosted win models, the lead model) answers from its trees'
-    decision paths in about one prediction's time; a row it cannot answer for (NaN: a deal whose
-    stage is outside the funnel) and every other model get the swaps of ``driver_effects``, against
-    background rows drawn from all of ``rows``. Both measure a driver against a typical row: tree
-    paths against the training rows' expectation, swaps against ``background`` scored rows
-    (README, "drivers": how far they agree).
-    """
-    groups = driver_groups(features, drivers)
-    native = getattr(model, "path_effects", None)
-    values = native(rows, groups) if native is not None and len(rows) else None
-    if values is None:
-        return driver_effects(model.predict, rows, features, background, seed, drivers=drivers)
-    effects = pd.DataFrame(values, index=rows.index, columns=list(groups), dtype=float)
-    unanswered = effects.isna().all(axis=1).to_numpy()
-    if unanswered.any():
-        swaps = driver_effects(
-            model.predict, rows[unanswered], features, background, seed, drivers=drivers, population=rows
-        )
-        effects.loc[unanswered] = swaps[effects.columns]
-    return effects
+    """The effects of ``predict_with_drivers`` alone (rows x drivers)."""
+    return predict_with_drivers(model, rows, features, background, seed, drivers)[1]
 
 
 def driver_effects(

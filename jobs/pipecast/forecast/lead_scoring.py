@@ -141,8 +141,11 @@ class LeadModel:
     def predict(self, leads: pd.DataFrame) -> np.ndarray:
         return self.classifier.predict_positive(leads) if len(leads) else np.array([])
 
-    def path_effects(self, leads: pd.DataFrame, groups: dict[str, list[str]]) -> np.ndarray | None:
-        """(leads x groups) log-odds effects from the classifier's tree paths (None: not boosted)."""
+    def predict_with_effects(
+        self, leads: pd.DataFrame, groups: dict[str, list[str]]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(``predict``, (leads x groups) log-odds effects) from the classifier's tree paths in one
+        pass (None: not boosted)."""
         return tree_paths.classifier_effects(self.classifier, leads, groups)
 
 
@@ -175,24 +178,21 @@ def without_declared(train: pd.DataFrame, test: pd.DataFrame, seed: int = 0) -> 
     return {WITHOUT_DECLARED: fit(train, seed, use_declared=False).predict(test)}
 
 
-def drivers(model: LeadModel, leads: pd.DataFrame, background: int = 5, seed: int = 0) -> pd.DataFrame:
-    """driver_1..3 ("name = value"), their log-odds effects and all effects as JSON per lead
-    (explain.top_drivers), declared features named by their declared name."""
-    if leads.empty:
-        return pd.DataFrame(index=leads.index)
-    effects = explain.model_driver_effects(
-        model, leads, model.features, background, seed, drivers=LEAD_DRIVERS
-    )
-    return explain.top_drivers(leads, effects, shown_columns=LEAD_SHOWN)
-
-
 def scored(model: LeadModel, leads: pd.DataFrame, background: int = 5, seed: int = 0) -> pd.DataFrame:
     """``leads`` (lead_rows) with their conversion probability, the source's rate beside it and
-    their drivers (``drivers``): the rows of ml.lead_scores but for the night's columns."""
+    driver_1..3 ("name = value"), their log-odds effects and all effects as JSON per lead
+    (explain.top_drivers, declared features named by their declared name): the rows of
+    ml.lead_scores but for the night's columns. Probability and drivers come from one pass of the
+    model where it has one (explain.predict_with_drivers)."""
+    if leads.empty:
+        return leads.assign(conversion_probability=np.array([]), source_baseline=leads["source_rate"])
+    p, effects = explain.predict_with_drivers(
+        model, leads, model.features, background, seed, drivers=LEAD_DRIVERS
+    )
     return pd.concat(
         [
-            leads.assign(conversion_probability=model.predict(leads), source_baseline=leads["source_rate"]),
-            drivers(model, leads, background, seed),
+            leads.assign(conversion_probability=p, source_baseline=leads["source_rate"]),
+            explain.top_drivers(leads, effects, shown_columns=LEAD_SHOWN),
         ],
         axis=1,
     )

@@ -181,9 +181,13 @@ def open_deals_at(
     return out
 
 
-def score_deals(deals: pd.DataFrame, models: FittedModels) -> pd.DataFrame:
-    """Add win_probability, timing given won, and won-in-period probabilities."""
-    p_win = models.win.predict(deals)
+def score_deals(
+    deals: pd.DataFrame, models: FittedModels, win_probability: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Add win_probability, timing given won, and won-in-period probabilities.
+    ``win_probability``: ``models.win``'s prediction of ``deals`` when already made (with the
+    drivers, explain.predict_with_drivers)."""
+    p_win = models.win.predict(deals) if win_probability is None else np.asarray(win_probability, float)
     q = models.timing.predict(deals) if models.timing is not None else close_timing.crm_timing(deals)
     amount = deals["amount"].where(deals["amount"] > 0)
     typical = deals["product_id"].map(models.typical_amounts) if "product_id" in deals else np.nan

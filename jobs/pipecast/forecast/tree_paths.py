@@ -129,13 +129,20 @@ class CalibratedPaths:
             return None  # a calibrator of the two-class decision function, as explain() applies it
         return cls(model)
 
-    def explain(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(P(1) as ``predict_positive`` gives it (n,), log-odds contributions (n, len(columns)))."""
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's encoded inputs of ``frame`` (one column per entry of ``columns``)."""
         model = self.model
         categories = [*model.categories, *getattr(model, "pooled", [])]
-        X = model.encoder.transform(_design(frame, categories, model.numbers))
-        p = np.zeros(len(frame))
-        contributions = np.zeros((len(frame), len(self.columns)))
+        return model.encoder.transform(_design(frame, categories, model.numbers))
+
+    def explain(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(P(1) as ``predict_positive`` gives it (n,), log-odds contributions (n, len(columns)))."""
+        return self.explain_encoded(self.encode(frame))
+
+    def explain_encoded(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``explain`` of rows already encoded (``encode``)."""
+        p = np.zeros(len(X))
+        contributions = np.zeros((len(X), len(self.columns)))
         for paths, calibrator in self.folds:
             raw, credit = paths.explain(X)
             fold = calibrator.predict(raw)
@@ -143,6 +150,10 @@ class CalibratedPaths:
             p += fold
             contributions += credit
         return p / len(self.folds), contributions / len(self.folds)
+
+    def probability_encoded(self, X: np.ndarray) -> np.ndarray:
+        """P(1) of rows already encoded, without contributions (scikit-learn's prediction)."""
+        return self.model.estimator.predict_proba(X)[:, 1] if len(X) else np.array([])
 
     def membership(self, groups: dict[str, list[str]]) -> np.ndarray:
         """(columns, groups) 0/1: which driver each input column belongs to."""
@@ -154,10 +165,12 @@ class CalibratedPaths:
 
 def classifier_effects(
     model: ProbabilityModel, frame: pd.DataFrame, groups: dict[str, list[str]]
-) -> np.ndarray | None:
-    """(rows x groups) log-odds effects of a calibrated boosted classifier's inputs, summed per
-    driver (``groups``: the driver's input columns); None when ``model`` has no tree paths."""
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(P(1) as ``model.predict_positive`` gives it, (rows x groups) log-odds effects of a calibrated
+    boosted classifier's inputs summed per driver (``groups``: the driver's input columns)), from
+    one pass over the trees; None when ``model`` has no tree paths."""
     paths = CalibratedPaths.of(model)
     if paths is None:
         return None
-    return paths.explain(frame)[1] @ paths.membership(groups)
+    p, credit = paths.explain(frame)
+    return p, credit @ paths.membership(groups)

@@ -150,16 +150,21 @@ class StageChainModel:
         p[~known] = np.nan_to_num(fallback[~known], nan=0.0) if fallback is not None else 0.0
         return np.clip(p, 0.0, 1.0)
 
-    def path_effects(self, deals: pd.DataFrame, groups: dict[str, list[str]]) -> np.ndarray | None:
-        """(deals x groups) log-odds effects on P(win); None when the advance model is not boosted.
+    def predict_with_effects(
+        self, deals: pd.DataFrame, groups: dict[str, list[str]]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(P(win) as ``predict`` gives it, (deals x groups) log-odds effects on it) from one pass
+        over the advance model's trees; None when the advance model is not boosted.
 
         The driver holding ``stage_rank`` (the stage) is exact and interventional: the deal's
         log-odds less their mean over the stages of the open deals in a pipeline as long as its
         own (the chain recomputed from each of those stages, the deal's other traits kept). The
         other drivers come from the advance model's tree paths at each remaining stage (log-odds
         of advancing), entering log P(win) = sum of log P(advance) weighted by 1 - P(advance), and
-        its log-odds divided by 1 - P(win): the chain's effects to first order. Deals without a
-        stage rank or open stages: NaN."""
+        its log-odds divided by 1 - P(win): the chain's effects to first order. The deals are
+        encoded once; a stage before a deal's own (needed for the stage driver only) is predicted
+        without contributions. Deals without a stage rank or open stages: ``predict``'s answer and
+        NaN effects."""
         paths = tree_paths.CalibratedPaths.of(self.advance)
         if paths is None:
             return None
@@ -171,30 +176,45 @@ class StageChainModel:
         last = deals["open_stages"].to_numpy(dtype=float)
         known = ~np.isnan(rank) & ~np.isnan(last) & (rank <= last)
         top = int(last[known].max()) if known.any() else 0
-        log_advance = np.zeros((len(deals), top + 2))  # column s: log P(advance from stage s)
-        effects = np.zeros((len(deals), len(groups)))
+        encoded = paths.encode(deals.loc[known]) if known.any() else None
+        stage_column = paths.columns.index("stage_rank")
+        rank_k, last_k = rank[known], last[known]
+        log_advance = np.zeros((len(rank_k), top + 2))  # column s: log P(advance from stage s)
+        p_known = np.ones(len(rank_k))
+        effects_k = np.zeros((len(rank_k), len(groups)))
         for stage in range(1, top + 1):
-            needed = known & (stage <= last) & (stage >= (rank if stage_group is None else 1))
-            if not needed.any():
-                continue
-            advance, credit = paths.explain(deals.loc[needed].assign(stage_rank=float(stage)))
-            log_advance[needed, stage] = np.log(np.clip(advance, EPS, 1.0))
-            ahead = (rank[needed] <= stage)[:, None]
-            effects[needed] += ahead * (1.0 - advance)[:, None] * (credit @ member)
+            ahead = (rank_k <= stage) & (stage <= last_k)  # the deal's own remaining stages
+            before = (rank_k > stage) if stage_group is not None else np.zeros(len(rank_k), bool)
+            if ahead.any():
+                X = encoded[ahead]
+                X[:, stage_column] = float(stage)
+                advance, credit = paths.explain_encoded(X)
+                log_advance[ahead, stage] = np.log(np.clip(advance, EPS, 1.0))
+                p_known[ahead] *= advance
+                effects_k[ahead] += (1.0 - advance)[:, None] * (credit @ member)
+            if before.any():
+                X = encoded[before]
+                X[:, stage_column] = float(stage)
+                log_advance[before, stage] = np.log(np.clip(paths.probability_encoded(X), EPS, 1.0))
         # from_stage[i, s]: log P(win) of deal i were it in stage s (the stages s..last it would pass)
         from_stage = np.cumsum(log_advance[:, ::-1], axis=1)[:, ::-1]
-        rows = np.flatnonzero(known)
-        own = from_stage[rows, rank[rows].astype(int)]
-        effects[rows] /= (1.0 - np.clip(np.exp(own), EPS, 1.0 - EPS))[:, None]
+        own_stage = rank_k.astype(int)
+        rows = np.arange(len(rank_k))
+        own = from_stage[rows, own_stage]
+        effects_k /= (1.0 - np.clip(np.exp(own), EPS, 1.0 - EPS))[:, None]
         if stage_group is not None:
             chain_log_odds = log_odds(np.exp(from_stage))
-            for length in np.unique(last[rows]):
-                same = rows[last[rows] == length]
-                stages, counts = np.unique(rank[same].astype(int), return_counts=True)
+            for length in np.unique(last_k):
+                same = rows[last_k == length]
+                stages, counts = np.unique(own_stage[same], return_counts=True)
                 typical = chain_log_odds[np.ix_(same, stages)] @ (counts / counts.sum())
-                effects[same, stage_group] = chain_log_odds[same, rank[same].astype(int)] - typical
-        effects[~known] = np.nan
-        return effects
+                effects_k[same, stage_group] = chain_log_odds[same, own_stage[same]] - typical
+        p = np.empty(len(deals))
+        effects = np.full((len(deals), len(groups)), np.nan)
+        p[known], effects[known] = np.clip(p_known, 0.0, 1.0), effects_k
+        if not known.all():
+            p[~known] = self.predict(deals.loc[~known])
+        return p, effects
 
 
 @dataclass
@@ -208,9 +228,13 @@ class SnapshotModel:
             return np.array([])
         return np.clip(self.classifier.predict_positive(deals), 0.0, 1.0)
 
-    def path_effects(self, deals: pd.DataFrame, groups: dict[str, list[str]]) -> np.ndarray | None:
-        """(deals x groups) log-odds effects from the classifier's tree paths (None: not boosted)."""
-        return tree_paths.classifier_effects(self.classifier, deals, groups)
+    def predict_with_effects(
+        self, deals: pd.DataFrame, groups: dict[str, list[str]]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(``predict``, (deals x groups) log-odds effects) from the classifier's tree paths in one
+        pass (None: not boosted)."""
+        answered = tree_paths.classifier_effects(self.classifier, deals, groups)
+        return None if answered is None else (np.clip(answered[0], 0.0, 1.0), answered[1])
 
 
 FEATURES_FAMILY = "stage_features"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 
 from pipecast.config import Settings
@@ -30,8 +31,8 @@ class DealAmount(ForecastModel):
 
     def score(self, night: Night) -> dict[str, pd.DataFrame]:
         win = night.published("win", self.name)
-        scored = score_deals(night.open_deals, night.fitted)
-        scored = pd.concat([scored, drivers(scored, win.model, night.settings)], axis=1)
+        p_win, top = drivers(night.open_deals, win.model, night.settings)
+        scored = pd.concat([score_deals(night.open_deals, night.fitted, p_win), top], axis=1)
         night.scored = scored
         return {
             "opportunity_scores": scores_frame(
@@ -43,13 +44,16 @@ class DealAmount(ForecastModel):
         return None
 
 
-def drivers(scored: pd.DataFrame, win: win_models.WinModel, settings: Settings) -> pd.DataFrame:
-    """Each deal's top drivers of its win probability, in plain words."""
-    if scored.empty:
-        return pd.DataFrame(index=scored.index)
+def drivers(
+    deals: pd.DataFrame, win: win_models.WinModel, settings: Settings
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each deal's win probability and its top drivers in plain words, from one pass of the model
+    where it has one (explain.predict_with_drivers)."""
+    if deals.empty:
+        return np.array([]), pd.DataFrame(index=deals.index)
     background, seed = settings.forecast_explain_background, settings.forecast_seed
-    effects = explain.model_driver_effects(win, scored, win.recipe.features, background, seed)
-    return explain.top_drivers(scored, effects)
+    p_win, effects = explain.predict_with_drivers(win, deals, win.recipe.features, background, seed)
+    return p_win, explain.top_drivers(deals, effects)
 
 
 def scores_frame(
