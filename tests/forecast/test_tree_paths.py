@@ -172,3 +172,16 @@ def test_the_one_pass_gives_the_models_own_probability_for_every_deal(advance):
     # without stage drivers (no group holds stage_rank), the same probabilities
     p, _ = chain.predict_with_effects(deals, {"segment": ["segment"]})
     assert np.abs(p - chain.predict(deals)).max() < 1e-12
+
+
+def test_rows_explained_in_parallel_blocks_equal_one_thread(advance, monkeypatch):
+    deals = _open_deals(500)
+    paths = tree_paths.CalibratedPaths.of(advance)
+    X = paths.encode(deals)
+    monkeypatch.setattr(tree_paths, "_openmp_effective_n_threads", lambda: 1)
+    p1, credit1 = paths.explain_encoded(X)
+    monkeypatch.setattr(tree_paths, "_openmp_effective_n_threads", lambda: 3)
+    monkeypatch.setattr(tree_paths, "PARALLEL_MIN_ROWS", 100)
+    p3, credit3 = paths.explain_encoded(X)
+    assert p3.shape == p1.shape and credit3.shape == credit1.shape
+    assert np.abs(p3 - p1).max() < 1e-12 and np.abs(credit3 - credit1).max() < 1e-12

@@ -26,6 +26,7 @@ release changes them (the probabilities must equal ``predict_proba``'s).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,8 @@ from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 from pipecast.forecast.estimators import ProbabilityModel, _design
+
+PARALLEL_MIN_ROWS = 20_000  # fewer rows are explained on one thread
 
 
 @dataclass
@@ -88,11 +91,12 @@ class BoostedPaths:
         self.expected = self.baseline + sum(tree.root for tree in self.trees)
         self.known_categories, self.feature_map = model._bin_mapper.make_known_categories_bitsets()
 
-    def explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(raw scores (n,), contributions (n, features)): raw = expected + contributions summed."""
+    def explain(self, X: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(raw scores (n,), contributions (n, features)): raw = expected + contributions summed.
+        ``threads``: of the trees' traversal (default: OpenMP's, as threadpool_limits sets it)."""
         X = self.model._preprocess_X(X, reset=False)
         n = X.shape[0]
-        threads = _openmp_effective_n_threads()
+        threads = _openmp_effective_n_threads() if threads is None else threads
         raw = np.full(n, self.baseline)
         contributions = np.zeros((X.shape[1], n))
         gathered = np.empty(n)
@@ -140,11 +144,24 @@ class CalibratedPaths:
         return self.explain_encoded(self.encode(frame))
 
     def explain_encoded(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``explain`` of rows already encoded (``encode``)."""
+        """``explain`` of rows already encoded (``encode``). With more than one thread allowed
+        (threadpool_limits, PIPECAST_FORECAST_THREADS) and many rows, each thread takes a block of
+        rows through every fold: the traversal alone is parallel in scikit-learn, the gathering of
+        the credits is not."""
+        threads = _openmp_effective_n_threads()
+        if threads == 1 or len(X) < PARALLEL_MIN_ROWS:
+            return self._explain_rows(X, threads)
+        bounds = np.linspace(0, len(X), threads + 1).astype(int)
+        with ThreadPoolExecutor(threads) as pool:
+            blocks = [X[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+            parts = list(pool.map(lambda block: self._explain_rows(block, 1), blocks))
+        return np.concatenate([p for p, _ in parts]), np.vstack([c for _, c in parts])
+
+    def _explain_rows(self, X: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
         p = np.zeros(len(X))
         contributions = np.zeros((len(X), len(self.columns)))
         for paths, calibrator in self.folds:
-            raw, credit = paths.explain(X)
+            raw, credit = paths.explain(X, threads)
             fold = calibrator.predict(raw)
             fold[(fold > 1.0) & (fold <= 1.0 + 1e-5)] = 1.0  # as scikit-learn rounds each fold's
             p += fold
