@@ -7,7 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from pipecast.forecast import revenue
+from pipecast.forecast import parallel, revenue
 from pipecast.forecast.backtests import forecast_with_spread
 from pipecast.forecast.new_business import NewBusinessForecast, SegmentNewBusiness
 from pipecast.forecast.periods import Period
@@ -38,28 +38,54 @@ def test_a_deal_is_won_in_one_period_at_most_and_expectations_hold():
     assert abs(current[:, 0].mean() - (50 + 10)) < 1.5 and abs(following[:, 0].mean() - (50 + 15)) < 1.5
 
 
-def test_many_deals_take_fewer_draws_at_a_time_with_the_same_draws(monkeypatch):
-    """Memory: the draws x deals random block is bounded (SIMULATION_CELLS); a smaller block gives
-    the same simulation, since the random stream is consumed in the same order."""
-    rng = np.random.default_rng(3)
-    deals = OpenDealDraws(
-        rng.integers(0, 3, 500), rng.lognormal(8, 1, 500), rng.random(500) / 2, rng.random(500) / 3
-    )
-    whole = simulate_open_deals(deals, 3, draws=300, rng=np.random.default_rng(9))
-    monkeypatch.setattr(revenue, "SIMULATION_CELLS", 1_000)  # 2 draws at a time
-    blocks: list[tuple[int, int]] = []
-    real_random = np.random.Generator.random
+def _recorded(generator: np.random.Generator, sizes: list[tuple[int, int]]):
+    """A generator that records the size of each block of random numbers drawn from it or its spawn."""
 
     class Recording:
-        def random(self, size):
-            blocks.append(size)
-            return real_random(generator, size)
+        def __init__(self, inner: np.random.Generator):
+            self.inner = inner
 
-    generator = np.random.default_rng(9)
-    bounded = simulate_open_deals(deals, 3, draws=300, rng=Recording())
-    assert {b[0] for b in blocks} == {2} and len(blocks) == 150
+        def spawn(self, n: int) -> list[Recording]:
+            return [Recording(g) for g in self.inner.spawn(n)]
+
+        def random(self, size: tuple[int, int]) -> np.ndarray:
+            sizes.append(size)
+            return self.inner.random(size)
+
+    return Recording(generator)
+
+
+def _some_deals(n: int = 500) -> OpenDealDraws:
+    rng = np.random.default_rng(3)
+    return OpenDealDraws(rng.integers(0, 3, n), rng.lognormal(8, 1, n), rng.random(n) / 2, rng.random(n) / 3)
+
+
+def test_many_deals_take_fewer_draws_at_a_time_with_the_same_draws(monkeypatch):
+    """Memory: the draws x deals random block is bounded (SIMULATION_CELLS); a smaller block gives
+    the same simulation, since each stream is consumed in the same order."""
+    monkeypatch.setattr(parallel, "allowed_threads", lambda: 1)
+    deals = _some_deals()
+    whole = simulate_open_deals(deals, 3, draws=300, rng=np.random.default_rng(9))
+    monkeypatch.setattr(revenue, "SIMULATION_CELLS", 1_000)  # 2 draws at a time
+    sizes: list[tuple[int, int]] = []
+    bounded = simulate_open_deals(deals, 3, draws=300, rng=_recorded(np.random.default_rng(9), sizes))
+    # two streams (STREAM_DRAWS = 250): 125 + 25 blocks of 2 draws
+    assert {b[0] for b in sizes} == {2} and len(sizes) == 150
     for a, b in zip(whole, bounded, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_the_draws_depend_on_the_seed_not_on_the_threads(monkeypatch):
+    deals = _some_deals(2_000)
+    runs = []
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(parallel, "allowed_threads", lambda threads=threads: threads)
+        runs.append(simulate_open_deals(deals, 3, draws=1_000, rng=np.random.default_rng(9)))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert runs[0][0][:250].std(axis=0).min() > 0  # the blocks are not one stream repeated
+    assert not np.array_equal(runs[0][0][:250], runs[0][0][250:500])
 
 
 def test_quantiles_are_ordered():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from pipecast.forecast import explain, tree_paths, win_models
+from pipecast.forecast import explain, parallel, tree_paths, win_models
 from pipecast.forecast.estimators import ProbabilityModel, fit_classifier
 
 SEGMENTS = ["SMB", "Mid", "Enterprise"]
@@ -178,10 +178,20 @@ def test_rows_explained_in_parallel_blocks_equal_one_thread(advance, monkeypatch
     deals = _open_deals(500)
     paths = tree_paths.CalibratedPaths.of(advance)
     X = paths.encode(deals)
-    monkeypatch.setattr(tree_paths, "_openmp_effective_n_threads", lambda: 1)
+    monkeypatch.setattr(parallel, "allowed_threads", lambda: 1)
     p1, credit1 = paths.explain_encoded(X)
-    monkeypatch.setattr(tree_paths, "_openmp_effective_n_threads", lambda: 3)
-    monkeypatch.setattr(tree_paths, "PARALLEL_MIN_ROWS", 100)
+    monkeypatch.setattr(parallel, "allowed_threads", lambda: 3)
+    monkeypatch.setattr(parallel, "MIN_ROWS", 100)
     p3, credit3 = paths.explain_encoded(X)
     assert p3.shape == p1.shape and credit3.shape == credit1.shape
     assert np.abs(p3 - p1).max() < 1e-12 and np.abs(credit3 - credit1).max() < 1e-12
+
+
+def test_a_models_probabilities_in_parallel_blocks_equal_one_thread(advance, monkeypatch):
+    deals = _open_deals(500)
+    monkeypatch.setattr(parallel, "allowed_threads", lambda: 1)
+    one = advance.predict_proba(deals)
+    monkeypatch.setattr(parallel, "allowed_threads", lambda: 3)
+    monkeypatch.setattr(parallel, "MIN_ROWS", 100)
+    assert len(parallel.row_blocks(np.zeros((500, 2)), 3)) == 3
+    np.testing.assert_array_equal(advance.predict_proba(deals), one)

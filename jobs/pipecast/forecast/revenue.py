@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipecast.forecast import parallel
+
 QUANTILES = (10, 50, 90)
 Z_P10_P90 = 2.5631  # P90 - P10 of a standard normal
 MODEL = "model"  # the forecaster name of the model's rows in a backtest ledger
@@ -42,9 +44,13 @@ class OpenDealDraws:
     p_next: np.ndarray  # P(won and closed next period)
 
 
-# Random numbers held at once by the simulation (draws x deals, in chunks of draws): 20M doubles are
-# 160 MB, so 1M open deals take 20 draws at a time rather than all 2,000 (16 GB).
+# Random numbers held at once by the simulation (draws x deals, in chunks of draws, over all its
+# threads): 20M doubles are 160 MB, so 1M open deals take 20 draws at a time rather than all 2,000
+# (16 GB).
 SIMULATION_CELLS = 20_000_000
+# Draws per random stream: each block of this many draws has its own stream (spawned from the
+# generator), so that threads can share the blocks and the result depends on the seed alone.
+STREAM_DRAWS = 250
 
 
 def simulate_open_deals(
@@ -53,10 +59,13 @@ def simulate_open_deals(
     """(draws, n_segments) revenue this period and next from the open deals.
 
     Each draw gives each deal one fate (won this period, won next period, or neither), so a deal
-    is never counted in both periods; deals are independent given their probabilities. The draws
-    are made ``chunk`` at a time, fewer when the deals are many (``SIMULATION_CELLS``); the random
-    stream is the same whatever the chunk. The deals take their random numbers in segment order
-    (each segment's a contiguous block), and a period no deal can be won in is not summed.
+    is never counted in both periods; deals are independent given their probabilities. Each block
+    of ``STREAM_DRAWS`` draws takes its random numbers from its own stream (``rng.spawn``), the
+    blocks shared among the forecast's threads (parallel.allowed_threads): the same seed gives the
+    same draws whatever the threads. Within a block the draws are made ``chunk`` at a time, fewer
+    when the deals are many (``SIMULATION_CELLS``); the stream is the same whatever the chunk. The
+    deals take their random numbers in segment order (each segment's a contiguous block), and a
+    period no deal can be won in is not summed.
     """
     n = len(deals.amount)
     current = np.zeros((draws, n_segments))
@@ -70,18 +79,26 @@ def simulate_open_deals(
     bounds = np.searchsorted(np.asarray(deals.segment)[order], np.arange(n_segments + 1))
     segments = [(s, bounds[s], bounds[s + 1]) for s in range(n_segments) if bounds[s + 1] > bounds[s]]
     this_period, next_period = bool(np.any(p0 > 0)), bool(np.any(p01 > p0))
-    chunk = max(1, min(chunk, SIMULATION_CELLS // n))
-    for start in range(0, draws, chunk):
-        size = min(chunk, draws - start)
-        u = rng.random((size, n))
-        for s, lo, hi in segments:
-            part, weights = u[:, lo:hi], amount[lo:hi]
-            won_now = part < p0[lo:hi]
-            if this_period:
-                current[start : start + size, s] = won_now.astype(float) @ weights
-            if next_period:  # won by the end of next period, not this one
-                won_next = (part < p01[lo:hi]) ^ won_now
-                following[start : start + size, s] = won_next.astype(float) @ weights
+    starts = list(range(0, draws, STREAM_DRAWS))
+    streams = rng.spawn(len(starts))
+    threads = min(parallel.allowed_threads(), len(starts))
+    chunk = max(1, min(chunk, SIMULATION_CELLS // (n * threads)))
+
+    def simulate_block(block: int) -> None:
+        first, stream = starts[block], streams[block]
+        for start in range(first, min(first + STREAM_DRAWS, draws), chunk):
+            size = min(chunk, first + STREAM_DRAWS - start, draws - start)
+            u = stream.random((size, n))
+            for s, lo, hi in segments:
+                part, weights = u[:, lo:hi], amount[lo:hi]
+                won_now = part < p0[lo:hi]
+                if this_period:
+                    current[start : start + size, s] = won_now.astype(float) @ weights
+                if next_period:  # won by the end of next period, not this one
+                    won_next = (part < p01[lo:hi]) ^ won_now
+                    following[start : start + size, s] = won_next.astype(float) @ weights
+
+    parallel.run_all(simulate_block, range(len(starts)), threads)
     return current, following
 
 
