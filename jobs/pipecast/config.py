@@ -164,7 +164,8 @@ class Settings(BaseSettings):
     forecast_mlflow: bool = True
     # Rebuild the dbt forecast marts (dbt_project/models/forecast) after writing ml.*.
     forecast_build_marts: bool = True
-    # Threads for model fitting (OpenMP): more than the free cores makes boosting crawl.
+    # Threads of the forecast (OpenMP for fits and tree traversal, BLAS, and pipecast's own blocks of
+    # rows and Monte-Carlo draws, forecast/parallel.py): more than the free cores makes boosting crawl.
     forecast_threads: int = Field(default=1, ge=1)
     forecast_seed: int = 0
 

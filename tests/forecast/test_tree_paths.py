@@ -141,7 +141,7 @@ def test_win_drivers_use_the_paths_and_swaps_where_they_cannot(advance):
     deals = _open_deals(60)
     deals.loc[3, "stage_rank"] = np.nan  # a stage outside the funnel: the chain answers crm_probability
     chain = win_models.StageChainModel(RECIPE, advance, 0)
-    effects = explain.model_driver_effects(chain, deals, RECIPE.features, background=5, seed=0)
+    _, effects = explain.predict_with_drivers(chain, deals, RECIPE.features, background=5, seed=0)
     assert not effects.isna().any().any()
     swaps = explain.driver_effects(chain.predict, deals, chain.recipe.features, 5, 0)
     assert np.allclose(effects.loc[3], swaps.loc[3, effects.columns])  # that deal: swaps
@@ -149,7 +149,7 @@ def test_win_drivers_use_the_paths_and_swaps_where_they_cannot(advance):
         RECIPE, ProbabilityModel([0, 1], [], [], frequencies=np.array([0.5, 0.5])), 0
     )
     assert frequencies.predict_with_effects(deals, explain.driver_groups(chain.recipe.features)) is None
-    fallback = explain.model_driver_effects(frequencies, deals, RECIPE.features, background=5, seed=0)
+    _, fallback = explain.predict_with_drivers(frequencies, deals, RECIPE.features, background=5, seed=0)
     pd.testing.assert_frame_equal(
         fallback, explain.driver_effects(frequencies.predict, deals, chain.recipe.features, 5, 0)
     )

@@ -133,18 +133,6 @@ def predict_with_drivers(
     return predicted, effects
 
 
-def model_driver_effects(
-    model: Any,
-    rows: pd.DataFrame,
-    features: list[str],
-    background: int = 5,
-    seed: int = 0,
-    drivers: dict[str, list[str]] | None = None,
-) -> pd.DataFrame:
-    """The effects of ``predict_with_drivers`` alone (rows x drivers)."""
-    return predict_with_drivers(model, rows, features, background, seed, drivers)[1]
-
-
 def driver_effects(
     predict: Callable[[pd.DataFrame], np.ndarray],
     deals: pd.DataFrame,
