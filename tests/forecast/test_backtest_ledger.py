@@ -139,3 +139,37 @@ def test_an_edited_forecast_module_changes_every_key(tmp_path, monkeypatch):
         assert backtest_ledger.period_key(recipe, ["x"]) not in keys_before
     finally:
         backtest_ledger.code_digest.cache_clear()
+
+
+def test_a_period_keyed_from_the_nights_visit_digests_loads_no_visits_and_finds_its_entry(
+    warehouse, monkeypatch, caplog
+):
+    """A revenue period starting at a cut-off another backtest of the night has keyed (the deal
+    backtest's quarter-ends) takes that cut-off's visit digest instead of loading the visits again:
+    the same key, so the same ledger entry."""
+    with connect(warehouse) as con:
+        night = _night(con, warehouse, "first")
+        periods = backtests.revenue_periods(night.as_of, night.first_day, night.ctx, 2, night.hz.warmup_days)
+        recipe = RECIPES["stage_calibrated"]
+
+        def run(writer):
+            return backtests.run_revenue_backtest(
+                con, night.ctx, periods, recipe, night.training, {}, "stage_calibrated", ledger=writer
+            )
+
+        fresh = backtests.LedgerWriter(night.as_of, night.run_id, lambda *_: None)
+        first = run(fresh)
+        assert set(fresh.visits_digests) == {p.start - pd.Timedelta(days=1) for p in periods}
+        loaded: list = []
+        real = backtests.load_exits
+        monkeypatch.setattr(
+            backtests, "load_exits", lambda con, ctx, cutoff: loaded.append(cutoff) or real(con, ctx, cutoff)
+        )
+        shared = backtests.LedgerWriter(
+            night.as_of, "second", lambda *_: None, visits_digests=dict(fresh.visits_digests)
+        )
+        with caplog.at_level("INFO", logger="pipecast.forecast.backtests"):
+            second = run(shared)
+        assert loaded == []
+        assert sum("(from the ledger)" in r.getMessage() for r in caplog.records) == len(periods)
+        pd.testing.assert_frame_equal(first.ledger, second.ledger)

@@ -83,18 +83,19 @@ def known_at(snapshots: pd.DataFrame, cutoff: date) -> pd.DataFrame:
 def inputs_digest(
     ctx: ForecastContext,
     cutoff: date,
-    visits: pd.DataFrame,
+    visits_digest: str,
     training: pd.DataFrame,
     scored: pd.DataFrame,
 ) -> str:
     """What every candidate at ``cutoff`` is made from: the code (code_digest), the settings that shape
-    a fit, the cut-off, its stage visits, the training snapshots with the labels known then, and
-    the features (not the labels) of the deals it scores."""
+    a fit, the cut-off, its stage visits (``frame_digest`` of scoring.load_exits at the cut-off),
+    the training snapshots with the labels known then, and the features (not the labels) of the
+    deals it scores."""
     parts = [
         code_digest(),
         str((ctx.seed, ctx.maturity_days, ctx.max_training_rows)),
         cutoff.isoformat(),
-        frame_digest(visits),
+        visits_digest,
         frame_digest(known_at(training, cutoff)),
         features_digest(scored),
     ]

@@ -74,6 +74,16 @@ class LedgerWriter:
     run_id: str
     publish: backtest_ledger.Publish
     reuse: bool = True  # False: refit everything and store it anew (a full backtest)
+    # the digest of the stage visits at each cut-off, kept by the night's first backtest that loaded
+    # them: the night's later backtests (a revenue period starting at a deal cut-off) key that
+    # cut-off without loading its visits again (Night.visits_digests, one dict for the night)
+    visits_digests: dict[date, str] = field(default_factory=dict, compare=False)
+
+    def visits_digest(self, cutoff: date, visits: pd.DataFrame) -> str:
+        """The digest of ``visits`` (the stage visits at ``cutoff``), kept for the night."""
+        digest = backtest_ledger.frame_digest(visits)
+        self.visits_digests[cutoff] = digest
+        return digest
 
 
 @dataclass
@@ -120,7 +130,9 @@ def run_deal_backtest(
         test = open_then[closed]
         exits = load_exits(con, ctx, cutoff)
         inputs = (
-            backtest_ledger.inputs_digest(ctx, cutoff, exits, training_snapshots, open_then)
+            backtest_ledger.inputs_digest(
+                ctx, cutoff, ledger.visits_digest(cutoff, exits), training_snapshots, open_then
+            )
             if ledger is not None
             else ""
         )
@@ -289,11 +301,15 @@ def run_revenue_backtest(
             for cutoff in cutoffs
         }
         actual = _actual(con, period)
-        exits = load_exits(con, ctx, known_at)
+        exits = None  # loaded only to key the period when no backtest tonight has, or to fit on a miss
         key = ""
         if ledger is not None:
+            visits_digest = ledger.visits_digests.get(known_at)
+            if visits_digest is None:
+                exits = load_exits(con, ctx, known_at)
+                visits_digest = ledger.visits_digest(known_at, exits)
             inputs = _period_inputs(
-                ctx, prior, period, actual, exits, training_snapshots, open_at, new_at, rows
+                ctx, prior, period, actual, visits_digest, training_snapshots, open_at, new_at, rows
             )
             key = backtest_ledger.period_key(recipe, inputs)
             entry = backtest_ledger.lookup_period(con, key) if ledger.reuse else None
@@ -358,7 +374,7 @@ def _period_inputs(
     prior: revenue.SpreadPrior,
     period: Period,
     actual: float,
-    exits: pd.DataFrame,
+    visits_digest: str,
     training_snapshots: pd.DataFrame,
     open_at: dict[date, pd.DataFrame],
     new_at: dict[date, new_business.NewBusinessForecast],
@@ -370,7 +386,7 @@ def _period_inputs(
     return [
         # the actual to the cent: a parallel sum of doubles differs in its last bits from run to run
         repr((ctx, prior, period, f"{actual:.2f}")),
-        backtest_ledger.inputs_digest(ctx, cutoffs[0], exits, training_snapshots, at_start),
+        backtest_ledger.inputs_digest(ctx, cutoffs[0], visits_digest, training_snapshots, at_start),
         backtest_ledger.frame_digest(_won_in_period(at_start.assign(p_won_next_period=0.0), period)),
         *(backtest_ledger.features_digest(open_at[c]) for c in cutoffs[1:]),
         *(backtest_ledger.new_business_digest(new_at[c]) for c in cutoffs),

@@ -121,6 +121,8 @@ class Night:
     # marks rows written outside the night's own tables for the warehouse (Workspace.publish)
     publish: Publish = lambda *_: None
     reuse_backtests: bool = True  # False: refit every backtest cut-off (the weekly full backtest)
+    # the stage visits' digest per backtest cut-off, shared by the night's backtests (LedgerWriter)
+    visits_digests: dict[date, str] = field(default_factory=dict)
     # every model's backtest rows (ml.backtests), in the order of the list: set once every model
     # has run, for ``version`` (close timing's scores are the revenue backtest's rows)
     metrics: pd.DataFrame = field(default_factory=lambda: empty_metrics())

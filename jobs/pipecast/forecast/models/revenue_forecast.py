@@ -47,7 +47,9 @@ class RevenueForecast(ForecastModel):
             win.deal_backtest.models,
             win.recipe_name,
             prior=self.prior,
-            ledger=backtests.LedgerWriter(night.as_of, night.run_id, night.publish, night.reuse_backtests),
+            ledger=backtests.LedgerWriter(
+                night.as_of, night.run_id, night.publish, night.reuse_backtests, night.visits_digests
+            ),
         )
         night.ledger = self.backtest_result.ledger
         return backtests.revenue_metrics(self.backtest_result)

@@ -47,7 +47,9 @@ class WinProbability(ForecastModel):
             recipes,
             night.training,
             night.truth(),
-            backtests.LedgerWriter(night.as_of, night.run_id, night.publish, night.reuse_backtests),
+            backtests.LedgerWriter(
+                night.as_of, night.run_id, night.publish, night.reuse_backtests, night.visits_digests
+            ),
         )
         if self.deal_bt.reused:
             log.info(
