@@ -131,10 +131,10 @@ class CalibratedPaths:
         return cls(model)
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
-        """The model's encoded inputs of ``frame`` (one column per entry of ``columns``)."""
+        """The model's encoded inputs of ``frame`` (one column per entry of ``columns``), column-major."""
         model = self.model
         categories = [*model.categories, *getattr(model, "pooled", [])]
-        return model.encoder.transform(_design(frame, categories, model.numbers))
+        return np.asfortranarray(model.encoder.transform(_design(frame, categories, model.numbers)))
 
     def explain(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(P(1) as ``predict_positive`` gives it (n,), log-odds contributions (n, len(columns)))."""

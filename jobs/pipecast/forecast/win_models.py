@@ -186,14 +186,14 @@ class StageChainModel:
             ahead = (rank_k <= stage) & (stage <= last_k)  # the deal's own remaining stages
             before = (rank_k > stage) if stage_group is not None else np.zeros(len(rank_k), bool)
             if ahead.any():
-                X = encoded[ahead]
+                X = np.asfortranarray(encoded[ahead])
                 X[:, stage_column] = float(stage)
                 advance, credit = paths.explain_encoded(X)
                 log_advance[ahead, stage] = np.log(np.clip(advance, EPS, 1.0))
                 p_known[ahead] *= advance
                 effects_k[ahead] += (1.0 - advance)[:, None] * (credit @ member)
             if before.any():
-                X = encoded[before]
+                X = np.asfortranarray(encoded[before])
                 X[:, stage_column] = float(stage)
                 log_advance[before, stage] = np.log(np.clip(paths.probability_encoded(X), EPS, 1.0))
         # from_stage[i, s]: log P(win) of deal i were it in stage s (the stages s..last it would pass)
