@@ -31,6 +31,13 @@ def test_the_stage_chain_multiplies_the_remaining_stages():
     assert np.allclose(model.predict(deals), [0.5 * 0.8 * 0.9, 0.8 * 0.9, 0.9, 0.4])
 
 
+def test_the_stage_chain_scores_deals_whose_open_stages_are_unknown():
+    """A subset (a row block, a segment) may hold no deal with a count of open stages: none is ahead."""
+    model = win_models.StageChainModel(win_models.recipe("stage_chain"), _ConstantAdvance(), 0)
+    deals = pd.DataFrame({"stage_rank": [1.0, np.nan], "open_stages": np.nan, "crm_probability": 0.4})
+    assert np.allclose(model.predict(deals), [1.0, 0.4])
+
+
 def test_recipes_have_stable_ids_and_round_trip():
     chain = win_models.recipe("stage_chain")
     assert chain.recipe_id == win_models.Recipe.from_dict(chain.as_dict()).recipe_id

@@ -88,6 +88,23 @@ def test_the_draws_depend_on_the_seed_not_on_the_threads(monkeypatch):
     assert not np.array_equal(runs[0][0][:250], runs[0][0][250:500])
 
 
+def test_no_draws_give_empty_sums():
+    current, following = simulate_open_deals(_some_deals(), 3, draws=0, rng=np.random.default_rng(9))
+    assert current.shape == following.shape == (0, 3)
+
+
+def test_each_worker_thread_runs_one_openmp_thread(monkeypatch):
+    """OpenMP's thread count is each thread's own: a worker must cap it itself, or HistGradientBoosting
+    inside it runs a team per core beside the other workers."""
+    from threadpoolctl import threadpool_info
+
+    def openmp_threads(_):
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"]
+
+    seen = parallel.run_all(openmp_threads, range(4), threads=2)
+    assert all(counts and set(counts) == {1} for counts in seen)
+
+
 def test_quantiles_are_ordered():
     p10, p50, p90 = quantiles(np.random.default_rng(0).normal(100, 10, 5000))
     assert p10 < p50 < p90 and abs(p50 - 100) < 1

@@ -36,8 +36,15 @@ def run_all(work: Callable[[T], R], items: Iterable[T], threads: int) -> list[R]
     items = list(items)
     if threads <= 1 or len(items) <= 1:
         return [work(item) for item in items]
-    with threadpool_limits(1), ThreadPoolExecutor(min(threads, len(items))) as pool:
+    # BLAS's limit is the process's (set here, restored after); OpenMP's is each thread's own, so
+    # each worker sets it as it starts (a new thread would take OMP_NUM_THREADS or the CPUs)
+    workers = ThreadPoolExecutor(min(threads, len(items)), initializer=_one_openmp_thread)
+    with threadpool_limits(1), workers as pool:
         return list(pool.map(work, items))
+
+
+def _one_openmp_thread() -> None:
+    threadpool_limits(1, user_api="openmp")
 
 
 def row_blocks(X: np.ndarray, threads: int) -> list[np.ndarray]:

@@ -70,7 +70,7 @@ def simulate_open_deals(
     n = len(deals.amount)
     current = np.zeros((draws, n_segments))
     following = np.zeros((draws, n_segments))
-    if n == 0:
+    if n == 0 or draws == 0:
         return current, following
     order = np.argsort(deals.segment, kind="stable")
     amount = np.nan_to_num(np.asarray(deals.amount, dtype=float))[order]

@@ -140,7 +140,8 @@ class StageChainModel:
         last = deals["open_stages"].to_numpy(dtype=float)
         known = ~np.isnan(rank)
         p = np.ones(len(deals))
-        top = int(np.nanmax(last[known])) if known.any() else 0
+        counted = known & ~np.isnan(last)  # a deal without open stages has none ahead
+        top = int(last[counted].max()) if counted.any() else 0
         for stage in range(1, top + 1):
             ahead = known & (rank <= stage) & (stage <= last)
             if ahead.any():
