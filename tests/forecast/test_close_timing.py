@@ -117,3 +117,28 @@ def test_with_no_history_the_crm_close_date_as_it_is_never_uniform_buckets(caplo
     assert "CRM close date as it is" in caplog.text
     p = model.predict(_open_deals(["2025-06-10", "2025-08-01", "2026-01-05"]))
     assert np.allclose(p, np.eye(3))
+
+
+def test_the_timing_classifier_is_one_model_calibrated_on_its_folds():
+    """Predicting with one model, not the three calibration folds' (a third of the trees), and it
+    still answers a probability per class that sums to 1."""
+    rng = np.random.default_rng(5)
+    n = 600
+    cutoff = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 180, n), unit="D")
+    crm_date = cutoff + pd.to_timedelta(rng.integers(1, 200, n), unit="D")
+    frame = pd.DataFrame(
+        {
+            "opportunity_id": [f"won-{i}" for i in range(n)],
+            "cutoff": cutoff,
+            "final_is_closed": True,
+            "final_is_won": True,
+            "close_date": crm_date,
+            "final_close_date": crm_date + pd.to_timedelta(rng.integers(0, 60, n), unit="D"),
+        }
+    )
+    model = close_timing.fit(with_periods(frame, "quarter", 1), date(2025, 12, 31), pd.Series(dtype=float))
+    assert model.method == close_timing.CLASSIFIER
+    assert len(model.classifier.estimator.calibrated_classifiers_) == 1
+    p = model.predict(_open_deals(["2025-06-10", "2025-08-01", None]))
+    assert p.shape == (3, 3) and np.allclose(p.sum(axis=1), 1.0)
+    assert p[0, 0] > p[0, 2] and p[1, 1] > p[1, 0]  # closing this quarter / next as the CRM says
