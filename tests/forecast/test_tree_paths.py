@@ -79,6 +79,34 @@ def test_paths_give_the_calibrated_probability_and_add_up_to_each_folds_raw_scor
         assert np.abs(boosted.expected + contributions.sum(axis=1) - raw).max() < 1e-10
 
 
+def test_paths_in_bins_take_the_leaves_of_raw_values_for_unseen_categories_and_missing_values():
+    """The paths traverse the trees on the model's own bins. A category the model never saw (a
+    calibration fold may lack a level the encoder knows), a negative code and a missing value go
+    where ``predict`` sends them; numbers beyond every threshold too."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    X = np.column_stack([rng.integers(0, 3, n), rng.normal(0, 1, n)]).astype(float)
+    X[rng.random(n) < 0.2, 0] = np.nan  # missing categories in training: some splits send them left
+    z = np.nan_to_num(X[:, 0], nan=3.0) - 1.5 + X[:, 1]
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    model = HistGradientBoostingClassifier(categorical_features=[0], max_iter=30, random_state=0).fit(X, y)
+    new = np.array([[3, 0.5], [7, -0.2], [-1, 0.1], [np.nan, np.nan], [1, 1e9], [2, -1e9], [0, np.inf]])
+    rows = np.vstack([X[:200], new])
+    boosted = tree_paths.BoostedPaths(model)
+    raw, contributions = boosted.explain(rows)
+    left = [
+        node["missing_go_to_left"]
+        for it in model._predictors
+        for node in it[0].nodes
+        if node["is_categorical"]
+    ]
+    assert any(left) and not all(left)  # the unseen categories' way matters
+    np.testing.assert_allclose(raw, model.decision_function(rows), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(boosted.expected + contributions.sum(axis=1), raw, rtol=0, atol=1e-10)
+
+
 def test_paths_credit_what_the_model_uses(advance):
     deals = _open_deals()
     _, credit = tree_paths.CalibratedPaths.of(advance).explain(deals)

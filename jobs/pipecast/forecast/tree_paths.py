@@ -19,8 +19,8 @@ weighted fit the credits still add up, against an unweighted expectation (the bo
 use paths, the win and lead models, are fitted unweighted). Credits are in the boosted model's raw
 log-odds, before calibration.
 
-It reads scikit-learn's fitted trees (``_predictors``, ``_preprocess_X``, the bin mapper's
-category bitsets): private, stable since 1.0; ``tests/forecast/test_tree_paths.py`` fails if a
+It reads scikit-learn's fitted trees and bins (``_predictors``, ``_preprocess_X``, the bin mapper's
+thresholds, ``_map_to_bins``): private, stable since 1.0; ``tests/forecast/test_tree_paths.py`` fails if a
 release changes them (the probabilities must equal ``predict_proba``'s).
 """
 
@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble._hist_gradient_boosting._binning import _map_to_bins
+from sklearn.ensemble._hist_gradient_boosting.common import X_BINNED_DTYPE
 from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 
 from pipecast.forecast import parallel
@@ -86,23 +88,35 @@ class BoostedPaths:
         self.baseline = float(np.ravel(model._baseline_prediction)[0])
         self.trees = [_tree(iteration[0]) for iteration in model._predictors]
         self.expected = self.baseline + sum(tree.root for tree in self.trees)
-        self.known_categories, self.feature_map = model._bin_mapper.make_known_categories_bitsets()
 
     def explain(self, X: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(raw scores (n,), contributions (n, features)): raw = expected + contributions summed.
         ``threads``: of the trees' traversal (default: OpenMP's, as threadpool_limits sets it)."""
-        X = self.model._preprocess_X(X, reset=False)
-        n = X.shape[0]
         threads = parallel.allowed_threads() if threads is None else threads
+        X = self.binned(self.model._preprocess_X(X, reset=False), threads)
+        n = X.shape[0]
+        missing = self.model._bin_mapper.missing_values_bin_idx_
         raw = np.full(n, self.baseline)
         contributions = np.zeros((X.shape[1], n))
         gathered = np.empty(n)
         for tree in self.trees:
-            leaf = tree.leaf_of.predict(X, self.known_categories, self.feature_map, threads).astype(np.intp)
+            leaf = tree.leaf_of.predict_binned(X, missing, threads).astype(np.intp)
             raw += np.take(tree.value, leaf, out=gathered)
             for j, feature in enumerate(tree.features):
                 contributions[feature] += np.take(tree.credit[j], leaf, out=gathered)
         return raw, contributions.T
+
+    def binned(self, X: np.ndarray, threads: int) -> np.ndarray:
+        """``X`` (preprocessed) in the model's own bins, as its fit saw them: one byte a value instead
+        of eight, and the trees compare bytes; the leaves are the same as on raw values. A category
+        the model never saw is already missing (``_preprocess_X`` makes it NaN), so it takes the
+        missing values' bin and way, as ``predict`` sends it (tests/forecast/test_tree_paths.py)."""
+        mapper = self.model._bin_mapper
+        out = np.zeros(X.shape, dtype=X_BINNED_DTYPE, order="F")
+        _map_to_bins(
+            X, mapper.bin_thresholds_, mapper.is_categorical_, mapper.missing_values_bin_idx_, threads, out
+        )
+        return out
 
 
 class CalibratedPaths:
