@@ -223,3 +223,18 @@ def test_a_models_probabilities_in_parallel_blocks_equal_one_thread(advance, mon
     monkeypatch.setattr(parallel, "MIN_ROWS", 100)
     assert len(parallel.row_blocks(np.zeros((500, 2)), 3)) == 3
     np.testing.assert_array_equal(advance.predict_proba(deals), one)
+
+
+def test_a_models_probabilities_a_block_of_rows_at_a_time_equal_all_at_once(advance, monkeypatch):
+    """Memory: many rows (1.4M account x product pairs) are encoded and predicted PREDICT_ROWS at a
+    time, with the same probabilities in the same order."""
+    from pipecast.forecast import estimators
+
+    deals = _open_deals(500)
+    whole = advance.predict_proba(deals)
+    calls = []
+    predict = advance.estimator.predict_proba
+    monkeypatch.setattr(advance.estimator, "predict_proba", lambda X: calls.append(len(X)) or predict(X))
+    monkeypatch.setattr(estimators, "PREDICT_ROWS", 120)
+    np.testing.assert_array_equal(advance.predict_proba(deals), whole)
+    assert calls == [120, 120, 120, 120, 20]

@@ -57,6 +57,9 @@ MAX_CATEGORIES = 250  # HistGradientBoosting's categorical limit is 255 bins
 # A declared feature's level seen fewer times than this in training is pooled with the other rare ones.
 MIN_LEVEL_ROWS = 20
 MISSING_LEVEL = "(missing)"
+# Rows a boosted model encodes and predicts at a time: scoring 1.4M account x product pairs at once
+# held 600 MB of text columns and encodings beside the pairs themselves (the L forecast's peak)
+PREDICT_ROWS = 250_000
 
 
 @dataclass
@@ -81,6 +84,9 @@ class ProbabilityModel:
             return np.empty((0, len(self.classes)))
         if self.estimator is None:
             return np.tile(self.frequencies, (len(frame), 1))
+        if len(frame) > PREDICT_ROWS:  # the design's text columns and its encoding a block at a time
+            blocks = range(0, len(frame), PREDICT_ROWS)
+            return np.vstack([self.predict_proba(frame.iloc[i : i + PREDICT_ROWS]) for i in blocks])
         categories = [*self.categories, *getattr(self, "pooled", [])]
         # column-major (a tree reads one feature at a time: 15% faster through the boosted trees),
         # the encoder's row-major copy freed at once; blocks of rows on the forecast's threads when
