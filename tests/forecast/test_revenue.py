@@ -29,7 +29,7 @@ def test_a_deal_is_won_in_one_period_at_most_and_expectations_hold():
         p_current=np.array([0.5, 0.2, 1.0]),
         p_next=np.array([0.5, 0.3, 0.0]),
     )
-    current, following = simulate_open_deals(deals, 2, draws=20_000, rng=np.random.default_rng(1), chunk=777)
+    current, following = simulate_open_deals(deals, 2, draws=20_000, rng=np.random.default_rng(1))
     assert current.shape == following.shape == (20_000, 2)
     # deal 0 is won this period or next, never both and never neither
     assert np.all(current[:, 0] + following[:, 0] >= 100.0)
@@ -38,19 +38,24 @@ def test_a_deal_is_won_in_one_period_at_most_and_expectations_hold():
     assert abs(current[:, 0].mean() - (50 + 10)) < 1.5 and abs(following[:, 0].mean() - (50 + 15)) < 1.5
 
 
-def _recorded(generator: np.random.Generator, sizes: list[tuple[int, int]]):
-    """A generator that records the size of each block of random numbers drawn from it or its spawn."""
+def _recorded(generator: np.random.Generator, sizes: list[int]):
+    """A generator whose spawn records how many raw random numbers each call draws."""
+
+    class RecordingBits:
+        def __init__(self, inner: np.random.BitGenerator):
+            self.inner = inner
+
+        def random_raw(self, size: int) -> np.ndarray:
+            sizes.append(size)
+            return self.inner.random_raw(size)
 
     class Recording:
         def __init__(self, inner: np.random.Generator):
+            self.bit_generator = RecordingBits(inner.bit_generator)
             self.inner = inner
 
         def spawn(self, n: int) -> list[Recording]:
             return [Recording(g) for g in self.inner.spawn(n)]
-
-        def random(self, size: tuple[int, int]) -> np.ndarray:
-            sizes.append(size)
-            return self.inner.random(size)
 
     return Recording(generator)
 
@@ -60,19 +65,28 @@ def _some_deals(n: int = 500) -> OpenDealDraws:
     return OpenDealDraws(rng.integers(0, 3, n), rng.lognormal(8, 1, n), rng.random(n) / 2, rng.random(n) / 3)
 
 
-def test_many_deals_take_fewer_draws_at_a_time_with_the_same_draws(monkeypatch):
-    """Memory: the draws x deals random block is bounded (SIMULATION_CELLS); a smaller block gives
-    the same simulation, since each stream is consumed in the same order."""
+def test_the_random_numbers_held_at_once_do_not_grow_with_the_deals(monkeypatch):
+    """Memory and speed: each call draws one tile (a block's draws x at most TILE_DEALS deals of one
+    segment), whatever the deals; deals that cannot be won take none."""
     monkeypatch.setattr(parallel, "allowed_threads", lambda: 1)
-    deals = _some_deals()
-    whole = simulate_open_deals(deals, 3, draws=300, rng=np.random.default_rng(9))
-    monkeypatch.setattr(revenue, "SIMULATION_CELLS", 1_000)  # 2 draws at a time
-    sizes: list[tuple[int, int]] = []
-    bounded = simulate_open_deals(deals, 3, draws=300, rng=_recorded(np.random.default_rng(9), sizes))
-    # two streams (STREAM_DRAWS = 250): 125 + 25 blocks of 2 draws
-    assert {b[0] for b in sizes} == {2} and len(sizes) == 150
-    for a, b in zip(whole, bounded, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-12)
+    monkeypatch.setattr(revenue, "TILE_DEALS", 64)
+    deals = _some_deals(2_000)
+    deals.p_current[:100] = 0.0
+    deals.p_next[:100] = 0.0
+    sizes: list[int] = []
+    rng = _recorded(np.random.default_rng(9), sizes)
+    current, _ = simulate_open_deals(deals, 3, draws=300, rng=rng)
+    per_segment = np.bincount(deals.segment[100:], minlength=3)
+    tiles = int(np.sum(-(-per_segment // 64)))
+    assert len(sizes) == 2 * tiles  # two streams (STREAM_DRAWS = 250) of 250 and 50 draws
+    assert max(sizes) == 250 * 64 // 2  # two 32-bit numbers a raw draw
+    assert sum(sizes) == sum(-(-draws * n // 2) for draws in (250, 50) for n in _tile_widths(per_segment, 64))
+    expected = np.bincount(deals.segment, weights=deals.amount * deals.p_current, minlength=3)
+    np.testing.assert_allclose(current.mean(axis=0), expected, rtol=0.05)
+
+
+def _tile_widths(per_segment: np.ndarray, width: int) -> list[int]:
+    return [min(width, n - lo) for n in per_segment for lo in range(0, n, width)]
 
 
 def test_the_draws_depend_on_the_seed_not_on_the_threads(monkeypatch):

@@ -44,17 +44,25 @@ class OpenDealDraws:
     p_next: np.ndarray  # P(won and closed next period)
 
 
-# Random numbers held at once by the simulation (draws x deals, in chunks of draws, over all its
-# threads): 20M doubles are 160 MB, so 1M open deals take 20 draws at a time rather than all 2,000
-# (16 GB).
-SIMULATION_CELLS = 20_000_000
+# Random numbers are drawn a tile at a time: STREAM_DRAWS draws x at most TILE_DEALS deals of one
+# segment (1 MB of 32-bit numbers, 2 MB as float64), which stays in a core's cache while it is
+# compared and summed. Drawing draws x all deals at once streamed every number through memory
+# four times (1M deals, 2,000 draws: 10.5 ns a number against 2.2).
+TILE_DEALS = 1024
 # Draws per random stream: each block of this many draws has its own stream (spawned from the
 # generator), so that threads can share the blocks and the result depends on the seed alone.
 STREAM_DRAWS = 250
+# A deal is won in a draw when its random integer, uniform on [0, 2**31), is below
+# round(p x 2**31): p = 0 is never won, p = 1 always, and any p within 2.4e-10.
+_SCALE = 2.0**31
+
+
+def _thresholds(p: np.ndarray) -> np.ndarray:
+    return np.round(p * _SCALE).astype(np.uint32)
 
 
 def simulate_open_deals(
-    deals: OpenDealDraws, n_segments: int, draws: int, rng: np.random.Generator, chunk: int = 200
+    deals: OpenDealDraws, n_segments: int, draws: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """(draws, n_segments) revenue this period and next from the open deals.
 
@@ -62,43 +70,47 @@ def simulate_open_deals(
     is never counted in both periods; deals are independent given their probabilities. Each block
     of ``STREAM_DRAWS`` draws takes its random numbers from its own stream (``rng.spawn``), the
     blocks shared among the forecast's threads (parallel.allowed_threads): the same seed gives the
-    same draws whatever the threads. Within a block the draws are made ``chunk`` at a time, fewer
-    when the deals are many (``SIMULATION_CELLS``); the stream is the same whatever the chunk. The
-    deals take their random numbers in segment order (each segment's a contiguous block), and a
-    period no deal can be won in is not summed.
+    same draws whatever the threads. Within a block the deals are drawn a tile at a time
+    (``TILE_DEALS`` deals of one segment, in segment order), so memory does not grow with the
+    deals. A deal that cannot be won in either period takes no random numbers, and a period no
+    deal can be won in is not summed.
     """
-    n = len(deals.amount)
     current = np.zeros((draws, n_segments))
     following = np.zeros((draws, n_segments))
-    if n == 0 or draws == 0:
+    p0 = np.clip(np.asarray(deals.p_current, dtype=float), 0, 1)
+    p01 = np.maximum(p0, np.clip(p0 + np.nan_to_num(np.asarray(deals.p_next, dtype=float)), 0, 1))
+    segment = np.asarray(deals.segment)
+    winnable = np.flatnonzero(p01 > 0)
+    if len(winnable) == 0 or draws == 0:
         return current, following
-    order = np.argsort(deals.segment, kind="stable")
+    order = winnable[np.argsort(segment[winnable], kind="stable")]
     amount = np.nan_to_num(np.asarray(deals.amount, dtype=float))[order]
-    p0 = np.clip(np.asarray(deals.p_current, dtype=float), 0, 1)[order]
-    p01 = np.maximum(p0, np.clip(p0 + np.nan_to_num(np.asarray(deals.p_next, dtype=float)[order]), 0, 1))
-    bounds = np.searchsorted(np.asarray(deals.segment)[order], np.arange(n_segments + 1))
-    segments = [(s, bounds[s], bounds[s + 1]) for s in range(n_segments) if bounds[s + 1] > bounds[s]]
-    this_period, next_period = bool(np.any(p0 > 0)), bool(np.any(p01 > p0))
+    below_now, below_by_next = _thresholds(p0[order]), _thresholds(p01[order])
+    this_period, next_period = bool(np.any(below_now > 0)), bool(np.any(below_by_next > below_now))
+    bounds = np.searchsorted(segment[order], np.arange(n_segments + 1))
+    tiles = [
+        (s, lo, min(lo + TILE_DEALS, bounds[s + 1]))
+        for s in range(n_segments)
+        for lo in range(bounds[s], bounds[s + 1], TILE_DEALS)
+    ]
     starts = list(range(0, draws, STREAM_DRAWS))
     streams = rng.spawn(len(starts))
-    threads = min(parallel.allowed_threads(), len(starts))
-    chunk = max(1, min(chunk, SIMULATION_CELLS // (n * threads)))
 
     def simulate_block(block: int) -> None:
-        first, stream = starts[block], streams[block]
-        for start in range(first, min(first + STREAM_DRAWS, draws), chunk):
-            size = min(chunk, first + STREAM_DRAWS - start, draws - start)
-            u = stream.random((size, n))
-            for s, lo, hi in segments:
-                part, weights = u[:, lo:hi], amount[lo:hi]
-                won_now = part < p0[lo:hi]
-                if this_period:
-                    current[start : start + size, s] = won_now.astype(float) @ weights
-                if next_period:  # won by the end of next period, not this one
-                    won_next = (part < p01[lo:hi]) ^ won_now
-                    following[start : start + size, s] = won_next.astype(float) @ weights
+        rows = slice(starts[block], min(starts[block] + STREAM_DRAWS, draws))
+        size, bits = rows.stop - rows.start, streams[block].bit_generator
+        for s, lo, hi in tiles:
+            cells = size * (hi - lo)
+            u = bits.random_raw((cells + 1) // 2).view(np.uint32)[:cells].reshape(size, hi - lo)
+            u >>= 1  # uniform on [0, 2**31)
+            won_now = u < below_now[lo:hi]
+            if this_period:
+                current[rows, s] += won_now.astype(float) @ amount[lo:hi]
+            if next_period:  # won by the end of next period, not this one
+                won_next = (u < below_by_next[lo:hi]) ^ won_now
+                following[rows, s] += won_next.astype(float) @ amount[lo:hi]
 
-    parallel.run_all(simulate_block, range(len(starts)), threads)
+    parallel.run_all(simulate_block, range(len(starts)), min(parallel.allowed_threads(), len(starts)))
     return current, following
 
 
