@@ -41,16 +41,26 @@ from pipecast.forecast.estimators import ProbabilityModel, _design
 
 
 @dataclass
-class _Tree:
-    leaf_of: TreePredictor  # the tree with each node's value replaced by its index: predicts leaf ids
-    value: np.ndarray  # (nodes,) the leaf values
-    features: np.ndarray  # (k,) the features the tree splits on
-    credit: np.ndarray  # (k, nodes): per leaf, the moves of its path credited to each of those features
-    root: float  # the tree's expected value
+class _Forest:
+    """Every tree of a boosted model in one set of node arrays (tree_traversal.traverse reads them)."""
+
+    roots: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray
+    is_leaf: np.ndarray
+    is_categorical: np.ndarray
+    bitset: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+    move: np.ndarray  # a node's expected value less its parent's: the move credited to the parent's feature
+    bitsets: np.ndarray
+    expected: float  # the trees' expected values summed
 
 
-def _tree(predictor: TreePredictor) -> _Tree:
-    nodes = predictor.nodes
+def _expected_values(nodes: np.ndarray) -> np.ndarray:
+    """Each node's expected value: the mean of the leaves below it, weighted by their training rows."""
     count = nodes["count"].astype(float)
     mean = nodes["value"].astype(float)
     for i in np.argsort(-nodes["depth"].astype(np.int64), kind="stable"):  # children before parents
@@ -58,24 +68,37 @@ def _tree(predictor: TreePredictor) -> _Tree:
             left, right = nodes["left"][i], nodes["right"][i]
             total = count[left] + count[right]
             mean[i] = (count[left] * mean[left] + count[right] * mean[right]) / total if total else 0.0
-    split = ~nodes["is_leaf"].astype(bool)
-    features = np.unique(nodes["feature_idx"][split]).astype(np.intp)
-    column = {int(f): j for j, f in enumerate(features)}
-    credit = np.zeros((len(features), len(nodes)))
-    stack = [0]
-    while stack:
-        i = stack.pop()
-        if nodes["is_leaf"][i]:
-            continue
-        j = column[int(nodes["feature_idx"][i])]
-        for child in (nodes["left"][i], nodes["right"][i]):
-            credit[:, child] = credit[:, i]
-            credit[j, child] += mean[child] - mean[i]
-            stack.append(child)
-    ids = nodes.copy()
-    ids["value"] = np.arange(len(nodes), dtype=float)
-    leaf_of = TreePredictor(ids, predictor.binned_left_cat_bitsets, predictor.raw_left_cat_bitsets)
-    return _Tree(leaf_of, nodes["value"].astype(float), features, credit, float(mean[0]))
+    return mean
+
+
+def _forest(predictors: list[TreePredictor]) -> _Forest:
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in _Forest.__dataclass_fields__}
+    roots, nodes_before, bitsets_before, expected = [], 0, 0, 0.0
+    for predictor in predictors:
+        nodes = predictor.nodes
+        mean = _expected_values(nodes)
+        split = ~nodes["is_leaf"].astype(bool)
+        move = np.zeros(len(nodes))
+        for child in ("left", "right"):
+            move[nodes[child][split]] = mean[nodes[child][split]] - mean[split]
+        roots.append(nodes_before)
+        expected += float(mean[0])
+        parts["feature"].append(nodes["feature_idx"].astype(np.int64))
+        parts["threshold"].append(nodes["bin_threshold"].astype(np.uint8))
+        parts["missing_left"].append(nodes["missing_go_to_left"].astype(bool))
+        parts["is_leaf"].append(~split)
+        parts["is_categorical"].append(nodes["is_categorical"].astype(bool))
+        parts["bitset"].append(nodes["bitset_idx"].astype(np.int64) + bitsets_before)
+        parts["left"].append(nodes["left"].astype(np.int64) + nodes_before)
+        parts["right"].append(nodes["right"].astype(np.int64) + nodes_before)
+        parts["value"].append(nodes["value"].astype(float))
+        parts["move"].append(move)
+        bitsets = np.asarray(predictor.binned_left_cat_bitsets, dtype=np.uint32).reshape(-1, 8)
+        parts["bitsets"].append(bitsets)
+        nodes_before += len(nodes)
+        bitsets_before += len(bitsets)
+    arrays = {name: np.ascontiguousarray(np.concatenate(parts[name])) for name in parts if parts[name]}
+    return _Forest(roots=np.array(roots, dtype=np.int64), expected=expected, **arrays)
 
 
 class BoostedPaths:
@@ -86,26 +109,17 @@ class BoostedPaths:
             raise ValueError("path contributions are for two-class models")
         self.model = model
         self.baseline = float(np.ravel(model._baseline_prediction)[0])
-        self.trees = [_tree(iteration[0]) for iteration in model._predictors]
-        self.expected = self.baseline + sum(tree.root for tree in self.trees)
+        self.forest = _forest([iteration[0] for iteration in model._predictors])
+        self.expected = self.baseline + self.forest.expected
 
     def explain(self, X: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(raw scores (n,), contributions (n, features)): raw = expected + contributions summed.
-        ``threads``: of the binning and the trees' traversal (default: OpenMP's, as threadpool_limits
-        sets it)."""
+        """(raw scores (n,), contributions (n, features)) of ``X`` (the model's input): raw =
+        expected + contributions summed. ``threads``: of the binning and the traversal (default:
+        OpenMP's, as threadpool_limits sets it)."""
         threads = parallel.allowed_threads() if threads is None else threads
-        X = self.binned(self.model._preprocess_X(X, reset=False), threads)
-        n = X.shape[0]
-        missing = self.model._bin_mapper.missing_values_bin_idx_
-        raw = np.full(n, self.baseline)
-        contributions = np.zeros((X.shape[1], n))
-        gathered = np.empty(n)
-        for tree in self.trees:
-            leaf = tree.leaf_of.predict_binned(X, missing, threads).astype(np.intp)
-            raw += np.take(tree.value, leaf, out=gathered)
-            for j, feature in enumerate(tree.features):
-                contributions[feature] += np.take(tree.credit[j], leaf, out=gathered)
-        return raw, contributions.T
+        binned = self.binned(self.model._preprocess_X(X, reset=False), threads)
+        raw, contributions = self.explain_binned(binned, np.arange(len(binned)), threads=threads)
+        return raw, contributions
 
     def binned(self, X: np.ndarray, threads: int) -> np.ndarray:
         """``X`` (preprocessed) in the model's own bins, as its fit saw them: one byte a value instead
@@ -115,9 +129,51 @@ class BoostedPaths:
         mapper = self.model._bin_mapper
         out = np.zeros(X.shape, dtype=X_BINNED_DTYPE, order="F")
         _map_to_bins(
-            X, mapper.bin_thresholds_, mapper.is_categorical_, mapper.missing_values_bin_idx_, threads, out
+            np.asfortranarray(X, dtype=float),
+            mapper.bin_thresholds_,
+            mapper.is_categorical_,
+            mapper.missing_values_bin_idx_,
+            threads,
+            out,
         )
         return out
+
+    def bin_of(self, column: int, value: float) -> int:
+        """The bin ``value`` takes in ``column``."""
+        X = np.zeros((1, self.model.n_features_in_))
+        X[0, column] = value
+        return int(self.binned(X, 1)[0, column])
+
+    def explain_binned(
+        self,
+        binned: np.ndarray,
+        rows: np.ndarray,
+        fixed: tuple[int, float] | None = None,
+        contributions: bool = True,
+        threads: int = 1,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(raw scores, contributions or None) of ``binned[rows]``, every row's ``fixed`` column (a
+        (column, value) pair) taking that value. ``threads`` share the rows in blocks."""
+        from pipecast.forecast import tree_traversal  # compiles on first use
+
+        f, rows = self.forest, np.ascontiguousarray(rows, dtype=np.int64)
+        column, bin_ = (fixed[0], self.bin_of(*fixed)) if fixed is not None else (-1, 0)
+        missing = int(self.model._bin_mapper.missing_values_bin_idx_)
+        raw = np.empty(len(rows))
+        credit = np.zeros((len(rows), binned.shape[1]) if contributions else (0, binned.shape[1]))
+
+        def walk(block: tuple[int, int]) -> None:
+            lo, hi = block
+            tree_traversal.traverse(
+                binned, rows[lo:hi], column, bin_, missing, f.roots, f.feature, f.threshold,
+                f.missing_left, f.is_leaf, f.is_categorical, f.bitset, f.left, f.right, f.value,
+                f.move, f.bitsets, self.baseline, contributions, raw[lo:hi], credit[lo:hi],
+            )  # fmt: skip
+
+        bounds = np.linspace(0, len(rows), max(1, min(threads, len(rows) // parallel.MIN_ROWS)) + 1)
+        blocks = list(zip(bounds[:-1].astype(int), bounds[1:].astype(int), strict=True))
+        parallel.run_all(walk, blocks, len(blocks))
+        return raw, credit if contributions else None
 
 
 class CalibratedPaths:
@@ -156,32 +212,39 @@ class CalibratedPaths:
         return self.explain_encoded(self.encode(frame))
 
     def explain_encoded(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``explain`` of rows already encoded (``encode``). With more than one thread allowed
-        (threadpool_limits, PIPECAST_FORECAST_THREADS) and many rows, each thread takes a block of
-        rows through every fold: the traversal alone is parallel in scikit-learn, the gathering of
-        the credits is not."""
-        threads = parallel.allowed_threads()
-        blocks = parallel.row_blocks(X, threads)
-        if len(blocks) == 1:
-            return self._explain_rows(X, threads)
-        parts = parallel.run_all(lambda block: self._explain_rows(block, 1), blocks, threads)
-        return np.concatenate([p for p, _ in parts]), np.vstack([c for _, c in parts])
+        """``explain`` of rows already encoded (``encode``)."""
+        p, contributions = self.explain_binned(self.binned(X), np.arange(len(X)))
+        assert contributions is not None
+        return p, contributions
 
-    def _explain_rows(self, X: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
-        X = np.asfortranarray(X)  # binning (BoostedPaths.binned) reads one feature at a time
-        p = np.zeros(len(X))
-        contributions = np.zeros((len(X), len(self.columns)))
-        for paths, calibrator in self.folds:
-            raw, credit = paths.explain(X, threads)
+    def binned(self, X: np.ndarray) -> list[np.ndarray]:
+        """Encoded rows in each fold's bins (each fold's model bins its own way)."""
+        threads = parallel.allowed_threads()
+        return [paths.binned(paths.model._preprocess_X(X, reset=False), threads) for paths, _ in self.folds]
+
+    def explain_binned(
+        self,
+        binned: list[np.ndarray],
+        rows: np.ndarray,
+        fixed: tuple[int, float] | None = None,
+        contributions: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(P(1), log-odds contributions or None) of the ``rows`` of ``binned`` (``binned``), every
+        row's ``fixed`` column (a (column, value) pair: a stage the chain scores the deal at) taking
+        that value. With more than one thread allowed (threadpool_limits,
+        PIPECAST_FORECAST_THREADS) and many rows, the threads share the rows in blocks."""
+        threads = parallel.allowed_threads()
+        p = np.zeros(len(rows))
+        credit = np.zeros((len(rows), len(self.columns))) if contributions else None
+        for (paths, calibrator), fold_bins in zip(self.folds, binned, strict=True):
+            raw, fold_credit = paths.explain_binned(fold_bins, rows, fixed, contributions, threads)
             fold = calibrator.predict(raw)
             fold[(fold > 1.0) & (fold <= 1.0 + 1e-5)] = 1.0  # as scikit-learn rounds each fold's
             p += fold
-            contributions += credit
-        return p / len(self.folds), contributions / len(self.folds)
-
-    def probability_encoded(self, X: np.ndarray) -> np.ndarray:
-        """P(1) of rows already encoded, without contributions (scikit-learn's prediction)."""
-        return self.model.estimator.predict_proba(X)[:, 1] if len(X) else np.array([])
+            if credit is not None:
+                credit += fold_credit
+        n = len(self.folds)
+        return p / n, None if credit is None else credit / n
 
     def membership(self, groups: dict[str, list[str]]) -> np.ndarray:
         """(columns, groups) 0/1: which driver each input column belongs to."""

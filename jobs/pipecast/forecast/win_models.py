@@ -163,9 +163,9 @@ class StageChainModel:
         other drivers come from the advance model's tree paths at each remaining stage (log-odds
         of advancing), entering log P(win) = sum of log P(advance) weighted by 1 - P(advance), and
         its log-odds divided by 1 - P(win): the chain's effects to first order. The deals are
-        encoded once; a stage before a deal's own (needed for the stage driver only) is predicted
-        without contributions. Deals without a stage rank or open stages: ``predict``'s answer and
-        NaN effects."""
+        encoded and binned once, each stage taking its bin in the stage column; a stage before a
+        deal's own (needed for the stage driver only) is predicted without contributions. Deals
+        without a stage rank or open stages: ``predict``'s answer and NaN effects."""
         paths = tree_paths.CalibratedPaths.of(self.advance)
         if paths is None:
             return None
@@ -177,26 +177,24 @@ class StageChainModel:
         last = deals["open_stages"].to_numpy(dtype=float)
         known = ~np.isnan(rank) & ~np.isnan(last) & (rank <= last)
         top = int(last[known].max()) if known.any() else 0
-        encoded = paths.encode(deals.loc[known]) if known.any() else None
+        binned = paths.binned(paths.encode(deals.loc[known])) if known.any() else []
         stage_column = paths.columns.index("stage_rank")
         rank_k, last_k = rank[known], last[known]
         log_advance = np.zeros((len(rank_k), top + 2))  # column s: log P(advance from stage s)
         p_known = np.ones(len(rank_k))
         effects_k = np.zeros((len(rank_k), len(groups)))
         for stage in range(1, top + 1):
-            ahead = (rank_k <= stage) & (stage <= last_k)  # the deal's own remaining stages
-            before = (rank_k > stage) if stage_group is not None else np.zeros(len(rank_k), bool)
-            if ahead.any():
-                X = np.asfortranarray(encoded[ahead])
-                X[:, stage_column] = float(stage)
-                advance, credit = paths.explain_encoded(X)
+            ahead = np.flatnonzero((rank_k <= stage) & (stage <= last_k))  # the deal's remaining stages
+            before = np.flatnonzero(rank_k > stage) if stage_group is not None else np.array([], int)
+            at_stage = (stage_column, float(stage))
+            if len(ahead):
+                advance, credit = paths.explain_binned(binned, ahead, at_stage)
                 log_advance[ahead, stage] = np.log(np.clip(advance, EPS, 1.0))
                 p_known[ahead] *= advance
                 effects_k[ahead] += (1.0 - advance)[:, None] * (credit @ member)
-            if before.any():
-                X = np.asfortranarray(encoded[before])
-                X[:, stage_column] = float(stage)
-                log_advance[before, stage] = np.log(np.clip(paths.probability_encoded(X), EPS, 1.0))
+            if len(before):
+                advance, _ = paths.explain_binned(binned, before, at_stage, contributions=False)
+                log_advance[before, stage] = np.log(np.clip(advance, EPS, 1.0))
         # from_stage[i, s]: log P(win) of deal i were it in stage s (the stages s..last it would pass)
         from_stage = np.cumsum(log_advance[:, ::-1], axis=1)[:, ::-1]
         own_stage = rank_k.astype(int)
