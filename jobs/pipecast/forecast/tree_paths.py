@@ -19,9 +19,13 @@ weighted fit the credits still add up, against an unweighted expectation (the bo
 use paths, the win and lead models, are fitted unweighted). Credits are in the boosted model's raw
 log-odds, before calibration.
 
-It reads scikit-learn's fitted trees and bins (``_predictors``, ``_preprocess_X``, the bin mapper's
-thresholds, ``_map_to_bins``): private, stable since 1.0; ``tests/forecast/test_tree_paths.py`` fails if a
-release changes them (the probabilities must equal ``predict_proba``'s).
+The walk itself is ``tree_traversal.traverse`` (compiled by Numba): every tree's nodes flattened
+into one set of arrays (``_Forest``), each row walked through all of them on its bins.
+
+It reads scikit-learn's fitted trees and bins (``_predictors`` and their node records and category
+bitsets, ``_preprocess_X``, the bin mapper's thresholds, ``_map_to_bins``): private, stable since
+1.0; ``tests/forecast/test_tree_paths.py`` fails if a release changes them (the raw scores must equal
+``decision_function``'s and the probabilities ``predict_proba``'s).
 """
 
 from __future__ import annotations
