@@ -162,28 +162,47 @@ def test_drivers_json_is_one_object_per_deal_whatever_the_names():
 
 def test_each_label_shows_the_deals_own_value_and_any_driver_name_is_valid_json():
     """Labels are made once per distinct value (explain._labels) and the JSON by DuckDB: each row
-    still shows its own value, and a name with quotes or backslashes stays one valid JSON key."""
+    still shows its own value as ``_label`` writes it, whatever the column's dtype (-0.0 and 0.0, 1
+    and 1.0 and True, None, NaN, pd.NA and NaT each as themselves), and a driver name with quotes
+    or a backslash, or differing from another only in case, stays one JSON key of its own."""
     rng = np.random.default_rng(4)
-    n = 500
+    n = 600
     deals = pd.DataFrame(
         {
-            "amount": np.where(rng.random(n) < 0.1, np.nan, rng.choice([50.0, 1234.5, 99.999, 1e6], n)),
-            "segment": rng.choice(["SMB", "Mid", None], n),
+            "amount": np.where(rng.random(n) < 0.1, np.nan, rng.choice([0.0, -0.0, 99.999, 1234.5, 1e6], n)),
+            "stage": pd.Series(rng.choice(["A", "B", None], n), dtype="str"),
+            "segment": pd.Series(rng.choice(["SMB", "Mid", None], n), dtype="string"),
+            "industry": pd.Series(rng.choice(["Retail", None, np.nan], n), dtype=object),
+            "opportunity_type": pd.Series(rng.choice([1, 1.0, True, "1", None], n), dtype=object),
+            "lead_source": pd.Series(rng.choice([1, 2], n)).astype("Int64").where(rng.random(n) > 0.2),
+            "owner_lift": pd.Series(rng.normal(0, 1, n)).astype("Float64").where(rng.random(n) > 0.3),
+            "region": pd.to_datetime(pd.Series(rng.choice(["2024-01-01", None], n))),
             "mapped__tier": rng.choice(["gold", None], n),
-        }
+        },
+        index=np.arange(n) * 3 + 7,
     )
-    names = ["deal size", "segment", "tier", 'odd "name" \\ here']
-    effects = pd.DataFrame(rng.normal(0, 1, (n, len(names))), columns=names)
+    column = {
+        "deal size": "amount",
+        "stage": "stage",
+        "segment": "segment",
+        "industry": "industry",
+        "deal type": "opportunity_type",
+        "lead source": "lead_source",
+        "owner's record": "owner_lift",
+        "region": "region",
+        "tier": "mapped__tier",
+    }
+    names = [*column, "Industry", 'odd "name" \\ here']
+    effects = pd.DataFrame(rng.normal(0, 1, (n, len(names))), columns=names, index=deals.index)
     top = explain.top_drivers(deals, effects)
-    column = {"deal size": "amount", "segment": "segment", "tier": "mapped__tier"}
     for i in range(n):
         ranked = effects.iloc[i].abs().sort_values(ascending=False, kind="stable").index
         for k, name in enumerate(ranked[:3]):
             if name in column:
-                value = deals[column[name]].iloc[i]
+                value = deals[column[name]].to_numpy(dtype=object)[i]
                 if name == "tier" and pd.isna(value):
                     value = "missing"
-                assert top[f"driver_{k + 1}"].iloc[i] == explain._label(name, value)
+                assert top[f"driver_{k + 1}"].iloc[i] == explain._label(name, value), (i, name)
             else:
                 assert top[f"driver_{k + 1}"].iloc[i] == name
         assert json.loads(top["drivers"].iloc[i]) == effects.iloc[i].round(4).to_dict()

@@ -269,3 +269,10 @@ def test_a_deal_without_a_next_period_probability_is_not_won_twice():
     both = current[:, 0] + following[:, 0]
     assert both.max() <= 111.0  # each deal counted once at most
     assert abs(following[:, 0].mean() - 0.3) < 0.05  # only the third deal can fall next period
+
+
+def test_a_generator_of_32_bit_raw_draws_is_refused():
+    """The simulation reads two 32-bit numbers from each raw draw: MT19937's raw draws hold 32 bits in
+    64, so every other number would be 0 and every deal won half the time."""
+    with pytest.raises(ValueError, match="64-bit"):
+        simulate_open_deals(_some_deals(), 3, draws=10, rng=np.random.Generator(np.random.MT19937(1)))

@@ -95,6 +95,8 @@ def simulate_open_deals(
     ]
     starts = list(range(0, draws, STREAM_DRAWS))
     streams = rng.spawn(len(starts))
+    if isinstance(rng.bit_generator, np.random.MT19937):  # its raw draws are 32 bits in 64
+        raise ValueError("simulate_open_deals needs a generator of 64-bit raw draws (default_rng)")
 
     def simulate_block(block: int) -> None:
         rows = slice(starts[block], min(starts[block] + STREAM_DRAWS, draws))

@@ -143,10 +143,10 @@ class BoostedPaths:
         return out
 
     def bin_of(self, column: int, value: float) -> int:
-        """The bin ``value`` takes in ``column``."""
+        """The bin ``value`` takes in ``column`` (of the model's input, preprocessed as rows are)."""
         X = np.zeros((1, self.model.n_features_in_))
         X[0, column] = value
-        return int(self.binned(X, 1)[0, column])
+        return int(self.binned(self.model._preprocess_X(X, reset=False), 1)[0, column])
 
     def explain_binned(
         self,
@@ -174,7 +174,8 @@ class BoostedPaths:
                 f.move, f.bitsets, self.baseline, contributions, raw[lo:hi], credit[lo:hi],
             )  # fmt: skip
 
-        bounds = np.linspace(0, len(rows), max(1, min(threads, len(rows) // parallel.MIN_ROWS)) + 1)
+        blocks_of_rows = threads if threads > 1 and len(rows) >= parallel.MIN_ROWS else 1  # as row_blocks
+        bounds = np.linspace(0, len(rows), blocks_of_rows + 1)
         blocks = list(zip(bounds[:-1].astype(int), bounds[1:].astype(int), strict=True))
         parallel.run_all(walk, blocks, len(blocks))
         return raw, credit if contributions else None

@@ -6,7 +6,8 @@ deals through the stage chain took 11.8 s so on one thread, 9.5 s here, and the 
 in parallel through every step (1M deals on two threads: 38.4 -> 26.3 s; README, "drivers").
 
 Imported on first use (tree_paths.BoostedPaths), so that importing the forecast does not load
-Numba; the compiled function is cached beside this file (``cache=True``).
+Numba; the compiled function is cached beside this file (``cache=True``) or, where that cannot be
+written, in the user's cache directory.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ import numba
 import numpy as np
 
 
-@numba.njit(nogil=True, cache=True)
+def _compiled(function):
+    """``function`` compiled, its machine code cached when a cache directory can be written
+    (beside this file, else the user's cache or NUMBA_CACHE_DIR), compiled in each process else."""
+    try:
+        return numba.njit(nogil=True, cache=True)(function)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True)(function)
+
+
+@_compiled
 def traverse(
     binned: np.ndarray,  # (n, features) uint8: the rows in the model's bins
     rows: np.ndarray,  # (k,) int64: which rows of ``binned`` to walk
