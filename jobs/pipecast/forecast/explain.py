@@ -243,7 +243,7 @@ def _labels(driver: str, values: pd.Series) -> np.ndarray:
     objects = values.to_numpy(dtype=object)
     kinds = pd.factorize(np.array([type(v).__name__ for v in objects], dtype=object))[0]
     by_value = pd.factorize(objects, use_na_sentinel=True)[0]
-    distinct, first, codes = np.unique(
+    _, first, codes = np.unique(
         (by_value.astype(np.int64) + 1) * (int(kinds.max(initial=0)) + 1) + kinds,
         return_index=True,
         return_inverse=True,

@@ -47,9 +47,15 @@ def _one_openmp_thread() -> None:
     threadpool_limits(1, user_api="openmp")
 
 
+def row_bounds(rows: int, threads: int) -> list[tuple[int, int]]:
+    """(start, stop) of ``threads`` consecutive blocks of ``rows`` rows (one block when there are
+    fewer than MIN_ROWS)."""
+    if threads <= 1 or rows < MIN_ROWS:
+        return [(0, rows)]
+    bounds = np.linspace(0, rows, threads + 1).astype(int)
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+
+
 def row_blocks(X: np.ndarray, threads: int) -> list[np.ndarray]:
-    """``X`` cut into ``threads`` consecutive blocks of rows (one when it has fewer than MIN_ROWS)."""
-    if threads <= 1 or len(X) < MIN_ROWS:
-        return [X]
-    bounds = np.linspace(0, len(X), threads + 1).astype(int)
-    return [X[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    """``X`` cut into the blocks of rows of ``row_bounds``."""
+    return [X[lo:hi] for lo, hi in row_bounds(len(X), threads)]

@@ -75,6 +75,8 @@ def simulate_open_deals(
     deals. A deal that cannot be won in either period takes no random numbers, and a period no
     deal can be won in is not summed.
     """
+    if isinstance(rng.bit_generator, np.random.MT19937):  # its raw draws are 32 bits in 64
+        raise ValueError("simulate_open_deals needs a generator of 64-bit raw draws (default_rng)")
     current = np.zeros((draws, n_segments))
     following = np.zeros((draws, n_segments))
     p0 = np.clip(np.asarray(deals.p_current, dtype=float), 0, 1)
@@ -95,8 +97,6 @@ def simulate_open_deals(
     ]
     starts = list(range(0, draws, STREAM_DRAWS))
     streams = rng.spawn(len(starts))
-    if isinstance(rng.bit_generator, np.random.MT19937):  # its raw draws are 32 bits in 64
-        raise ValueError("simulate_open_deals needs a generator of 64-bit raw draws (default_rng)")
 
     def simulate_block(block: int) -> None:
         rows = slice(starts[block], min(starts[block] + STREAM_DRAWS, draws))

@@ -123,6 +123,7 @@ class BoostedPaths:
         threads = parallel.allowed_threads() if threads is None else threads
         binned = self.binned(self.model._preprocess_X(X, reset=False), threads)
         raw, contributions = self.explain_binned(binned, np.arange(len(binned)), threads=threads)
+        assert contributions is not None
         return raw, contributions
 
     def binned(self, X: np.ndarray, threads: int) -> np.ndarray:
@@ -174,9 +175,7 @@ class BoostedPaths:
                 f.move, f.bitsets, self.baseline, contributions, raw[lo:hi], credit[lo:hi],
             )  # fmt: skip
 
-        blocks_of_rows = threads if threads > 1 and len(rows) >= parallel.MIN_ROWS else 1  # as row_blocks
-        bounds = np.linspace(0, len(rows), blocks_of_rows + 1)
-        blocks = list(zip(bounds[:-1].astype(int), bounds[1:].astype(int), strict=True))
+        blocks = parallel.row_bounds(len(rows), threads)
         parallel.run_all(walk, blocks, len(blocks))
         return raw, credit if contributions else None
 
@@ -234,7 +233,7 @@ class CalibratedPaths:
         fixed: tuple[int, float] | None = None,
         contributions: bool = True,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """(P(1), log-odds contributions or None) of the ``rows`` of ``binned`` (``binned``), every
+        """(P(1), log-odds contributions or None) of the ``rows`` of ``binned`` (from ``binned()``), every
         row's ``fixed`` column (a (column, value) pair: a stage the chain scores the deal at) taking
         that value. With more than one thread allowed (threadpool_limits,
         PIPECAST_FORECAST_THREADS) and many rows, the threads share the rows in blocks."""
