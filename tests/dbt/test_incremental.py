@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 
 import pytest
 from pipecast.config import Settings
+from pipecast.transform.dbt_runner import dbt_invoke
 from pipecast.warehouse import connect
 
 from tests.dbt.conftest import INCREMENTAL_TABLES, LOOKBACK, POINT_IN_TIME_MODELS, NightlyWarehouse
@@ -81,6 +82,7 @@ def test_second_night_adds_its_days_to_the_daily_pipeline(nightly: NightlyWareho
     [
         *INCREMENTAL_TABLES.items(),
         ("intermediate.int_pipeline_moves_classified", ["opportunity_id", "period_type", "period_start"]),
+        ("intermediate.int_opportunity_histories_summarised", ["opportunity_id"]),
         ("marts.fct_opportunities", ["opportunity_id"]),
         ("marts.fct_funnel_conversion", ["funnel_conversion_key"]),
         ("marts.fct_stage_funnel", ["funnel_key"]),
@@ -141,6 +143,56 @@ def test_a_deal_first_exported_tonight_with_an_old_derived_history_is_added_as_a
     expected = full_refresh.query(f"select * from {table} where opportunity_id = ?", [deal])
     assert len(expected) > 0 and (expected["changed_at"] < watermark).all()
     assert_same_rows(added, expected, ["opportunity_id", "changed_at"], drop=["built_export_date"])
+
+
+def test_second_night_summarises_the_histories_of_changed_opportunities_only(nightly: NightlyWarehouse):
+    """int_opportunity_histories_summarised (one row per deal, joined by fct_opportunities) keeps
+    the rows of deals unchanged since its watermark and recomputes the others from all their rows:
+    a summary that the first night wrote and the second kept is still that of the deal's history."""
+    changes = nightly.first_night["intermediate.int_opportunity_changes_classified"]
+    watermark = changes["changed_at"].max() - LOOKBACK
+    summaries = nightly.query(
+        "select opportunity_id, opportunity_last_changed_at, history_rows "
+        "from intermediate.int_opportunity_histories_summarised"
+    )
+    recounted = nightly.query(
+        "select opportunity_id, count(*) as rows from intermediate.int_opportunity_changes_classified "
+        "group by opportunity_id"
+    )
+    merged = summaries.merge(recounted, on="opportunity_id", how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all()
+    assert (merged["history_rows"] == merged["rows"]).all()
+    changed = summaries["opportunity_last_changed_at"] > watermark
+    assert 0 < changed.sum() < 0.25 * len(summaries)
+
+
+def test_key_tests_of_incremental_models_read_the_rows_their_newest_build_wrote(
+    tmp_path, nightly: NightlyWarehouse
+):
+    """A key test declared with `where: __latest_build__` (macros/where_subquery.sql) reads the rows
+    the model's newest build wrote: a duplicate of one of those fails it, while a duplicate of a
+    row an earlier night wrote (and its test passed then) is not read again."""
+    settings = _copy_of(nightly, tmp_path)
+    table = "marts.fct_pipeline_daily"
+    unique_test = ["test", "--select", "fct_pipeline_daily,test_name:unique_combination"]
+
+    def duplicate(night: str) -> None:
+        with connect(settings) as con:
+            con.execute(
+                f"insert into {table} select * from {table} where built_export_date = "
+                f"(select {night}(built_export_date) from {table}) limit 1"
+            )
+
+    duplicate("min")  # a day the first night built and the second kept
+    assert _statuses(settings, unique_test) == ["pass"]
+    duplicate("max")
+    assert _statuses(settings, unique_test) == ["fail"]
+
+
+def _statuses(settings: Settings, args: list[str]) -> list[str]:
+    result = dbt_invoke(args, settings)
+    assert result.exception is None, result.exception
+    return [str(r.status) for r in result.result.results]
 
 
 def _copy_of(warehouse: NightlyWarehouse, root) -> Settings:

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -81,10 +81,21 @@ def dbt_vars_of(settings: Settings, dbt_vars: dict | None = None) -> dict:
     return {"fiscal_year_start_month": settings.fiscal_year_start_month, **(dbt_vars or {})}
 
 
-def dbt_invoke(args: list[str], settings: Settings, dbt_vars: dict | None = None):
+def import_dbt() -> None:
+    """Import dbt's runner (3-7 s of imports): done on the first dbt_invoke, or before it by a
+    caller that has other imports to make beside the build (pipecast.transform.build)."""
+    import dbt.cli.main  # noqa: F401
+
+
+def dbt_invoke(
+    args: list[str],
+    settings: Settings,
+    dbt_vars: dict | None = None,
+    callbacks: Sequence[Callable] = (),
+):
     """Invoke a dbt command in-process with the project, profiles and state folders set, and
     ``--vars`` from the settings and ``dbt_vars`` (never in ``args``: a second ``--vars`` would
-    replace the settings' ones)."""
+    replace the settings' ones); ``callbacks`` get each of dbt's events."""
     from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
 
     if "--vars" in args:
@@ -107,8 +118,10 @@ def dbt_invoke(args: list[str], settings: Settings, dbt_vars: dict | None = None
     log.info("dbt %s", " ".join(args))
     with _environment(dbt_env(settings)), _partial_parse_for(dbt_state / "target", all_vars):
         try:
-            callbacks = [_pause_after_node(settings)] if settings.fault_pause_at.startswith("dbt:") else []
-            return dbtRunner(callbacks=callbacks).invoke(full_args)
+            on_event = list(callbacks)
+            if settings.fault_pause_at.startswith("dbt:"):
+                on_event.append(_pause_after_node(settings))
+            return dbtRunner(callbacks=on_event).invoke(full_args)
         finally:
             if settings.target == "duckdb":
                 release_duckdb_file()
