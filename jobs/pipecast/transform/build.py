@@ -8,26 +8,14 @@ other way round.
 
 from __future__ import annotations
 
-import importlib
-import logging
-import threading
-import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pipecast.config import Settings
 from pipecast.errors import DbtError
 from pipecast.transform import publish
-from pipecast.transform.dbt_runner import dbt_invoke, import_dbt
-
-log = logging.getLogger(__name__)
-
-# What the marts checkpoint after the build imports: Great Expectations and what it pulls in
-# (pandas, SciPy, SQLAlchemy, Altair) take 14 s of one core to import on a slow 2-core machine,
-# the largest fixed cost of a night's build at L.
-CHECKPOINT_MODULE = "pipecast.validate.marts"
+from pipecast.transform.dbt_runner import dbt_invoke
 
 
 @dataclass
@@ -79,9 +67,7 @@ def dbt_build(
         args += ["--select", select]
     if full_refresh:
         args.append("--full-refresh")
-    import_dbt()
-    with imported_meanwhile(CHECKPOINT_MODULE) as start_import:
-        res = dbt_invoke(args, settings, dbt_vars=dbt_vars, callbacks=[start_import.on_first_node])
+    res = dbt_invoke(args, settings, dbt_vars=dbt_vars)
     result = DbtBuildResult(success=bool(res.success))
     if res.exception is not None:
         raise DbtError(f"dbt could not run: {res.exception}") from res.exception
@@ -105,45 +91,3 @@ def dbt_build(
         result.publish_seconds = publish.publish(settings, to_publish)
         result.published = {unit: schema for unit, (schema, _) in to_publish.items()}
     return result
-
-
-class _Import:
-    """Import a module in a thread, started by dbt's first node (pipecast.transform.build)."""
-
-    def __init__(self, module: str) -> None:
-        self.module = module
-        self.thread = threading.Thread(target=self._run, name=f"import {module}", daemon=True)
-        self._starting = threading.Lock()  # dbt calls back from each of its threads
-
-    def on_first_node(self, event) -> None:
-        """A dbt event callback: start the import when the first node starts (parsing is over)."""
-        if event.info.name == "NodeStart" and self.thread.ident is None:
-            with self._starting:
-                if self.thread.ident is None:
-                    self.thread.start()
-
-    def _run(self) -> None:
-        started = time.perf_counter()
-        try:
-            importlib.import_module(self.module)
-        except Exception:  # raised again, and reported, by the import that needs the module
-            log.debug("importing %s beside the build failed", self.module, exc_info=True)
-            return
-        log.debug("imported %s beside the build in %.1f s", self.module, time.perf_counter() - started)
-
-
-@contextmanager
-def imported_meanwhile(module: str) -> Iterator[_Import]:
-    """Import ``module`` in a thread once dbt runs its first node, and wait for it on leaving.
-
-    dbt spends a build's nodes waiting on the database (DuckDB and PostgreSQL run the SQL without
-    Python's lock), so the checkpoint's imports made meanwhile take wall time that was idle:
-    at L on 2 cores they had added 10-14 s after dbt finished. Not during dbt's start-up and
-    parsing, which hold Python's lock: an import beside them slowed both. An import that fails
-    here is left to fail again, with its own error, where the module is used."""
-    warm = _Import(module)
-    try:
-        yield warm
-    finally:
-        if warm.thread.ident is not None:
-            warm.thread.join()

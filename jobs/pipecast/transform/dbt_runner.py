@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -81,21 +81,10 @@ def dbt_vars_of(settings: Settings, dbt_vars: dict | None = None) -> dict:
     return {"fiscal_year_start_month": settings.fiscal_year_start_month, **(dbt_vars or {})}
 
 
-def import_dbt() -> None:
-    """Import dbt's runner (3-7 s of imports): done on the first dbt_invoke, or before it by a
-    caller that has other imports to make beside the build (pipecast.transform.build)."""
-    import dbt.cli.main  # noqa: F401
-
-
-def dbt_invoke(
-    args: list[str],
-    settings: Settings,
-    dbt_vars: dict | None = None,
-    callbacks: Sequence[Callable] = (),
-):
+def dbt_invoke(args: list[str], settings: Settings, dbt_vars: dict | None = None):
     """Invoke a dbt command in-process with the project, profiles and state folders set, and
     ``--vars`` from the settings and ``dbt_vars`` (never in ``args``: a second ``--vars`` would
-    replace the settings' ones); ``callbacks`` get each of dbt's events."""
+    replace the settings' ones)."""
     from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
 
     if "--vars" in args:
@@ -118,10 +107,8 @@ def dbt_invoke(
     log.info("dbt %s", " ".join(args))
     with _environment(dbt_env(settings)), _partial_parse_for(dbt_state / "target", all_vars):
         try:
-            on_event = list(callbacks)
-            if settings.fault_pause_at.startswith("dbt:"):
-                on_event.append(_pause_after_node(settings))
-            return dbtRunner(callbacks=on_event).invoke(full_args)
+            callbacks = [_pause_after_node(settings)] if settings.fault_pause_at.startswith("dbt:") else []
+            return dbtRunner(callbacks=callbacks).invoke(full_args)
         finally:
             if settings.target == "duckdb":
                 release_duckdb_file()
