@@ -24,7 +24,7 @@ RUN apt-get update \
 
 WORKDIR /opt/pipecast
 COPY requirements.lock pyproject.toml README.md ./
-RUN pip install uv==0.13.9 && uv pip install --system -r requirements.lock
+RUN pip install uv==0.13.9 && uv pip install --system --compile-bytecode -r requirements.lock
 COPY jobs/ jobs/
 COPY --from=data-docs-assets /assets/node_modules jobs/pipecast/validate/data_docs_assets/node_modules
 COPY dags/ dags/

@@ -33,10 +33,15 @@ $(PY):
 # that the docs render offline (jobs/pipecast/validate/data_docs_offline.py copies them into the site).
 DOCS_ASSETS := jobs/pipecast/validate/data_docs_assets
 
-$(STAMP): requirements.lock pyproject.toml $(DOCS_ASSETS)/package-lock.json | $(PY)
+# --compile-bytecode: uv, unlike pip, leaves the installed packages' .pyc files to the first import,
+# and where PYTHONDONTWRITEBYTECODE is set (as on these machines) no import ever writes them: every
+# process then compiles each module it imports from source. Measured on a 2-core machine with it set:
+# `import great_expectations` 16.1 -> 6.2 s, dbt.cli.main 5.6 -> 2.9 s, airflow.models 6.8 -> 2.8 s,
+# sklearn.ensemble 7.1 -> 2.4 s; compiling once at install takes about 50 s.
+$(STAMP): requirements.lock pyproject.toml $(DOCS_ASSETS)/package-lock.json Makefile | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(UV) pip sync --quiet --python $(PY) requirements.lock
-	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	$(UV) pip sync --quiet --compile-bytecode --python $(PY) requirements.lock
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) --no-deps -e .
 	@if command -v npm > /dev/null; then \
 		npm ci --prefix $(DOCS_ASSETS) --no-audit --no-fund --ignore-scripts --loglevel=error; \
 	else \
@@ -130,7 +135,7 @@ $(BI_PY):
 	$(PYTHON) -m venv --without-pip $(BI_VENV)
 
 $(BI_STAMP): $(BI_DIR)/requirements.lock $(STAMP) | $(BI_PY)
-	$(UV) pip sync --quiet --python $(BI_PY) $(BI_DIR)/requirements.lock
+	$(UV) pip sync --quiet --compile-bytecode --python $(BI_PY) $(BI_DIR)/requirements.lock
 	touch $(BI_STAMP)
 
 bi-install: $(BI_STAMP)
