@@ -217,6 +217,12 @@ def test_dashboard_renders_every_chart_from_the_marts(
         # the grid mounts its charts after the layout loads; under load that can lag the data
         titles = page.locator("[data-test='editable-title']")
         expect(titles).to_have_count(len(spec["charts"]), timeout=120_000)
+        # and their texts: the grid can re-mount once more after the count is reached (seen once in
+        # CI: the count passed, then the titles read back empty), so wait for what is asserted below
+        expected_titles = sorted(chart["title"] for chart in spec["charts"].values())
+        title_deadline = time.monotonic() + 120
+        while sorted(titles.all_inner_texts()) != expected_titles and time.monotonic() < title_deadline:
+            page.wait_for_timeout(500)
         page.wait_for_timeout(1500)  # echarts' entry animation
         shot = tmp_path / f"bi_{dashboard}.png"
         page.screenshot(path=str(shot), full_page=True)
