@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-# Airflow reads AIRFLOW_HOME at import: keep tests away from ~/airflow.
-os.environ.setdefault("AIRFLOW_HOME", str(Path(tempfile.gettempdir()) / "pipecast-tests-airflow"))
+# Airflow reads AIRFLOW_HOME at import (and writes its airflow.cfg there): keep tests away from
+# ~/airflow and from the demo's .state/airflow, with a home per pytest-xdist worker.
+os.environ["AIRFLOW_HOME"] = str(
+    Path(tempfile.gettempdir()) / f"pipecast-tests-airflow-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 from pipecast.config import Settings
 from pipecast.demo.generator import generate_demo_exports
