@@ -90,7 +90,9 @@ def _export(amount_of_o2: str) -> dict[str, str]:
 def _night(settings: Settings, day: date, amount_of_o2: str) -> None:
     put_export(settings.resolved_landing_dir, day, _export(amount_of_o2))
     assert [r.export_date for r in pipeline.ingest(settings=settings)] == [day]
-    pipeline.build(settings)
+    result = pipeline.build(settings)
+    # the night runs the data tests, not dbt's unit tests (those run in CI: tests/dbt)
+    assert result.tests_passed > 100 and "unit_test" not in result.statuses
 
 
 def _scenario(settings: Settings) -> None:
@@ -150,10 +152,12 @@ def _scenario(settings: Settings) -> None:
     assert max(f for _, _, f, _ in _versions(settings)) == datetime(2026, 5, 4)
 
 
+@pytest.mark.slow
 def test_a_corrected_redelivery_replaces_the_history_on_duckdb(settings):
     _scenario(settings)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_a_corrected_redelivery_replaces_the_history_on_postgres(postgres_settings):
     _scenario(postgres_settings)
