@@ -30,6 +30,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The files that hold a test marked ``slow`` first, in their order, then the rest: the make
+    target runs the suite on two pytest-xdist workers that take whole files in collection order,
+    and a file of several minutes that came last would leave one worker waiting for the other."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: order within a file kept
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(

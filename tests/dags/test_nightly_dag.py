@@ -171,6 +171,7 @@ def dags_test(env: dict[str, str], logical_date: str) -> subprocess.CompletedPro
     )
 
 
+@pytest.mark.slow
 @pytest.mark.airflow
 def test_airflow_dags_test_runs_the_night_end_to_end(airflow_home, tmp_path):
     state = tmp_path / "state"

@@ -8,7 +8,7 @@ import pytest
 from tests.dbt.conftest import POINT_IN_TIME_MODELS, NightlyWarehouse, PostgresWarehouse
 from tests.dbt.frames import assert_same_rows
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 COMPARED = {
     "intermediate.int_opportunity_changes_classified": ["opportunity_id", "changed_at"],

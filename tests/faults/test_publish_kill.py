@@ -65,6 +65,7 @@ def two_nights(tmp_path) -> Settings:
     return settings
 
 
+@pytest.mark.slow
 def test_killed_builds_and_a_failed_test_publish_nothing_and_the_next_night_publishes_all(two_nights):
     settings = two_nights
     demo = settings.__dict__["_demo"]

@@ -25,7 +25,7 @@ from pipecast.ingest.errors import IngestError
 from tests.forecast.conftest import BOUNDED
 from tests.orchestration.conftest import PostgresServer
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 AS_OF = date(2026, 11, 28)
 

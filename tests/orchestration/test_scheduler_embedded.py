@@ -20,7 +20,7 @@ from tests.orchestration.airflow_services import (
 )
 from tests.orchestration.webhook import webhook_receiver
 
-pytestmark = [pytest.mark.scheduler, pytest.mark.airflow]
+pytestmark = [pytest.mark.scheduler, pytest.mark.airflow, pytest.mark.slow]
 
 
 def test_scheduler_runs_the_nightly_on_sqlite_and_duckdb(tmp_path):

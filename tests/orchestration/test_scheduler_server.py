@@ -21,7 +21,7 @@ from tests.orchestration.airflow_services import (
 )
 from tests.orchestration.webhook import webhook_receiver
 
-pytestmark = [pytest.mark.scheduler, pytest.mark.postgres, pytest.mark.airflow]
+pytestmark = [pytest.mark.scheduler, pytest.mark.postgres, pytest.mark.airflow, pytest.mark.slow]
 
 TIMEZONE = "Europe/Berlin"
 
