@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -121,11 +122,25 @@ def tidy_columns(
     return frame
 
 
+def text_column(values: pd.Series, missing: str) -> pd.Series:
+    """``values`` as text in an object column of Python strings, missing ones ``missing``.
+
+    scikit-learn's encoders read text as numpy object arrays. A pandas 3 ``str`` column (what
+    ``astype(str)`` makes, stored by Arrow) is built from the Python strings and converted back to
+    them for every encoder call: per column of a million rows 0.95 s against 0.39 s this way,
+    measured on a 2-core machine (the timing model's 8 categories and the win model's on a million
+    open deals). The codes are the same: the levels are the same strings."""
+    out = values.to_numpy(dtype=object, na_value=missing)
+    if infer_dtype(out, skipna=False) != "string":  # numbers or flags in a text column
+        out = np.array([v if isinstance(v, str) else str(v) for v in out], dtype=object)
+    return pd.Series(out, index=values.index, dtype=object)
+
+
 def _design(frame: pd.DataFrame, categories: list[str], numbers: list[str]) -> pd.DataFrame:
     design = pd.DataFrame(index=frame.index)
     for column in categories:
         values = frame[column] if column in frame else pd.Series("Unknown", index=frame.index)
-        design[column] = values.astype(object).where(values.notna(), "Unknown").astype(str)
+        design[column] = text_column(values, "Unknown")
     for column in numbers:
         values = frame[column] if column in frame else pd.Series(np.nan, index=frame.index)
         design[column] = pd.to_numeric(values, errors="coerce").astype(float)
@@ -204,7 +219,7 @@ def design_frame(frame: pd.DataFrame, categories: list[str], numbers: list[str])
     design = pd.DataFrame(index=frame.index)
     for column in categories:
         values = frame[column] if column in frame else pd.Series(np.nan, index=frame.index)
-        design[column] = values.astype(object).where(values.notna(), MISSING_LEVEL).astype(str)
+        design[column] = text_column(values, MISSING_LEVEL)
     for column in numbers:
         values = frame[column] if column in frame else pd.Series(np.nan, index=frame.index)
         design[column] = pd.to_numeric(values, errors="coerce").astype(float)

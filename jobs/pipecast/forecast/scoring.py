@@ -263,7 +263,7 @@ def period_forecast(
     closed = won.set_index("segment")["amount"] if won is not None else pd.Series(dtype=float)
     crm = crm_forecasts(scored, horizon, period)
     segments = sorted(
-        set(scored["segment"].astype(str))
+        set(scored["segment"].astype(str).unique())  # not a Python loop over a million deals
         | set(closed.index)
         | set(new.segments.get(horizon, {}) if new else [])
     )
