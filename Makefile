@@ -71,7 +71,7 @@ run: install
 # The suite on one pytest-xdist worker per core, at most 4, each taking whole files (a file's
 # fixtures are built once; the session fixtures once per worker). It spends most of its time in
 # single-threaded Python (dbt, Great Expectations, Airflow): on 2 cores, 2,600 s on one worker ->
-# 1,541 s on two (595 tests). --no-loadscope-reorder: the files in collection order, where
+# 1,399 s on two (596 tests). --no-loadscope-reorder: the files in collection order, where
 # tests/conftest.py puts the slow ones first (xdist would order them by their number of tests, and
 # the few-test files of whole nights came last). PYTEST_ARGS= runs it on one process.
 TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
