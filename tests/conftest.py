@@ -31,9 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The files that hold a test marked ``slow`` first, in their order, then the rest: the make
-    target runs the suite on two pytest-xdist workers that take whole files in collection order,
-    and a file of several minutes that came last would leave one worker waiting for the other."""
+    """The files that hold a test marked ``slow`` first, in their order, then the rest: `make test`
+    runs the suite on pytest-xdist workers that take whole files in collection order, and a file
+    of several minutes that came last would leave the other workers waiting for it."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)  # stable: order within a file kept
 

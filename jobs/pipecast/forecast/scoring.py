@@ -262,15 +262,16 @@ def period_forecast(
     won = closed_won(con, period.start, min(period.end, cutoff)) if horizon == "current" else None
     closed = won.set_index("segment")["amount"] if won is not None else pd.Series(dtype=float)
     crm = crm_forecasts(scored, horizon, period)
+    deal_segment = scored["segment"].astype(str)
     segments = sorted(
-        set(scored["segment"].astype(str).unique())  # not a Python loop over a million deals
+        set(deal_segment.unique())  # not a Python loop over a million deals
         | set(closed.index)
         | set(new.segments.get(horizon, {}) if new else [])
     )
     index = {s: i for i, s in enumerate(segments)}
     p = scored["p_won_this_period"] if horizon == "current" else scored["p_won_next_period"]
     draws = OpenDealDraws(
-        scored["segment"].astype(str).map(index).to_numpy(dtype=int),
+        deal_segment.map(index).to_numpy(dtype=int),
         scored["amount_if_won"].to_numpy(dtype=float),
         p.to_numpy(dtype=float) if horizon == "current" else np.zeros(len(scored)),
         p.to_numpy(dtype=float) if horizon == "next" else np.zeros(len(scored)),
