@@ -80,3 +80,29 @@ def test_calibration_folds_keep_a_deals_rows_together_and_spread_every_class():
     assert not np.array_equal(folds[0][1], other[0][1])
     with pytest.raises(ValueError, match="2 groups"):
         group_folds(np.array([0, 1, 1]), np.array(["a", "b", "b"]), seed=0)
+
+
+def test_a_category_with_more_levels_than_boosting_takes_is_capped_and_fewer_are_coded_as_capped():
+    """The category encoder caps levels at MAX_CATEGORIES only when a column has more; below that
+    the cap changes no code (it is left off to skip scikit-learn's count of every value)."""
+    from pipecast.forecast import estimators
+
+    rng = np.random.default_rng(3)
+    n = 6000
+    frame = pd.DataFrame(
+        {
+            "account": rng.choice([f"acct {i}" for i in range(400)], n),
+            "colour": rng.choice(["red", "blue", None], n),
+            "x": rng.normal(size=n),
+        }
+    )
+    y = (rng.random(n) < 1 / (1 + np.exp(-frame["x"]))).astype(int)
+    wide = fit_classifier(frame, y, ["account", "colour"], ["x"], [0, 1])
+    codes = wide.encoder.transform(estimators._design(frame, ["account", "colour"], ["x"]))
+    assert codes[:, 0].max() == estimators.MAX_CATEGORIES - 1  # 249 frequent levels + the rest pooled
+    assert 0 < wide.predict_positive(frame).mean() < 1
+
+    narrow = fit_classifier(frame, y, ["colour"], ["x"], [0, 1])
+    design = estimators._design(frame, ["colour"], ["x"])
+    capped = estimators._encoder(["colour"], ["x"], levels=estimators.MAX_CATEGORIES + 1).fit(design)
+    np.testing.assert_array_equal(narrow.encoder.transform(design), capped.transform(design))

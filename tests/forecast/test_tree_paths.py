@@ -69,9 +69,9 @@ def test_paths_give_the_calibrated_probability_and_add_up_to_each_folds_raw_scor
     deals.loc[1, ["log_amount", "industry"]] = [np.nan, None]
     paths = tree_paths.CalibratedPaths.of(advance)
     p, credit = paths.explain(deals)
-    assert np.abs(p - advance.predict_positive(deals)).max() < 1e-12
-    assert credit.shape == (len(deals), len(paths.columns))
     X = advance.encoder.transform(deals[["segment", "industry", "stage_rank", "log_amount", "log_employees"]])
+    assert np.abs(p - advance.estimator.predict_proba(X)[:, 1]).max() < 1e-12  # scikit-learn's own
+    assert credit.shape == (len(deals), len(paths.columns))
     for fold in advance.estimator.calibrated_classifiers_:
         boosted = tree_paths.BoostedPaths(fold.estimator)
         raw, contributions = boosted.explain(X)
@@ -215,26 +215,66 @@ def test_rows_explained_in_parallel_blocks_equal_one_thread(advance, monkeypatch
     assert np.abs(p3 - p1).max() < 1e-12 and np.abs(credit3 - credit1).max() < 1e-12
 
 
-def test_a_models_probabilities_in_parallel_blocks_equal_one_thread(advance, monkeypatch):
+def test_a_two_class_models_probabilities_come_from_its_tree_paths_as_scikit_learn_gives_them(advance):
+    """ProbabilityModel.predict_proba walks the trees in one compiled pass (tree_paths), not
+    scikit-learn's per-tree calls: the same probabilities, unseen and missing values included,
+    and a pickled model (joblib, MLflow) carries no copy of the walked trees."""
+    import pickle
+
+    deals = _open_deals(300)
+    deals.loc[0, "segment"] = "a segment never seen in training"
+    deals.loc[1, ["log_amount", "industry"]] = [np.nan, None]
+    assert isinstance(advance.tree_paths(), tree_paths.CalibratedPaths)
+    X = advance.encoder.transform(deals[["segment", "industry", "stage_rank", "log_amount", "log_employees"]])
+    ours = advance.predict_proba(deals)
+    np.testing.assert_allclose(ours, advance.estimator.predict_proba(X), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    copy = pickle.loads(pickle.dumps(advance))
+    assert "_paths" not in copy.__dict__
+    np.testing.assert_array_equal(copy.predict_proba(deals), ours)
+
+
+@pytest.fixture(scope="module")
+def three_class() -> ProbabilityModel:
+    """A model without tree paths (three classes): scikit-learn predicts it."""
+    frame, y = _exits(2000)
+    model = fit_classifier(
+        frame, y + (frame["stage_rank"].to_numpy() > 3), ["segment"], ["stage_rank", "log_amount"], [0, 1, 2]
+    )
+    assert model.estimator is not None and model.tree_paths() is None
+    return model
+
+
+@pytest.mark.parametrize("model_name", ["advance", "three_class"])
+def test_a_models_probabilities_in_parallel_blocks_equal_one_thread(model_name, request, monkeypatch):
+    model = request.getfixturevalue(model_name)
     deals = _open_deals(500)
     monkeypatch.setattr(parallel, "allowed_threads", lambda: 1)
-    one = advance.predict_proba(deals)
+    one = model.predict_proba(deals)
     monkeypatch.setattr(parallel, "allowed_threads", lambda: 3)
     monkeypatch.setattr(parallel, "MIN_ROWS", 100)
     assert len(parallel.row_blocks(np.zeros((500, 2)), 3)) == 3
-    np.testing.assert_array_equal(advance.predict_proba(deals), one)
+    np.testing.assert_array_equal(model.predict_proba(deals), one)
 
 
-def test_a_models_probabilities_a_block_of_rows_at_a_time_equal_all_at_once(advance, monkeypatch):
+def test_a_models_probabilities_a_block_of_rows_at_a_time_equal_all_at_once(
+    advance, three_class, monkeypatch
+):
     """Memory: many rows (1.4M account x product pairs) are encoded and predicted PREDICT_ROWS at a
     time, with the same probabilities in the same order."""
     from pipecast.forecast import estimators
 
     deals = _open_deals(500)
-    whole = advance.predict_proba(deals)
-    calls = []
-    predict = advance.estimator.predict_proba
-    monkeypatch.setattr(advance.estimator, "predict_proba", lambda X: calls.append(len(X)) or predict(X))
+    whole = advance.predict_proba(deals), three_class.predict_proba(deals)
+    calls: list[int] = []
+    paths = advance.tree_paths()
+    walk = paths.explain_binned
+    monkeypatch.setattr(
+        paths, "explain_binned", lambda b, rows, **kw: calls.append(len(rows)) or walk(b, rows, **kw)
+    )
+    predict = three_class.estimator.predict_proba
+    monkeypatch.setattr(three_class.estimator, "predict_proba", lambda X: calls.append(len(X)) or predict(X))
     monkeypatch.setattr(estimators, "PREDICT_ROWS", 120)
-    np.testing.assert_array_equal(advance.predict_proba(deals), whole)
-    assert calls == [120, 120, 120, 120, 20]
+    np.testing.assert_array_equal(advance.predict_proba(deals), whole[0])
+    np.testing.assert_array_equal(three_class.predict_proba(deals), whole[1])
+    assert calls == [120, 120, 120, 120, 20] * 2

@@ -115,6 +115,7 @@ class BoostedPaths:
         self.baseline = float(np.ravel(model._baseline_prediction)[0])
         self.forest = _forest([iteration[0] for iteration in model._predictors])
         self.expected = self.baseline + self.forest.expected
+        self._bins: dict[tuple[int, float], int] = {}  # bin_of's answers
 
     def explain(self, X: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(raw scores (n,), contributions (n, features)) of ``X`` (the model's input): raw =
@@ -144,10 +145,15 @@ class BoostedPaths:
         return out
 
     def bin_of(self, column: int, value: float) -> int:
-        """The bin ``value`` takes in ``column`` (of the model's input, preprocessed as rows are)."""
-        X = np.zeros((1, self.model.n_features_in_))
-        X[0, column] = value
-        return int(self.binned(self.model._preprocess_X(X, reset=False), 1)[0, column])
+        """The bin ``value`` takes in ``column`` (of the model's input, preprocessed as rows are),
+        remembered: the stage chain asks for each stage's bin at every prediction, and one row
+        through the model's preprocessing costs as much as walking a thousand deals."""
+        key = (column, value)
+        if key not in self._bins:
+            X = np.zeros((1, self.model.n_features_in_))
+            X[0, column] = value
+            self._bins[key] = int(self.binned(self.model._preprocess_X(X, reset=False), 1)[0, column])
+        return self._bins[key]
 
     def explain_binned(
         self,

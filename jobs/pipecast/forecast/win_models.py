@@ -134,6 +134,9 @@ class StageChainModel:
     train_rows: int
 
     def predict(self, deals: pd.DataFrame) -> np.ndarray:
+        """P(win): P(advance) at each of the deal's remaining stages, multiplied. A boosted advance
+        model encodes and bins the deals once and walks its trees at each stage with the stage
+        column set (tree_paths); any other predicts the deals with their stage replaced."""
         if len(deals) == 0:
             return np.array([])
         rank = deals["stage_rank"].to_numpy(dtype=float)
@@ -142,11 +145,22 @@ class StageChainModel:
         p = np.ones(len(deals))
         counted = known & ~np.isnan(last)  # a deal without open stages has none ahead
         top = int(last[counted].max()) if counted.any() else 0
-        for stage in range(1, top + 1):
-            ahead = known & (rank <= stage) & (stage <= last)
-            if ahead.any():
-                rows = deals.loc[ahead].assign(stage_rank=float(stage))
-                p[ahead] *= self.advance.predict_positive(rows)
+        remaining = [(stage, known & (rank <= stage) & (stage <= last)) for stage in range(1, top + 1)]
+        chained = np.flatnonzero(np.logical_or.reduce([ahead for _, ahead in remaining])) if top else []
+        paths = self.advance.tree_paths() if len(chained) else None
+        if paths is not None:
+            binned = paths.binned(paths.encode(deals.iloc[chained]))
+            row_of = np.full(len(deals), -1)
+            row_of[chained] = np.arange(len(chained))
+            stage_column = paths.columns.index("stage_rank")
+        for stage, ahead in remaining:
+            if not ahead.any():
+                continue
+            if paths is not None:
+                at_stage = (stage_column, float(stage))
+                p[ahead] *= paths.explain_binned(binned, row_of[ahead], at_stage, contributions=False)[0]
+            else:
+                p[ahead] *= self.advance.predict_positive(deals.loc[ahead].assign(stage_rank=float(stage)))
         fallback = deals["crm_probability"].to_numpy(dtype=float) if "crm_probability" in deals else None
         p[~known] = np.nan_to_num(fallback[~known], nan=0.0) if fallback is not None else 0.0
         return np.clip(p, 0.0, 1.0)
