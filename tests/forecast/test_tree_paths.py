@@ -230,22 +230,52 @@ def test_a_two_class_models_probabilities_come_from_its_tree_paths_as_scikit_lea
     np.testing.assert_allclose(ours, advance.estimator.predict_proba(X), rtol=0, atol=1e-12)
     np.testing.assert_allclose(ours.sum(axis=1), 1.0, rtol=0, atol=1e-12)
     copy = pickle.loads(pickle.dumps(advance))
-    assert "_paths" not in copy.__dict__
+    assert "_walk" not in copy.__dict__
     np.testing.assert_array_equal(copy.predict_proba(deals), ours)
 
 
-@pytest.fixture(scope="module")
-def three_class() -> ProbabilityModel:
-    """A model without tree paths (three classes): scikit-learn predicts it."""
-    frame, y = _exits(2000)
-    model = fit_classifier(
-        frame, y + (frame["stage_rank"].to_numpy() > 3), ["segment"], ["stage_rank", "log_amount"], [0, 1, 2]
+def _three_class(ensemble: bool) -> ProbabilityModel:
+    frame, y = _exits(3000)
+    weights = np.where(frame["segment"].eq("SMB"), 0.5, 1.0)  # the timing model is weighted
+    return fit_classifier(
+        frame,
+        y + (frame["stage_rank"].to_numpy() > 3),
+        ["segment"],
+        ["stage_rank", "log_amount"],
+        [0, 1, 2],
+        sample_weight=weights,
+        groups=frame["opportunity_id"],
+        ensemble=ensemble,
     )
-    assert model.estimator is not None and model.tree_paths() is None
+
+
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_a_three_class_models_probabilities_come_from_the_walk_as_scikit_learn_gives_them(ensemble):
+    """Temperature-calibrated boosting of three classes (the close-timing model: one model on all
+    rows, ensemble=False; or the folds' average) through tree_paths.CalibratedScores."""
+    model = _three_class(ensemble)
+    assert isinstance(model.tree_walk(), tree_paths.CalibratedScores) and model.tree_paths() is None
+    deals = _open_deals(400)
+    deals.loc[0, "segment"] = "a segment never seen in training"
+    deals.loc[1, "log_amount"] = np.nan
+    X = model.encoder.transform(deals[["segment", "stage_rank", "log_amount"]])
+    ours = model.predict_proba(deals)
+    np.testing.assert_allclose(ours, model.estimator.predict_proba(X), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def uncalibrated() -> ProbabilityModel:
+    """A model without a compiled walk (boosting without calibration folds): scikit-learn predicts it."""
+    frame, _ = _exits(2000)
+    y = np.zeros(len(frame), dtype=int)
+    y[:10] = 1  # too few of a class for calibration folds
+    model = fit_classifier(frame, y, ["segment"], ["stage_rank", "log_amount"], [0, 1])
+    assert model.kind == "hgb_uncalibrated" and model.tree_walk() is None
     return model
 
 
-@pytest.mark.parametrize("model_name", ["advance", "three_class"])
+@pytest.mark.parametrize("model_name", ["advance", "uncalibrated"])
 def test_a_models_probabilities_in_parallel_blocks_equal_one_thread(model_name, request, monkeypatch):
     model = request.getfixturevalue(model_name)
     deals = _open_deals(500)
@@ -258,23 +288,23 @@ def test_a_models_probabilities_in_parallel_blocks_equal_one_thread(model_name, 
 
 
 def test_a_models_probabilities_a_block_of_rows_at_a_time_equal_all_at_once(
-    advance, three_class, monkeypatch
+    advance, uncalibrated, monkeypatch
 ):
     """Memory: many rows (1.4M account x product pairs) are encoded and predicted PREDICT_ROWS at a
     time, with the same probabilities in the same order."""
     from pipecast.forecast import estimators
 
     deals = _open_deals(500)
-    whole = advance.predict_proba(deals), three_class.predict_proba(deals)
+    whole = advance.predict_proba(deals), uncalibrated.predict_proba(deals)
     calls: list[int] = []
     paths = advance.tree_paths()
     walk = paths.explain_binned
     monkeypatch.setattr(
         paths, "explain_binned", lambda b, rows, **kw: calls.append(len(rows)) or walk(b, rows, **kw)
     )
-    predict = three_class.estimator.predict_proba
-    monkeypatch.setattr(three_class.estimator, "predict_proba", lambda X: calls.append(len(X)) or predict(X))
+    predict = uncalibrated.estimator.predict_proba
+    monkeypatch.setattr(uncalibrated.estimator, "predict_proba", lambda X: calls.append(len(X)) or predict(X))
     monkeypatch.setattr(estimators, "PREDICT_ROWS", 120)
     np.testing.assert_array_equal(advance.predict_proba(deals), whole[0])
-    np.testing.assert_array_equal(three_class.predict_proba(deals), whole[1])
+    np.testing.assert_array_equal(uncalibrated.predict_proba(deals), whole[1])
     assert calls == [120, 120, 120, 120, 20] * 2

@@ -106,14 +106,16 @@ def _forest(predictors: list[TreePredictor]) -> _Forest:
 
 
 class BoostedPaths:
-    """Raw scores and per-feature path contributions of one fitted binary HistGradientBoostingClassifier."""
+    """Raw scores and per-feature path contributions of one fitted HistGradientBoostingClassifier:
+    of its one raw score (two classes), or of class ``k``'s (more classes: a tree per class and
+    iteration)."""
 
-    def __init__(self, model: HistGradientBoostingClassifier):
-        if model.n_trees_per_iteration_ != 1:
-            raise ValueError("path contributions are for two-class models")
+    def __init__(self, model: HistGradientBoostingClassifier, k: int = 0):
+        if not 0 <= k < model.n_trees_per_iteration_:
+            raise ValueError(f"the model has {model.n_trees_per_iteration_} raw score(s), not {k + 1}")
         self.model = model
-        self.baseline = float(np.ravel(model._baseline_prediction)[0])
-        self.forest = _forest([iteration[0] for iteration in model._predictors])
+        self.baseline = float(np.ravel(model._baseline_prediction)[k])
+        self.forest = _forest([iteration[k] for iteration in model._predictors])
         self.expected = self.baseline + self.forest.expected
         self._bins: dict[tuple[int, float], int] = {}  # bin_of's answers
 
@@ -211,6 +213,11 @@ class CalibratedPaths:
             return None  # a calibrator of the two-class decision function, as explain() applies it
         return cls(model)
 
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """(P(0), P(1)) of rows already encoded, as the estimator's ``predict_proba`` gives them."""
+        p, _ = self.explain_binned(self.binned(X), np.arange(len(X)), contributions=False)
+        return np.column_stack([1.0 - p, p])
+
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         """The model's encoded inputs of ``frame`` (one column per entry of ``columns``), column-major."""
         model = self.model
@@ -262,6 +269,48 @@ class CalibratedPaths:
         for g, members in enumerate(groups.values()):
             out[:, g] = [column in members for column in self.columns]
         return out
+
+
+class CalibratedScores:
+    """Class probabilities of a calibrated boosted ``ProbabilityModel`` of more than two classes
+    (the close-timing model), from the trees' compiled walk: per fold, each class's raw score
+    (its own trees, summed in scikit-learn's order), the fold's temperature calibrator on them,
+    averaged over the folds as scikit-learn averages them."""
+
+    def __init__(self, model: ProbabilityModel):
+        self.folds = [
+            ([BoostedPaths(fold.estimator, k) for k in range(fold.estimator.n_trees_per_iteration_)], fold)
+            for fold in model.estimator.calibrated_classifiers_
+        ]
+
+    @classmethod
+    def of(cls, model: ProbabilityModel) -> CalibratedScores | None:
+        """The scores of ``model``, or None when it is not temperature-calibrated multi-class boosting."""
+        estimator = getattr(model, "estimator", None)
+        if not isinstance(estimator, CalibratedClassifierCV) or len(estimator.classes_) < 3:
+            return None
+        for fold in estimator.calibrated_classifiers_:
+            boosted = fold.estimator
+            if not isinstance(boosted, HistGradientBoostingClassifier) or fold.method != "temperature":
+                return None
+            if list(boosted.classes_) != list(estimator.classes_) or len(fold.calibrators) != 1:
+                return None  # a fold that missed a class: scikit-learn's own handling
+        return cls(model)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """(rows, classes) probabilities of rows already encoded, in the estimator's class order."""
+        threads = parallel.allowed_threads()
+        rows = np.arange(len(X))
+        total = None
+        for trees, fold in self.folds:
+            binned = trees[0].binned(trees[0].model._preprocess_X(X, reset=False), threads)
+            raw = np.column_stack(
+                [tree.explain_binned(binned, rows, contributions=False, threads=threads)[0] for tree in trees]
+            )
+            proba = fold.calibrators[0].predict(raw)
+            proba[(1.0 < proba) & (proba <= 1.0 + 1e-5)] = 1.0  # as scikit-learn rounds each fold's
+            total = proba if total is None else total + proba
+        return total / len(self.folds)
 
 
 def classifier_effects(
