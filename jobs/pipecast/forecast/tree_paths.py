@@ -31,6 +31,7 @@ bitsets, ``_preprocess_X``, the bin mapper's thresholds, ``_map_to_bins``): priv
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -41,7 +42,17 @@ from sklearn.ensemble._hist_gradient_boosting.common import X_BINNED_DTYPE
 from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 
 from pipecast.forecast import parallel
-from pipecast.forecast.estimators import ProbabilityModel, _design
+
+
+class ProbabilityModel(Protocol):
+    """What the walk reads of a fitted model (pipecast.forecast.estimators.ProbabilityModel, which
+    predicts through this module: so it is described here, not imported)."""
+
+    classes: list[Any]
+    estimator: Any
+    encoder: Any
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray: ...
 
 
 @dataclass
@@ -220,9 +231,7 @@ class CalibratedPaths:
 
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
         """The model's encoded inputs of ``frame`` (one column per entry of ``columns``), column-major."""
-        model = self.model
-        categories = [*model.categories, *getattr(model, "pooled", [])]
-        return np.asfortranarray(model.encoder.transform(_design(frame, categories, model.numbers)))
+        return self.model.encode(frame)
 
     def explain(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(P(1) as ``predict_positive`` gives it (n,), log-odds contributions (n, len(columns)))."""
