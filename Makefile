@@ -54,10 +54,11 @@ install: $(STAMP)
 # The nightly pipeline through the real Airflow DAG (airflow dags test, SQLite metadata in .state/).
 # No run deadline here: Airflow 3.3.2's `dags test` fails after a successful run of a DAG with one.
 run: export PIPECAST_RUN_DEADLINE_MINUTES := 0
-# The demo has the machine to itself: boosting may use two cores where there are two (the nightly
-# default, PIPECAST_FORECAST_THREADS=1, leaves room for whatever else a server runs). A first
-# night's forecast on a quiet 2-core machine: 77 s wall / 76 CPU s on one thread, 68 s / 99 CPU s
-# on two. A value set in the environment wins.
+# The forecast's own loops (blocks of rows through the trees, Monte-Carlo draws) take two threads
+# where there are two cores: plain threads, they slow down in proportion when other work shares the
+# machine. The fits' OpenMP threads stay at one (PIPECAST_FORECAST_OPENMP_THREADS; README, "threads"):
+# on two, the demo's first-night forecast took 56 s on a quiet 2-core machine against 66 s so, but
+# 687 s against 104 s beside two busy loops. A value set in the environment wins.
 run: export PIPECAST_FORECAST_THREADS ?= $(shell [ "$$(nproc)" -ge 2 ] && echo 2 || echo 1)
 run: install
 	$(VENV)/bin/pipecast generate

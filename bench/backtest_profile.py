@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 from pipecast.config import Settings
-from pipecast.forecast import close_timing, features, horizons, win_models
+from pipecast.forecast import close_timing, features, horizons, parallel, win_models
 from pipecast.forecast.models.win_probability import candidates
 from pipecast.forecast.scoring import ForecastContext, load_exits, open_deals
 from pipecast.warehouse import connect
-from threadpoolctl import threadpool_limits
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append((name, time.process_time() - started))
         return value
 
-    with threadpool_limits(settings.forecast_threads), connect(settings) as con:
+    with parallel.forecast_limits(settings), connect(settings) as con:
         hz = horizons.of_night(con, args.as_of, settings, defaults.fiscal_start_month)
         ctx = replace(defaults, grain=hz.grain, maturity_days=hz.label_maturity_days)
         first = con.execute(

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     timer = PhaseTimer()
     import joblib
     from pipecast.config import get_settings
-    from pipecast.forecast import explain
+    from pipecast.forecast import explain, parallel
     from pipecast.forecast.scoring import (
         FittedModels,
         ForecastContext,
@@ -83,11 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         typical_won_amounts,
     )
     from pipecast.warehouse import connect
-    from threadpoolctl import threadpool_limits
 
     settings = get_settings()
     ctx = ForecastContext.from_settings(settings)
-    with threadpool_limits(settings.forecast_threads), connect(settings, read_only=True) as con:
+    with parallel.forecast_limits(settings), connect(settings, read_only=True) as con:
         paths = current_model_paths(con, args.as_of)
         missing = {"win_probability", "close_timing"} - set(paths)
         if missing:

@@ -27,11 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pipecast.config import Settings
-from pipecast.forecast import backtests, close_timing, features, horizons, win_models
+from pipecast.forecast import backtests, close_timing, features, horizons, parallel, win_models
 from pipecast.forecast.metrics import probability_metrics
 from pipecast.forecast.scoring import ForecastContext, load_exits, open_deals
 from pipecast.warehouse import connect
-from threadpoolctl import threadpool_limits
 
 log = logging.getLogger("win_recipes")
 
@@ -129,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     ctx = ForecastContext.from_settings(settings)
     truth = pd.read_csv(settings.ground_truth_path)
     recipes = {name: win_models.recipe(name) for name in args.recipes}
-    with threadpool_limits(settings.forecast_threads), connect(settings) as con:
+    with parallel.forecast_limits(settings), connect(settings) as con:
         if args.at_as_of:
             scored = _scored_at_as_of(con, ctx, recipes, truth)
         else:

@@ -164,9 +164,13 @@ class Settings(BaseSettings):
     forecast_mlflow: bool = True
     # Rebuild the dbt forecast marts (dbt_project/models/forecast) after writing ml.*.
     forecast_build_marts: bool = True
-    # Threads of the forecast (OpenMP for fits and tree traversal, BLAS, and pipecast's own blocks of
-    # rows and Monte-Carlo draws, forecast/parallel.py): more than the free cores makes boosting crawl.
+    # Threads of the forecast's own loops (blocks of rows through the trees and of Monte-Carlo draws,
+    # forecast/parallel.py): plain threads, which slow down in proportion when other work shares the cores.
     forecast_threads: int = Field(default=1, ge=1)
+    # OpenMP threads of scikit-learn's boosting fits (and BLAS): they spin at each of a fit's thousands
+    # of barriers, and with other work on the cores a fit on more than one crawls (forecast/parallel.py:
+    # 20x and more). Raise it only where the forecast has the cores to itself.
+    forecast_openmp_threads: int = Field(default=1, ge=1)
     forecast_seed: int = 0
 
     # Publishing and failure handling (atomic marts and ml.*, fault tests).

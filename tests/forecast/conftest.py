@@ -72,8 +72,8 @@ class DemoWarehouse:
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Boosting on one OpenMP thread, as the job runs it (forecast_threads): on a shared machine
-    more threads than free cores make it crawl."""
+    """Boosting on one OpenMP thread, as the job runs it (forecast_openmp_threads): on a shared
+    machine more threads than free cores make it crawl (forecast/parallel.py)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):

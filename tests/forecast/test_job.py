@@ -289,3 +289,25 @@ def test_report_charts_are_drawn_from_ml(night, tmp_path):
     )
     # every pooled deal falls in one bin; each bin has a predicted and an observed row
     assert bins[bins["metric"].str.endswith("_observed")]["n"].sum() == pooled["n"].iloc[0]
+
+
+def test_the_job_runs_its_loops_and_openmp_on_their_own_settings(demo_warehouse, tmp_path, monkeypatch):
+    """PIPECAST_FORECAST_THREADS for pipecast's own loops, PIPECAST_FORECAST_OPENMP_THREADS for the
+    fits: the night's work (job._run) sees each."""
+    from pipecast.forecast import job, parallel
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    seen = {}
+
+    class Seen(Exception):
+        pass
+
+    def look(*args, **kwargs):
+        seen["own"], seen["openmp"] = parallel.allowed_threads(), _openmp_effective_n_threads()
+        raise Seen
+
+    monkeypatch.setattr(job, "_run", look)
+    settings = demo_warehouse.copy(tmp_path / "state", forecast_threads=2)
+    with pytest.raises(Seen):
+        run_forecast(AS_OF, settings)
+    assert seen == {"own": 2, "openmp": 1}

@@ -29,10 +29,9 @@ from functools import partial
 
 import duckdb
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from pipecast.config import Settings
-from pipecast.forecast import win_models
+from pipecast.forecast import parallel, win_models
 from pipecast.forecast.backtest_ledger import Publish
 from pipecast.forecast.model_runs import record_versions
 from pipecast.forecast.model_spec import (
@@ -103,7 +102,7 @@ def run_forecast(
     models = MODELS if models is None else models
     tables = night_tables(models)
     run_id = uuid.uuid4().hex
-    with threadpool_limits(settings.forecast_threads), workspace(settings, pulls=SOURCES, atomic=True) as ws:
+    with parallel.forecast_limits(settings), workspace(settings, pulls=SOURCES, atomic=True) as ws:
         con = ws.con
         ensure_ml_tables(con, tables)
         if as_of is None:

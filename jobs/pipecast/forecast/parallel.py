@@ -1,30 +1,62 @@
-"""The forecast's own parallel loops: as many threads as the job allows its native libraries.
+"""The forecast's threads: its own parallel loops, and OpenMP's in scikit-learn's fits.
 
-The nightly job runs inside ``threadpool_limits(PIPECAST_FORECAST_THREADS)`` (forecast/job.py),
-which caps OpenMP (scikit-learn's tree traversal) and BLAS. Loops that pipecast spreads over threads
-itself (blocks of rows through the trees, blocks of Monte-Carlo draws) take the same number, so
-one setting says how many cores the forecast uses. Their work is numpy and scikit-learn calls that
-release the GIL.
+Two kinds, two settings (``forecast_limits``, which forecast/job.py and the benchmarks enter):
+
+- pipecast's own loops (blocks of rows through the trees, blocks of Monte-Carlo draws, DuckDB's
+  threads for the drivers' JSON) take ``PIPECAST_FORECAST_THREADS``. They are plain threads running
+  numpy, Numba and scikit-learn calls that release the GIL; each takes its share of the rows and
+  they meet once, at the end, so when other work shares the cores they slow down in proportion.
+- OpenMP (scikit-learn's boosting fits) and BLAS take ``PIPECAST_FORECAST_OPENMP_THREADS``, default
+  1. A boosting fit is thousands of OpenMP parallel regions, each ending at a barrier where libgomp's
+  threads spin; with another process on the cores, one of the fit's threads is descheduled at nearly
+  every barrier and the other spins until it returns. Measured on a 2-core host with two busy loops
+  beside it: three fits of 30,000 rows x 20 features x 100 iterations took 33.0 s on two OpenMP
+  threads against 1.5 s on one (0.8 and 1.1 s on the quiet machine), and the demo's first-night
+  forecast (`pipecast forecast --full-backtest`) took over 15 minutes during a test run against
+  67 s quiet on one thread, 56 s quiet on two. More OpenMP threads pay only where the forecast has
+  the cores to itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import threadpool_limits
 
+from pipecast.config import Settings
+
 T = TypeVar("T")
 R = TypeVar("R")
 
 MIN_ROWS = 20_000  # fewer rows than this go through the trees on one thread
 
+_own_threads: int | None = None  # forecast_limits' own threads; None: as many as OpenMP may use
+
+
+@contextmanager
+def forecast_limits(settings: Settings) -> Iterator[None]:
+    """Inside: pipecast's own loops on ``forecast_threads`` threads (``allowed_threads``), OpenMP and
+    BLAS on ``forecast_openmp_threads`` (threadpoolctl). Restores both on exit."""
+    global _own_threads
+    before = _own_threads
+    _own_threads = settings.forecast_threads
+    try:
+        with threadpool_limits(settings.forecast_openmp_threads):
+            yield
+    finally:
+        _own_threads = before
+
 
 def allowed_threads() -> int:
-    """The threads OpenMP may use here (threadpool_limits, OMP_NUM_THREADS, the CPUs)."""
+    """The threads pipecast's own loops may use: ``forecast_limits``' threads inside it, else the
+    threads OpenMP may use here (threadpool_limits, OMP_NUM_THREADS, the CPUs)."""
+    if _own_threads is not None:
+        return _own_threads
     return max(1, int(_openmp_effective_n_threads()))
 
 
