@@ -56,7 +56,7 @@ install: $(STAMP)
 run: export PIPECAST_RUN_DEADLINE_MINUTES := 0
 # The forecast's own loops (blocks of rows through the trees, Monte-Carlo draws) take two threads
 # where there are two cores: plain threads, they slow down in proportion when other work shares the
-# machine. The fits' OpenMP threads stay at one (PIPECAST_FORECAST_OPENMP_THREADS; README, "threads"):
+# machine. The fits' OpenMP threads stay at one (PIPECAST_FORECAST_OPENMP_THREADS; README, "Benchmark"):
 # on two, the demo's first-night forecast took 56 s on a quiet 2-core machine against 66 s so, but
 # 687 s against 104 s beside two busy loops. A value set in the environment wins.
 run: export PIPECAST_FORECAST_THREADS ?= $(shell [ "$$(nproc)" -ge 2 ] && echo 2 || echo 1)
