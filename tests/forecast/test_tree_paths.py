@@ -308,3 +308,95 @@ def test_a_models_probabilities_a_block_of_rows_at_a_time_equal_all_at_once(
     np.testing.assert_array_equal(advance.predict_proba(deals), whole[0])
     np.testing.assert_array_equal(uncalibrated.predict_proba(deals), whole[1])
     assert calls == [120, 120, 120, 120, 20] * 2
+
+
+def _stages_of(paths, deals: pd.DataFrame, groups: dict[str, list[str]]) -> tree_paths.Stages:
+    """Each deal at stages 1..its last, credited from its own stage on (as the chain's drivers)."""
+    rank = deals["stage_rank"].to_numpy()
+    return tree_paths.Stages(
+        paths.columns.index("stage_rank"),
+        np.ones(len(deals)),
+        deals["open_stages"].to_numpy(),
+        rank,
+        paths.group_of(groups, left_out=0),
+        len(groups),
+    )
+
+
+GROUPS = {
+    "stage": ["stage_rank"],
+    "segment": ["segment"],
+    "deal size": ["log_amount"],
+    "industry": ["industry"],
+}
+
+
+def test_one_walk_for_all_stages_equals_a_walk_per_stage(advance):
+    """tree_traversal.traverse_stages forks a path only where a tree splits on the stage: each
+    deal's probability at each stage is the one a walk with the stage set gives (to the bit), its
+    credits the same moves summed into the groups; the stage's own group is left out."""
+    deals = _open_deals(300)
+    deals.loc[0, "segment"] = "a segment never seen in training"
+    deals.loc[1, ["log_amount", "industry"]] = [np.nan, None]
+    paths = tree_paths.CalibratedPaths.of(advance)
+    binned = paths.binned(paths.encode(deals))
+    stages = _stages_of(paths, deals, GROUPS)
+    rows = np.arange(len(deals))
+    p, credit = paths.explain_stages(binned, rows, stages)
+    assert p.shape == (len(deals), 5) and credit.shape == (len(deals), 5, len(GROUPS))
+    member = paths.membership(GROUPS)
+    member[:, 0] = 0.0
+    for s in range(1, 5):
+        at = np.flatnonzero(deals["open_stages"].to_numpy() >= s)
+        expected_p, columns = paths.explain_binned(binned, at, (stages.column, float(s)))
+        assert np.array_equal(p[at, s], expected_p)
+        expected = np.where((deals["stage_rank"].to_numpy()[at] <= s)[:, None], columns @ member, 0.0)
+        np.testing.assert_allclose(credit[at, s], expected, rtol=0, atol=1e-12)
+        assert np.isnan(p[np.setdiff1d(rows, at), s]).all()
+    assert np.isnan(p[:, 0]).all() and (credit[:, :, 0] == 0).all()
+
+
+def test_a_pipeline_past_the_walks_stage_bits_is_scored_a_stage_at_a_time(advance, monkeypatch):
+    """Stages are bits of an int64 in the walk: a longer pipeline is walked a stage at a time,
+    with the same answers."""
+    deals = _open_deals(200)
+    paths = tree_paths.CalibratedPaths.of(advance)
+    binned = paths.binned(paths.encode(deals))
+    stages = _stages_of(paths, deals, GROUPS)
+    p, credit = paths.explain_stages(binned, np.arange(len(deals)), stages)
+    monkeypatch.setattr(tree_paths, "MAX_STAGES", 2)
+    p_by_stage, credit_by_stage = paths.explain_stages(binned, np.arange(len(deals)), stages)
+    np.testing.assert_array_equal(p_by_stage, p)
+    np.testing.assert_allclose(credit_by_stage, credit, rtol=0, atol=1e-12)
+
+
+def test_stages_walked_in_parallel_blocks_equal_one_thread(advance, monkeypatch):
+    deals = _open_deals(500)
+    paths = tree_paths.CalibratedPaths.of(advance)
+    binned = paths.binned(paths.encode(deals))
+    stages = _stages_of(paths, deals, GROUPS)
+    monkeypatch.setattr(parallel, "allowed_threads", lambda: 1)
+    p1, credit1 = paths.explain_stages(binned, np.arange(len(deals)), stages)
+    monkeypatch.setattr(parallel, "allowed_threads", lambda: 3)
+    monkeypatch.setattr(parallel, "MIN_ROWS", 100)
+    p3, credit3 = paths.explain_stages(binned, np.arange(len(deals)), stages)
+    np.testing.assert_array_equal(p3, p1)
+    np.testing.assert_array_equal(credit3, credit1)
+
+
+def test_the_chains_probability_is_scikit_learns_advance_probabilities_multiplied(advance, monkeypatch):
+    """``predict`` through the one walk against the advance model's own predict_proba at each of a
+    deal's remaining stages; and a chunk of deals at a time for the drivers gives the same."""
+    deals = _open_deals(300)
+    chain = win_models.StageChainModel(RECIPE, advance, 0)
+    expected = np.ones(len(deals))
+    for stage in range(1, 5):
+        ahead = ((deals["stage_rank"] <= stage) & (stage <= deals["open_stages"])).to_numpy()
+        X = advance.encoder.transform(deals.loc[ahead, RECIPE.features].assign(stage_rank=float(stage)))
+        expected[ahead] *= advance.estimator.predict_proba(X)[:, 1]
+    np.testing.assert_allclose(chain.predict(deals), expected, rtol=0, atol=1e-12)
+    p, effects = chain.predict_with_effects(deals, GROUPS)
+    monkeypatch.setattr(win_models, "EXPLAIN_ROWS", 70)
+    p_chunks, effects_chunks = chain.predict_with_effects(deals, GROUPS)
+    np.testing.assert_array_equal(p_chunks, p)
+    np.testing.assert_allclose(effects_chunks, effects, rtol=0, atol=1e-12)

@@ -74,6 +74,37 @@ class _Forest:
     expected: float  # the trees' expected values summed
 
 
+MAX_STAGES = 62  # a row's stages are bits of one int64 in the walk; more: a walk per stage
+
+
+@dataclass
+class Stages:
+    """Which stages to score each row at, for a walk of all of them at once: row i at stages
+    ``first[i]..last[i]`` (``column`` taking the stage's number), its moves credited at stages
+    ``credit_from[i]..last[i]``, each column's to its group in ``group_of`` (-1: to none)."""
+
+    column: int
+    first: np.ndarray
+    last: np.ndarray
+    credit_from: np.ndarray
+    group_of: np.ndarray
+    groups: int
+
+    def __post_init__(self) -> None:
+        for name in ("first", "last", "credit_from", "group_of"):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=np.int64))
+
+    @property
+    def count(self) -> int:
+        """Columns of the answers: stages 0..the largest last."""
+        return int(self.last.max(initial=0)) + 1
+
+    def scored(self) -> np.ndarray:
+        """(rows, count) bool: the stages each row is scored at."""
+        at = np.arange(self.count)[None, :]
+        return (self.first[:, None] <= at) & (at <= self.last[:, None])
+
+
 def _expected_values(nodes: np.ndarray) -> np.ndarray:
     """Each node's expected value: the mean of the leaves below it, weighted by their training rows."""
     count = nodes["count"].astype(float)
@@ -198,6 +229,45 @@ class BoostedPaths:
         parallel.run_all(walk, blocks, len(blocks))
         return raw, credit if contributions else None
 
+    def explain_stages(
+        self,
+        binned: np.ndarray,
+        rows: np.ndarray,
+        stages: Stages,
+        credit: np.ndarray | None,
+        threads: int = 1,
+    ) -> np.ndarray:
+        """Raw scores (len(rows), stages.count) of ``binned[rows]``, row i at each of its stages
+        ``stages.first[i]..stages.last[i]`` (the stage column taking the stage's value; 0 at the
+        others); its moves credited to ``stages.group_of``'s groups in ``credit`` (rows, stages,
+        groups) at the stages from ``stages.credit_from[i]`` on, when given. Each tree is walked
+        once per row (tree_traversal.traverse_stages); ``threads`` share the rows in blocks."""
+        from pipecast.forecast import tree_traversal  # compiles on first use
+
+        f, rows = self.forest, np.ascontiguousarray(rows, dtype=np.int64)
+        stage_bins = np.array(
+            [self.bin_of(stages.column, float(s)) for s in range(stages.count)], dtype=np.int64
+        )
+        missing = int(self.model._bin_mapper.missing_values_bin_idx_)
+        raw = np.zeros((len(rows), stages.count))
+        explain = credit is not None
+        out = credit if credit is not None else np.zeros((0, stages.count, 1))
+
+        def walk(block: tuple[int, int]) -> None:
+            lo, hi = block
+            scratch = (np.empty(len(f.feature), dtype=np.int64), np.empty(len(f.feature), dtype=np.int64))
+            tree_traversal.traverse_stages(
+                binned, rows[lo:hi], stages.first[lo:hi], stages.last[lo:hi], stages.credit_from[lo:hi],
+                stages.column, stage_bins, stages.group_of, missing, f.roots, f.feature, f.threshold,
+                f.missing_left, f.is_leaf, f.is_categorical, f.bitset, f.left, f.right, f.value,
+                f.move, f.bitsets, self.baseline, explain, *scratch, raw[lo:hi],
+                out[lo:hi] if explain else out,
+            )  # fmt: skip
+
+        blocks = parallel.row_bounds(len(rows), threads)
+        parallel.run_all(walk, blocks, len(blocks))
+        return raw
+
 
 class CalibratedPaths:
     """P(class 1) and log-odds contributions per input column of a calibrated boosted ``ProbabilityModel``."""
@@ -271,6 +341,63 @@ class CalibratedPaths:
                 credit += fold_credit
         n = len(self.folds)
         return p / n, None if credit is None else credit / n
+
+    def explain_stages(
+        self, binned: list[np.ndarray], rows: np.ndarray, stages: Stages, contributions: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(P(1) (len(rows), stages.count), log-odds credits (len(rows), stages.count,
+        stages.groups) or None) of the ``rows`` of ``binned`` at each row's stages (``Stages``),
+        as ``explain_binned`` gives them a stage at a time (with the credits summed into groups),
+        from one walk of each tree per row. NaN at a row's other stages."""
+        threads = parallel.allowed_threads()
+        scored = stages.scored()
+        p = np.zeros(scored.shape)
+        credit = np.zeros((*scored.shape, stages.groups)) if contributions else None
+        if stages.count > MAX_STAGES + 1:
+            self._explain_stage_by_stage(binned, rows, stages, p, credit)
+        else:
+            for (paths, calibrator), fold_bins in zip(self.folds, binned, strict=True):
+                raw = paths.explain_stages(fold_bins, rows, stages, credit, threads)
+                fold = calibrator.predict(raw[scored])
+                fold[(fold > 1.0) & (fold <= 1.0 + 1e-5)] = 1.0  # as scikit-learn rounds each fold's
+                p[scored] += fold
+            p /= len(self.folds)
+            if credit is not None:
+                credit /= len(self.folds)
+        p[~scored] = np.nan
+        return p, credit
+
+    def _explain_stage_by_stage(
+        self,
+        binned: list[np.ndarray],
+        rows: np.ndarray,
+        stages: Stages,
+        p: np.ndarray,
+        credit: np.ndarray | None,
+    ) -> None:
+        """``explain_stages`` a stage at a time (a pipeline of more than MAX_STAGES stages)."""
+        to_group = np.zeros((len(self.columns), stages.groups))
+        credited = stages.group_of >= 0
+        to_group[np.flatnonzero(credited), stages.group_of[credited]] = 1.0
+        for s in range(stages.count):
+            at = np.flatnonzero((stages.first <= s) & (s <= stages.last))
+            if not len(at):
+                continue
+            fixed = (stages.column, float(s))
+            p[at, s], columns = self.explain_binned(binned, rows[at], fixed, credit is not None)
+            if credit is not None and columns is not None:
+                kept = stages.credit_from[at] <= s
+                credit[at[kept], s] = columns[kept] @ to_group
+
+    def group_of(self, groups: dict[str, list[str]], left_out: int | None = None) -> np.ndarray:
+        """(columns,) the group (an index into ``groups``) each input column is credited to, -1 for
+        none and for the group ``left_out``. A column in two groups is an error."""
+        member = self.membership(groups)
+        if (member.sum(axis=1) > 1).any():
+            raise ValueError("a column belongs to more than one driver group")
+        if left_out is not None:
+            member[:, left_out] = 0.0
+        return np.where(member.any(axis=1), member.argmax(axis=1), -1)
 
     def membership(self, groups: dict[str, list[str]]) -> np.ndarray:
         """(columns, groups) 0/1: which driver each input column belongs to."""

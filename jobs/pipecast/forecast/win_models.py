@@ -66,6 +66,9 @@ from pipecast.mapped_features import feature_name, mapped_columns
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "win_probability"
+# The stage chain explains this many deals at a time: the credits of a deal at each of its stages
+# take (stages x drivers) floats (100,000 deals x 8 stages x 15 drivers: 96 MB).
+EXPLAIN_ROWS = 100_000
 
 
 @dataclass
@@ -135,8 +138,8 @@ class StageChainModel:
 
     def predict(self, deals: pd.DataFrame) -> np.ndarray:
         """P(win): P(advance) at each of the deal's remaining stages, multiplied. A boosted advance
-        model encodes and bins the deals once and walks its trees at each stage with the stage
-        column set (tree_paths); any other predicts the deals with their stage replaced."""
+        model encodes and bins the deals once and walks each tree once per deal for all its
+        stages (tree_paths.Stages); any other predicts the deals with their stage replaced."""
         if len(deals) == 0:
             return np.array([])
         rank = deals["stage_rank"].to_numpy(dtype=float)
@@ -149,18 +152,20 @@ class StageChainModel:
         chained = np.flatnonzero(np.logical_or.reduce([ahead for _, ahead in remaining])) if top else []
         paths = self.advance.tree_paths() if len(chained) else None
         if paths is not None:
+            first = _first_stage(rank[chained])
+            stages = tree_paths.Stages(
+                paths.columns.index("stage_rank"), first, np.floor(last[chained]), first, np.full(0, -1), 0
+            )
             binned = paths.binned(paths.encode(deals.iloc[chained]))
-            row_of = np.full(len(deals), -1)
-            row_of[chained] = np.arange(len(chained))
-            stage_column = paths.columns.index("stage_rank")
-        for stage, ahead in remaining:
-            if not ahead.any():
-                continue
-            if paths is not None:
-                at_stage = (stage_column, float(stage))
-                p[ahead] *= paths.explain_binned(binned, row_of[ahead], at_stage, contributions=False)[0]
-            else:
-                p[ahead] *= self.advance.predict_positive(deals.loc[ahead].assign(stage_rank=float(stage)))
+            advance, _ = paths.explain_stages(binned, np.arange(len(chained)), stages, contributions=False)
+            # multiplied in stage order, as a stage at a time; no chained deal has a later stage
+            for stage, ahead in remaining[: stages.count - 1]:
+                p[chained] *= np.where(ahead[chained], advance[:, stage], 1.0)
+        else:
+            for stage, ahead in remaining:
+                if ahead.any():
+                    at_stage = deals.loc[ahead].assign(stage_rank=float(stage))
+                    p[ahead] *= self.advance.predict_positive(at_stage)
         fallback = deals["crm_probability"].to_numpy(dtype=float) if "crm_probability" in deals else None
         p[~known] = np.nan_to_num(fallback[~known], nan=0.0) if fallback is not None else 0.0
         return np.clip(p, 0.0, 1.0)
@@ -177,38 +182,41 @@ class StageChainModel:
         other drivers come from the advance model's tree paths at each remaining stage (log-odds
         of advancing), entering log P(win) = sum of log P(advance) weighted by 1 - P(advance), and
         its log-odds divided by 1 - P(win): the chain's effects to first order. The deals are
-        encoded and binned once, each stage taking its bin in the stage column; a stage before a
-        deal's own (needed for the stage driver only) is predicted without contributions. Deals
-        without a stage rank or open stages: ``predict``'s answer and NaN effects."""
+        encoded and binned once, EXPLAIN_ROWS at a time, and each tree is walked once per deal
+        for all its stages (tree_paths.Stages); a stage before a deal's own (needed for the stage
+        driver only) is credited nothing. Deals without a stage rank or open stages:
+        ``predict``'s answer and NaN effects."""
         paths = tree_paths.CalibratedPaths.of(self.advance)
         if paths is None:
             return None
-        member = paths.membership(groups)
         stage_group = next((g for g, cols in enumerate(groups.values()) if "stage_rank" in cols), None)
-        if stage_group is not None:
-            member[:, stage_group] = 0.0
+        group_of = paths.group_of(groups, left_out=stage_group)
         rank = deals["stage_rank"].to_numpy(dtype=float)
         last = deals["open_stages"].to_numpy(dtype=float)
         known = ~np.isnan(rank) & ~np.isnan(last) & (rank <= last)
         top = int(last[known].max()) if known.any() else 0
-        binned = paths.binned(paths.encode(deals.loc[known])) if known.any() else []
         stage_column = paths.columns.index("stage_rank")
         rank_k, last_k = rank[known], last[known]
         log_advance = np.zeros((len(rank_k), top + 2))  # column s: log P(advance from stage s)
         p_known = np.ones(len(rank_k))
         effects_k = np.zeros((len(rank_k), len(groups)))
-        for stage in range(1, top + 1):
-            ahead = np.flatnonzero((rank_k <= stage) & (stage <= last_k))  # the deal's remaining stages
-            before = np.flatnonzero(rank_k > stage) if stage_group is not None else np.array([], int)
-            at_stage = (stage_column, float(stage))
-            if len(ahead):
-                advance, credit = paths.explain_binned(binned, ahead, at_stage)
-                log_advance[ahead, stage] = np.log(np.clip(advance, EPS, 1.0))
-                p_known[ahead] *= advance
-                effects_k[ahead] += (1.0 - advance)[:, None] * (credit @ member)
-            if len(before):
-                advance, _ = paths.explain_binned(binned, before, at_stage, contributions=False)
-                log_advance[before, stage] = np.log(np.clip(advance, EPS, 1.0))
+        known_deals = deals.loc[known]
+        for lo in range(0, len(rank_k), EXPLAIN_ROWS):
+            hi = min(lo + EXPLAIN_ROWS, len(rank_k))
+            own = _first_stage(rank_k[lo:hi])
+            first = np.ones(hi - lo) if stage_group is not None else own
+            stages = tree_paths.Stages(
+                stage_column, first, np.floor(last_k[lo:hi]), own, group_of, len(groups)
+            )
+            binned = paths.binned(paths.encode(known_deals.iloc[lo:hi]))
+            advance, credit = paths.explain_stages(binned, np.arange(hi - lo), stages)
+            assert credit is not None
+            for stage in range(1, min(top, stages.count - 1) + 1):
+                scored = np.flatnonzero(~np.isnan(advance[:, stage]))
+                log_advance[lo + scored, stage] = np.log(np.clip(advance[scored, stage], EPS, 1.0))
+                ahead = np.flatnonzero((rank_k[lo:hi] <= stage) & (stage <= last_k[lo:hi]))
+                p_known[lo + ahead] *= advance[ahead, stage]
+                effects_k[lo + ahead] += (1.0 - advance[ahead, stage])[:, None] * credit[ahead, stage]
         # from_stage[i, s]: log P(win) of deal i were it in stage s (the stages s..last it would pass)
         from_stage = np.cumsum(log_advance[:, ::-1], axis=1)[:, ::-1]
         own_stage = rank_k.astype(int)
@@ -219,8 +227,8 @@ class StageChainModel:
             chain_log_odds = log_odds(np.exp(from_stage))
             for length in np.unique(last_k):
                 same = rows[last_k == length]
-                stages, counts = np.unique(own_stage[same], return_counts=True)
-                typical = chain_log_odds[np.ix_(same, stages)] @ (counts / counts.sum())
+                stages_of, counts = np.unique(own_stage[same], return_counts=True)
+                typical = chain_log_odds[np.ix_(same, stages_of)] @ (counts / counts.sum())
                 effects_k[same, stage_group] = chain_log_odds[same, own_stage[same]] - typical
         p = np.empty(len(deals))
         effects = np.full((len(deals), len(groups)), np.nan)
@@ -228,6 +236,11 @@ class StageChainModel:
         if not known.all():
             p[~known] = self.predict(deals.loc[~known])
         return p, effects
+
+
+def _first_stage(rank: np.ndarray) -> np.ndarray:
+    """The first stage a deal at ``rank`` has ahead: its own (the stages from 1 on: no stage before)."""
+    return np.ceil(np.maximum(rank, 1.0))
 
 
 @dataclass
