@@ -12,9 +12,9 @@ Two kinds, two settings (``forecast_limits``, which forecast/job.py and the benc
   every barrier and the other spins until it returns. Measured on a 2-core host with two busy loops
   beside it: three fits of 30,000 rows x 20 features x 100 iterations took 33.0 s on two OpenMP
   threads against 1.5 s on one (0.8 and 1.1 s on the quiet machine), and the demo's first-night
-  forecast (`pipecast forecast --full-backtest`) took over 15 minutes during a test run against
-  67 s quiet on one thread, 56 s quiet on two. More OpenMP threads pay only where the forecast has
-  the cores to itself.
+  forecast (`pipecast forecast --full-backtest`) 687 s on two against 104 s on one (56 and 66 s
+  quiet; README, "Benchmark"). More OpenMP threads pay only where the forecast has the cores to
+  itself.
 """
 
 from __future__ import annotations
