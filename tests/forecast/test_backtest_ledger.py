@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
-from pipecast.forecast import backtests, stage_model, win_models
+from pipecast.forecast import backtests, scoring, stage_model, win_models
 from pipecast.forecast.model_spec import night_context
 from pipecast.warehouse import connect
 
@@ -33,7 +33,7 @@ def warehouse(demo_warehouse, tmp_path):
     return demo_warehouse.copy(tmp_path / "state")
 
 
-def test_deal_backtest_reuses_the_ledger_until_its_inputs_change(warehouse):
+def test_deal_backtest_reuses_the_ledger_until_its_inputs_change(warehouse, monkeypatch):
     with connect(warehouse) as con:
         night = _night(con, warehouse, "first")
         cutoffs = night.hz.backtest_cutoffs
@@ -41,7 +41,13 @@ def test_deal_backtest_reuses_the_ledger_until_its_inputs_change(warehouse):
         first = _deal_backtest(con, night)
         assert first.reused == 0 and len(first.models) == len(cutoffs) * len(RECIPES)
 
+        loaded: list = []
+        real = backtests.load_exits
+        monkeypatch.setattr(
+            backtests, "load_exits", lambda con, ctx, cutoff: loaded.append(cutoff) or real(con, ctx, cutoff)
+        )
         second = _deal_backtest(con, _night(con, warehouse, "second"))
+        assert loaded == []  # every candidate from the ledger: the visits' digest, not the visits
         assert second.reused == len(cutoffs) * len(RECIPES) and not second.models
         pd.testing.assert_frame_equal(first.scored, second.scored)
         assert second.recipe_brier == first.recipe_brier
@@ -49,6 +55,7 @@ def test_deal_backtest_reuses_the_ledger_until_its_inputs_change(warehouse):
         # the weekly full backtest refits everything and replaces the entries (no duplicates)
         stored = con.execute("select count(*) from ml.backtest_predictions").fetchall()[0][0]
         full = _deal_backtest(con, _night(con, warehouse, "weekly"), reuse=False)
+        assert set(loaded) == set(cutoffs)
         assert full.reused == 0 and len(full.models) == len(cutoffs) * len(RECIPES)
         assert con.execute("select count(*) from ml.backtest_predictions").fetchall()[0][0] == stored
         assert full.recipe_brier == first.recipe_brier
@@ -173,3 +180,42 @@ def test_a_period_keyed_from_the_nights_visit_digests_loads_no_visits_and_finds_
         assert loaded == []
         assert sum("(from the ledger)" in r.getMessage() for r in caplog.records) == len(periods)
         pd.testing.assert_frame_equal(first.ledger, second.ledger)
+
+
+def test_the_stage_visits_digest_is_their_content_as_of_the_cut_off(warehouse):
+    """scoring.exits_digest keys a cut-off's stage visits without reading them out: it counts the
+    rows load_exits returns, and it changes with a visit begun by the cut-off, not with what
+    happened to the deals after it."""
+    with connect(warehouse) as con:
+        night = _night(con, warehouse, "first")
+        cutoff = night.hz.backtest_cutoffs[0]
+        rows, digest = scoring.exits_digest(con, night.ctx, cutoff)
+        assert rows == len(scoring.load_exits(con, night.ctx, cutoff)) > 0
+        assert scoring.exits_digest(con, night.ctx, cutoff) == (rows, digest)
+
+        visits = "intermediate.int_stage_visits_sequenced"
+        end = pd.Timestamp(cutoff) + pd.Timedelta(days=1)
+        # a visit still open at the end of the cut-off that ended later: as of the cut-off, open
+        deal, rank, entered = con.execute(
+            f"select opportunity_id, stage_rank, entered_at from {visits} "
+            "where not is_closed and stage_rank is not null and entered_at < ? "
+            "and exited_at > ? + interval 5 day order by opportunity_id, entered_at limit 1",
+            [end, end],
+        ).fetchone()
+        where = "where opportunity_id = ? and stage_rank = ? and entered_at = ?"
+        key = [deal, rank, entered]
+        con.execute(f"update {visits} set exited_at = exited_at + interval 1 day {where}", key)
+        assert scoring.exits_digest(con, night.ctx, cutoff) == (rows, digest)
+        # the same visit's amount at its entry, before the cut-off: another digest, the same count
+        con.execute(f"update {visits} set entry_amount = entry_amount + 1 {where}", key)
+        changed_rows, changed = scoring.exits_digest(con, night.ctx, cutoff)
+        assert changed_rows == rows and changed != digest
+        # an owner's record (the lifts' input): changed after the cut-off, the same digest; before it,
+        # another
+        records = "intermediate.int_owner_exit_records_accumulated"
+        for when, same in ((">=", True), ("<", False)):
+            owner, t = con.execute(
+                f"select owner_id, t from {records} where t {when} ? order by t, owner_id limit 1", [end]
+            ).fetchone()
+            con.execute(f"update {records} set s = s + 1 where owner_id = ? and t = ?", [owner, t])
+            assert (scoring.exits_digest(con, night.ctx, cutoff)[1] == changed) is same

@@ -88,7 +88,7 @@ def inputs_digest(
     scored: pd.DataFrame,
 ) -> str:
     """What every candidate at ``cutoff`` is made from: the code (code_digest), the settings that shape
-    a fit, the cut-off, its stage visits (``frame_digest`` of scoring.load_exits at the cut-off),
+    a fit, the cut-off, its stage visits (scoring.exits_digest at the cut-off),
     the training snapshots with the labels known then, and the features (not the labels) of the
     deals it scores."""
     parts = [
@@ -108,13 +108,14 @@ FORECAST_PACKAGE = Path(__file__).resolve().parent  # pipecast/forecast: every m
 @functools.cache
 def code_digest() -> str:
     """The code a backtest's numbers come from: the source of every module of pipecast.forecast and
-    the versions of the libraries that fit and score. Any edit there (a new fold rule, a fixed
+    the versions of the libraries that fit and score (and DuckDB's, whose hash digests the stage
+    visits). Any edit there (a new fold rule, a fixed
     feature) changes every key, so the next night backtests afresh instead of trusting numbers an
     older code made; the package's version number is not bumped for such changes."""
     digest = hashlib.sha256()
     for path in sorted(FORECAST_PACKAGE.rglob("*.py")):
         digest.update(path.relative_to(FORECAST_PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
-    for library in ("scikit-learn", "numpy", "pandas"):
+    for library in ("scikit-learn", "numpy", "pandas", "duckdb"):
         digest.update(f"{library}=={metadata.version(library)}\n".encode())
     return digest.hexdigest()
 

@@ -150,15 +150,26 @@ def typical_won_amounts(con: duckdb.DuckDBPyConnection, known_at: date) -> tuple
     return per_product, (overall[0] if overall else 0.0)
 
 
-def load_exits(con: duckdb.DuckDBPyConnection, ctx: ForecastContext, known_at: date) -> pd.DataFrame:
-    """Every stage visit begun by known_at (features.stage_visits): the exits the stage chain
-    learns from and the visits still open then, which the survival recipe counts as censored.
-    Sampled by deal so that the exits stay within max_training_rows."""
+def _exits_fraction(con: duckdb.DuckDBPyConnection, ctx: ForecastContext, known_at: date) -> float:
+    """The share of deals whose stage visits load_exits keeps at ``known_at``."""
     total = features.count_stage_exits(con, known_at)
     fraction = features.sample_fraction_for(total, ctx.max_training_rows)
     if fraction < 1:
         log.info("stage exits at %s: sampling %.1f%% of deals (%d exits)", known_at, 100 * fraction, total)
-    return features.stage_visits(con, known_at, fraction)
+    return fraction
+
+
+def load_exits(con: duckdb.DuckDBPyConnection, ctx: ForecastContext, known_at: date) -> pd.DataFrame:
+    """Every stage visit begun by known_at (features.stage_visits): the exits the stage chain
+    learns from and the visits still open then, which the survival recipe counts as censored.
+    Sampled by deal so that the exits stay within max_training_rows."""
+    return features.stage_visits(con, known_at, _exits_fraction(con, ctx, known_at))
+
+
+def exits_digest(con: duckdb.DuckDBPyConnection, ctx: ForecastContext, known_at: date) -> tuple[int, str]:
+    """The row count and content digest of what load_exits would return (features.stage_visits_digest),
+    without loading it: what a backtest's ledger key needs."""
+    return features.stage_visits_digest(con, known_at, _exits_fraction(con, ctx, known_at))
 
 
 def open_deals(con: duckdb.DuckDBPyConnection, ctx: ForecastContext, cutoff: date) -> pd.DataFrame:
