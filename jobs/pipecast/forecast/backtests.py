@@ -308,6 +308,7 @@ def run_revenue_backtest(
         [p.start - timedelta(days=1), *[d for d in month_ends(p.start, p.end) if d < p.end]] for p in periods
     ]
     batch: dict[date, pd.DataFrame] = {}
+    deals = new_business.load_deals(con) if periods else None  # the new-business forecasts' deals, once
     for index, period in enumerate(periods):
         cutoffs = cutoffs_of[index]
         known_at = cutoffs[0]
@@ -316,7 +317,7 @@ def run_revenue_backtest(
             batch = open_deals_at(con, ctx, wanted)
         open_at = {cutoff: batch.pop(cutoff) for cutoff in cutoffs}
         new_at = {
-            cutoff: new_business.forecast_new_business(con, cutoff, ctx.horizons(cutoff), ctx.seed)
+            cutoff: new_business.forecast_new_business(con, cutoff, ctx.horizons(cutoff), ctx.seed, deals)
             for cutoff in cutoffs
         }
         actual = _actual(con, period)
