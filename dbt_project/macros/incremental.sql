@@ -1,4 +1,4 @@
-{#- Helpers of the incremental models (int_opportunity_changes_classified,
+{#- Helpers of the incremental models (int_opportunity_changes_classified, int_stage_exits_scored,
     fct_opportunity_stage_transitions, fct_pipeline_daily). -#}
 
 {#- Incremental models recompute every opportunity with a change later than this: the newest
@@ -39,4 +39,19 @@
         select 1 from {{ ref('stg_crm__opportunity_stage_history') }} as crm_history
         where crm_history.opportunity_id = target.opportunity_id
     )
+{%- endmacro %}
+
+{#- The incremental strategy 'replace_from' (int_stage_exits_scored): the model's rows are the ones
+    from a moment on (its column `recomputed_from`, the same on every row), in time column
+    config('replace_from'). Every row here from that moment on is deleted and the new rows
+    inserted; a row without a time (the model's marker when no row is left from the moment on)
+    only carries the moment. No rows: nothing changes. -#}
+{% macro get_incremental_replace_from_sql(arg_dict) -%}
+    {%- set column = config.require('replace_from') -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ arg_dict['target_relation'] }}
+    where {{ column }} >= (select min(recomputed_from) from {{ arg_dict['temp_relation'] }});
+    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }}
+    where {{ column }} is not null
 {%- endmacro %}

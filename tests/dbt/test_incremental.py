@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from datetime import datetime, time, timedelta
 
+import pandas as pd
 import pytest
 from pipecast.config import Settings
 from pipecast.transform.dbt_runner import dbt_invoke
@@ -13,6 +14,7 @@ from pipecast.warehouse import connect
 
 from tests.dbt.conftest import INCREMENTAL_TABLES, LOOKBACK, POINT_IN_TIME_MODELS, NightlyWarehouse
 from tests.dbt.dbt_run import run_dbt
+from tests.dbt.demo_nights import deleted_at_last
 from tests.dbt.frames import assert_same_rows
 
 
@@ -106,7 +108,7 @@ def test_full_refresh_gives_the_same_tables(
     assert len(incremental) > 0
     if "built_export_date" in rebuilt:  # a full refresh stamps every row with the newest export
         assert (rebuilt["built_export_date"].dt.date == nightly.demo.last).all()
-    assert_same_rows(incremental, rebuilt, keys, drop=["built_export_date"])
+    assert_same_rows(incremental, rebuilt, keys, drop=["built_export_date", "recomputed_from"])
 
 
 def test_a_deal_first_exported_tonight_with_an_old_derived_history_is_added_as_a_full_refresh_has_it(
@@ -203,3 +205,72 @@ def _copy_of(warehouse: NightlyWarehouse, root) -> Settings:
     )
     shutil.copy(warehouse.settings.resolved_warehouse_path, settings.resolved_warehouse_path)
     return settings
+
+
+EXITS = "intermediate.int_stage_exits_scored"
+
+
+def test_second_night_recomputes_the_stage_exits_from_the_earliest_changed_one(nightly: NightlyWarehouse):
+    """int_stage_exits_scored keeps every exit before the earliest one that differs from its rows
+    (recomputed_from) and rewrites the exits from it on. Here the last export deletes old deals
+    (demo_nights.deleted_at_last), whose exits no longer count for the later ones: the bound is
+    their earliest exit, and the few exits before it are kept."""
+    first, last = nightly.demo.first, nightly.demo.last
+    exits = nightly.query(f"select exited_at, built_export_date, recomputed_from from {EXITS}")
+    built = exits["built_export_date"].dt.date
+    rewritten, kept = exits[built == last], exits[built == first]
+    assert len(rewritten) + len(kept) == len(exits)
+    bounds = rewritten["recomputed_from"].unique()
+    assert len(bounds) == 1 and not pd.isna(bounds[0])
+    assert (rewritten["exited_at"] >= bounds[0]).all() and (kept["exited_at"] < bounds[0]).all()
+    assert len(kept) > 0 and len(rewritten) > 0
+    deleted = nightly.query(f"select opportunity_id from {EXITS}")["opportunity_id"].map(deleted_at_last)
+    assert not deleted.any()
+
+
+def test_an_owner_reassigned_without_a_change_in_history_moves_its_old_exits_as_a_full_refresh_does(
+    tmp_path, nightly: NightlyWarehouse
+):
+    """A CRM can hand a deal to another owner without any stage, amount or close-date change: its
+    visits are not recomputed, but its exits (and the owners' records built on them) change owner.
+    The next incremental build recomputes the exits and the records from the deal's first exit on:
+    the same rows as a full refresh of the same data."""
+    settings = _copy_of(nightly, tmp_path)
+    with connect(settings) as con:
+        # the deal whose first exit is the median deal's: half the history before it is kept
+        deal, owner, first_exit = con.execute(
+            f"""
+            select opportunity_id, any_value(owner_id), min(exited_at) as first_exit
+            from {EXITS} group by opportunity_id
+            order by first_exit, opportunity_id
+            limit 1 offset (select count(distinct opportunity_id) / 2 from {EXITS})
+            """
+        ).fetchone()
+        new_owner = con.execute(
+            "select min(owner_id) from raw.owners where owner_id <> ?", [owner]
+        ).fetchone()[0]
+        con.execute(
+            "update raw.opportunities set owner_id = ? where opportunity_id = ? and _export_date = ?",
+            [new_owner, deal, nightly.demo.last],
+        )
+    records = "intermediate.int_owner_exit_records_accumulated"
+    models = [
+        "--select",
+        "int_opportunity_attributes_joined",
+        "int_stage_exits_scored",
+        "int_owner_exit_records_accumulated",
+    ]
+    run_dbt(settings, "run", *models)
+    moved = NightlyWarehouse(settings, nightly.demo).query(f"select * from {EXITS}")
+    moved_records = NightlyWarehouse(settings, nightly.demo).query(f"select * from {records}")
+    assert set(moved.loc[moved["opportunity_id"] == deal, "owner_id"]) == {new_owner} != {owner}
+    from_it = moved["exited_at"] >= first_exit
+    assert (moved.loc[from_it, "recomputed_from"] == first_exit).all()
+    assert from_it.any() and (moved.loc[~from_it, "recomputed_from"] != first_exit).all()
+    run_dbt(settings, "run", *models, "--full-refresh")
+    rebuilt = NightlyWarehouse(settings, nightly.demo).query(f"select * from {EXITS}")
+    rebuilt_records = NightlyWarehouse(settings, nightly.demo).query(f"select * from {records}")
+    drop = ["built_export_date", "recomputed_from"]
+    assert_same_rows(moved, rebuilt, ["opportunity_id", "entered_at"], drop=drop)
+    # the old and the new owner's records from the deal's first exit on, as a full refresh has them
+    assert_same_rows(moved_records, rebuilt_records, ["owner_id", "t"], drop=drop)

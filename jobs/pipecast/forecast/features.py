@@ -299,9 +299,9 @@ select
     (select count(*) from staged),
     (select count(*) || ':' || coalesce(sum(hash(x, d.open_stages, {_VISIT_DEAL_COLUMNS})), 0)
      from staged x join {DEALS} d on x.opportunity_id = d.opportunity_id),
-    (select count(*) || ':' || coalesce(sum(hash(r)), 0)
+    (select count(*) || ':' || coalesce(sum(hash(r.owner_id, r.t, r.s, r.n)), 0)
      from {OWNER_RECORDS} r cross join known k where r.t < k.known_end),
-    (select count(*) || ':' || coalesce(sum(hash(r)), 0)
+    (select count(*) || ':' || coalesce(sum(hash(r.account_id, r.t, r.s, r.n)), 0)
      from {ACCOUNT_RECORDS} r cross join known k where r.t < k.known_end)
 """
     rows, *parts = con.execute(sql, [known_at]).fetchone()
