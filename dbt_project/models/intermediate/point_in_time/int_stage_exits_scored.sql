@@ -37,14 +37,15 @@ with exits as (
 
 {% if is_incremental() %}
 {#- a table built before this model was incremental has no build date: every deal is a candidate -#}
-{%- set dated = 'built_export_date' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
--- deals whose exits may differ from the rows here: their visits were written since this table's
--- last build (or by the same export), their owner or account changed, or they are gone
+{%- set watermarked = 'visits_watermark' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
+-- deals whose exits may differ from the rows here: changed since the newest change the visits
+-- held at this table's last build (less var('incremental_lookback_days'), as the visits
+-- recompute them), reassigned to another owner or account, or gone
 candidates as (
     select opportunity_id
     from {{ ref('int_stage_visits_sequenced') }}
-    {% if dated -%}
-    where built_export_date >= (select max(built_export_date) from {{ this }})
+    {% if watermarked -%}
+    where opportunity_last_changed_at > {{ changed_since(this, 'visits_watermark') }}
     {%- endif %}
     union
     select here.opportunity_id
@@ -75,7 +76,8 @@ differing as (
 ),
 
 -- the earliest differing exit; at the latest, the newest exit here, so that every build writes a
--- row and the table's built_export_date marks its last build (candidates, and the records' bound)
+-- row: the table's visits_watermark and built_export_date mark its last build (candidates above,
+-- and the records' bound)
 bound as (
     select least(
         (select min(exited_at) from differing),
@@ -143,7 +145,8 @@ final as (
             0.5
         ) as surprise,
         recomputed_from,
-        {{ as_of_date() }} as built_export_date
+        {{ as_of_date() }} as built_export_date,
+        (select max(opportunity_last_changed_at) from {{ ref('int_stage_visits_sequenced') }}) as visits_watermark
     from scored
     window earlier as (
         partition by stage_rank order by exited_at, opportunity_id
@@ -161,7 +164,7 @@ select
     cast(null as {{ dbt.type_string() }}), cast(null as {{ dbt.type_int() }}), cast(null as timestamp),
     cast(null as timestamp), cast(null as {{ type_double() }}), cast(null as boolean),
     cast(null as {{ dbt.type_string() }}), cast(null as {{ dbt.type_string() }}),
-    cast(null as {{ type_double() }}), bound.recomputed_from, cast(null as date)
+    cast(null as {{ type_double() }}), bound.recomputed_from, cast(null as date), cast(null as timestamp)
 from bound
 where bound.recomputed_from is not null and not exists (select 1 from final)
 {% else %}
