@@ -4,9 +4,10 @@
     and their count (n) up to and including that moment (int_stage_exits_scored). The forecast
     reads the row before a moment (an ASOF join) and shrinks s / n towards zero.
 
-    Incremental (strategy replace_from on t, macros/incremental.sql): the stage exits' builds since
-    this table's last one recomputed the exits from their recomputed_from on (every exit, when one
-    of them was a full refresh); the records from the earliest of those moments on are recomputed,
+    Incremental (strategy replace_from on t, macros/incremental.sql): the stage exits written since
+    the exits this table last saw (built_at after its exits_built_at) were recomputed from their
+    recomputed_from on (every exit, when one of those builds was a full refresh); the records from
+    the earliest of those moments on are recomputed,
     each group's sums continuing from its last row before it. A full refresh gives the same rows
     (the sums to the last bits of a double: they are added up in another order).
 -#}
@@ -14,7 +15,7 @@
 {%- set exits = ref('int_stage_exits_scored') -%}
 with
 {% if is_incremental() %}
-{%- set dated = 'built_export_date' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
+{%- set seen = 'exits_built_at' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
 bound as (
     select
         case
@@ -22,8 +23,8 @@ bound as (
             else min(recomputed_from)
         end as recomputed_from
     from {{ exits }}
-    {% if dated -%}
-    where built_export_date >= (select max(built_export_date) from {{ this }})
+    {% if seen -%}
+    where built_at > (select max(exits_built_at) from {{ this }})
     {%- endif %}
 ),
 
@@ -78,7 +79,8 @@ final as (
         coalesce(before.s, 0) + sum(recomputed.s) over running as s,
         coalesce(before.n, 0) + sum(recomputed.n) over running as n,
         recomputed.recomputed_from,
-        {{ as_of_date() }} as built_export_date
+        {{ as_of_date() }} as built_export_date,
+        (select max(built_at) from {{ exits }}) as exits_built_at
     from recomputed
     left join before on recomputed.{{ key }} = before.{{ key }}
     window running as (
@@ -93,7 +95,7 @@ from final
 union all
 select
     cast(null as {{ dbt.type_string() }}), cast(null as timestamp), cast(null as {{ type_double() }}),
-    cast(null as {{ type_double() }}), bound.recomputed_from, cast(null as date)
+    cast(null as {{ type_double() }}), bound.recomputed_from, cast(null as date), cast(null as timestamp)
 from bound
 where bound.recomputed_from is not null and not exists (select 1 from final)
 {% else %}

@@ -109,7 +109,7 @@ def test_full_refresh_gives_the_same_tables(
     if "built_export_date" in rebuilt:  # a full refresh stamps every row with the newest export
         assert (rebuilt["built_export_date"].dt.date == nightly.demo.last).all()
     # build metadata of the incremental stage exits and records: which build wrote a row, and from when
-    metadata = ["built_export_date", "recomputed_from", "visits_watermark"]
+    metadata = ["built_export_date", "recomputed_from", "visits_watermark", "built_at", "exits_built_at"]
     assert_same_rows(incremental, rebuilt, keys, drop=metadata)
 
 
@@ -228,6 +228,12 @@ def test_second_night_recomputes_the_stage_exits_from_the_earliest_changed_one(n
     assert len(kept) > 0 and len(rewritten) > 0
     deleted = nightly.query(f"select opportunity_id from {EXITS}")["opportunity_id"].map(deleted_at_last)
     assert not deleted.any()
+    # the owners' records recompute from the same moment (not from the start: 1900-01-01)
+    table = "intermediate.int_owner_exit_records_accumulated"
+    records = nightly.query(
+        f"select recomputed_from from {table} where built_export_date = (select max(built_export_date) from {table})"
+    )
+    assert set(records["recomputed_from"]) == {bounds[0]}
 
 
 def test_an_owner_reassigned_without_a_change_in_history_moves_its_old_exits_as_a_full_refresh_does(
@@ -272,7 +278,7 @@ def test_an_owner_reassigned_without_a_change_in_history_moves_its_old_exits_as_
     run_dbt(settings, "run", *models, "--full-refresh")
     rebuilt = NightlyWarehouse(settings, nightly.demo).query(f"select * from {EXITS}")
     rebuilt_records = NightlyWarehouse(settings, nightly.demo).query(f"select * from {records}")
-    drop = ["built_export_date", "recomputed_from", "visits_watermark"]
+    drop = ["built_export_date", "recomputed_from", "visits_watermark", "built_at", "exits_built_at"]
     assert_same_rows(moved, rebuilt, ["opportunity_id", "entered_at"], drop=drop)
     # the old and the new owner's records from the deal's first exit on, as a full refresh has them
     assert_same_rows(moved_records, rebuilt_records, ["owner_id", "t"], drop=drop)

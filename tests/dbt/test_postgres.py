@@ -47,4 +47,5 @@ def test_postgres_marts_equal_duckdbs(
     on_postgres = postgres_nightly.query(f"select * from {table}")
     on_duckdb = nightly.query(f"select * from {table}")
     assert len(on_duckdb) > 0
-    assert_same_rows(on_postgres, on_duckdb, keys)
+    # when the dbt run that wrote a row started (the incremental stage exits and records): two runs
+    assert_same_rows(on_postgres, on_duckdb, keys, drop=["built_at", "exits_built_at"])

@@ -146,7 +146,9 @@ final as (
         ) as surprise,
         recomputed_from,
         {{ as_of_date() }} as built_export_date,
-        (select max(opportunity_last_changed_at) from {{ ref('int_stage_visits_sequenced') }}) as visits_watermark
+        (select max(opportunity_last_changed_at) from {{ ref('int_stage_visits_sequenced') }}) as visits_watermark,
+        -- when the dbt run that wrote the row started: the records recompute from the exits written since theirs
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as built_at
     from scored
     window earlier as (
         partition by stage_rank order by exited_at, opportunity_id
@@ -164,7 +166,8 @@ select
     cast(null as {{ dbt.type_string() }}), cast(null as {{ dbt.type_int() }}), cast(null as timestamp),
     cast(null as timestamp), cast(null as {{ type_double() }}), cast(null as boolean),
     cast(null as {{ dbt.type_string() }}), cast(null as {{ dbt.type_string() }}),
-    cast(null as {{ type_double() }}), bound.recomputed_from, cast(null as date), cast(null as timestamp)
+    cast(null as {{ type_double() }}), bound.recomputed_from, cast(null as date), cast(null as timestamp),
+    cast(null as timestamp)
 from bound
 where bound.recomputed_from is not null and not exists (select 1 from final)
 {% else %}
