@@ -231,7 +231,8 @@ def test_second_night_recomputes_the_stage_exits_from_the_earliest_changed_one(n
     # the owners' records recompute from the same moment (not from the start: 1900-01-01)
     table = "intermediate.int_owner_exit_records_accumulated"
     records = nightly.query(
-        f"select recomputed_from from {table} where built_export_date = (select max(built_export_date) from {table})"
+        f"select recomputed_from from {table} "
+        f"where built_export_date = (select max(built_export_date) from {table})"
     )
     assert set(records["recomputed_from"]) == {bounds[0]}
 
