@@ -7,8 +7,8 @@
     Incremental (strategy replace_from on t, macros/incremental.sql): the stage exits written since
     the exits this table last saw (built_at after its exits_built_at) were recomputed from their
     recomputed_from on (every exit, when one of those builds was a full refresh); the records from
-    the earliest of those moments on are recomputed,
-    each group's sums continuing from its last row before it. A full refresh gives the same rows
+    the earliest of those moments on are recomputed, each group's sums continuing from its last row
+    before it. A full refresh gives the same rows
     (the sums to the last bits of a double: they are added up in another order).
 -#}
 {% macro exit_records_accumulated(key) %}

@@ -137,8 +137,7 @@ def run_deal_backtest(
             log.warning("deal backtest at %s: no deal open then has closed since: skipped", cutoff)
             continue
         test = open_then[closed]
-        # the stage visits are read only when a candidate is fitted: a ledger key needs their digest
-        exits = load_exits(con, ctx, cutoff) if ledger is None or not ledger.reuse else None
+        exits = None  # the stage visits, read only when a candidate is fitted: a key needs their digest
         inputs = (
             backtest_ledger.inputs_digest(
                 ctx, cutoff, ledger.visits_digest(con, ctx, cutoff), training_snapshots, open_then

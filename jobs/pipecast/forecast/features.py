@@ -296,7 +296,6 @@ def stage_visits_digest(
     against 1.2 s for the same digest of the rows themselves and more to read them out."""
     sql = f"""{_staged_visits_ctes(sample_fraction)}
 select
-    (select count(*) from staged),
     (select count(*) || ':' || coalesce(sum(hash(x, d.open_stages, {_VISIT_DEAL_COLUMNS})), 0)
      from staged x join {DEALS} d on x.opportunity_id = d.opportunity_id),
     (select count(*) || ':' || coalesce(sum(hash(r.owner_id, r.t, r.s, r.n)), 0)
@@ -304,8 +303,8 @@ select
     (select count(*) || ':' || coalesce(sum(hash(r.account_id, r.t, r.s, r.n)), 0)
      from {ACCOUNT_RECORDS} r cross join known k where r.t < k.known_end)
 """
-    rows, *parts = con.execute(sql, [known_at]).fetchone()
-    return int(rows), "/".join(parts)
+    parts = con.execute(sql, [known_at]).fetchone()
+    return int(parts[0].split(":")[0]), "/".join(parts)
 
 
 def count_stage_visits(con: duckdb.DuckDBPyConnection, known_at: date) -> int:

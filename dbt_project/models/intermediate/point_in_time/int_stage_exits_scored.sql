@@ -36,7 +36,7 @@ with exits as (
 ),
 
 {% if is_incremental() %}
-{#- a table built before this model was incremental has no build date: every deal is a candidate -#}
+{#- a table built before this model was incremental has no visits_watermark: every deal is a candidate -#}
 {%- set watermarked = 'visits_watermark' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) %}
 -- deals whose exits may differ from the rows here: changed since the newest change the visits
 -- held at this table's last build (less var('incremental_lookback_days'), as the visits
@@ -76,8 +76,8 @@ differing as (
 ),
 
 -- the earliest differing exit; at the latest, the newest exit here, so that every build writes a
--- row: the table's visits_watermark and built_export_date mark its last build (candidates above,
--- and the records' bound)
+-- row: the table's visits_watermark and built_at mark its last build (candidates above, and the
+-- records' bound)
 bound as (
     select least(
         (select min(exited_at) from differing),
