@@ -7,12 +7,17 @@ os.wait4 reports as the child's ru_maxrss, so the process peak is kept here (``p
 and the child hands it back in its JSON. Where the reset is refused, a phase's peak is the process
 peak so far (``peaks_per_phase`` is False).
 
-Phases do not nest: a wrapped function called while another phase runs counts in the outer one.
+Phases do not nest: a wrapped function called while another phase runs in the same thread counts
+in the outer one. Phases in different threads (the forecast's independent models beside the deal
+models) are timed each on its own; the high-water mark is reset only when no phase is running, so
+a phase that overlaps another shares its peak window: its peak is the process's peak since the
+first of them began.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,13 +43,16 @@ class Phase:
     seconds: float = 0.0
     peak_mb: float = 0.0
     calls: int = 0
+    beside: bool = False  # ran on a thread other than the main one (overlapping the main one's phases)
 
 
 class PhaseTimer:
     def __init__(self) -> None:
         self.phases: dict[str, Phase] = {}
         self._process_peak_kb = _status_kb("VmHWM")
-        self._depth = 0
+        self._local = threading.local()  # this thread's phase depth
+        self._running = 0  # phases running, in every thread
+        self._lock = threading.Lock()
         self.peaks_per_phase = self._reset_peak()
 
     def _reset_peak(self) -> bool:
@@ -61,23 +69,29 @@ class PhaseTimer:
 
     @contextmanager
     def phase(self, name: str, category: str) -> Iterator[None]:
-        if self._depth:
+        if getattr(self._local, "depth", 0):
             yield
             return
-        self._reset_peak()
-        self._depth += 1
+        with self._lock:
+            if not self._running:
+                self._reset_peak()
+            self._running += 1
+        self._local.depth = 1
         started = time.perf_counter()
         try:
             yield
         finally:
-            self._depth -= 1
+            self._local.depth = 0
             seconds = time.perf_counter() - started
-            peak_kb = _status_kb("VmHWM")
-            self._process_peak_kb = max(self._process_peak_kb, peak_kb)
-            record = self.phases.setdefault(name, Phase(name, category))
-            record.seconds += seconds
-            record.peak_mb = max(record.peak_mb, peak_kb / 1024)
-            record.calls += 1
+            with self._lock:
+                self._running -= 1
+                peak_kb = _status_kb("VmHWM")
+                self._process_peak_kb = max(self._process_peak_kb, peak_kb)
+                beside = threading.current_thread() is not threading.main_thread()
+                record = self.phases.setdefault(name, Phase(name, category, beside=beside))
+                record.seconds += seconds
+                record.peak_mb = max(record.peak_mb, peak_kb / 1024)
+                record.calls += 1
 
     def wrap(self, fn: Callable[..., Any], name: str, category: str) -> Callable[..., Any]:
         @functools.wraps(fn)

@@ -1123,7 +1123,9 @@ def size_section(r: SizeResult) -> list[str]:
     if r.forecast_phases:
         fc = r.step("forecast")
         phases = r.forecast_phases["phases"]
-        accounted = sum(p["seconds"] for p in phases)
+        # phases on the side thread (the independent models) overlap the main thread's: the rest of
+        # the step is what the main thread's phases leave of its wall time
+        accounted = sum(p["seconds"] for p in phases if not p.get("beside"))
         cold = {p["name"]: p for p in r.forecast_phases_cold.get("phases", [])}
         cold_step = r.step(COLD_FORECAST_STEP)
         out += [
@@ -1137,12 +1139,14 @@ def size_section(r: SizeResult) -> list[str]:
         for p in phases:
             c = cold.get(p["name"])
             night1 = f"{c['seconds']:.1f} | {c['peak_mb']:,.0f} |" if c else " | |"
+            category = f"{p['category']}, beside" if p.get("beside") else p["category"]
             out.append(
-                f"| {p['name']} | {p['category']} | {p['seconds']:.1f} | {p['peak_mb']:,.0f} | {p['calls']} "
+                f"| {p['name']} | {category} | {p['seconds']:.1f} | {p['peak_mb']:,.0f} | {p['calls']} "
                 f"| {night1}"
             )
+        cold_accounted = sum(c["seconds"] for c in cold.values() if not c.get("beside"))
         cold_rest = (
-            f"{max(cold_step.seconds - sum(c['seconds'] for c in cold.values()), 0.0):.1f}"
+            f"{max(cold_step.seconds - cold_accounted, 0.0):.1f}"
             if cold_step and cold
             else ""
         )
@@ -1159,6 +1163,15 @@ def size_section(r: SizeResult) -> list[str]:
             f"({fc.rows:,} deals).",
             "",
         ]
+        side = [p for p in phases if p.get("beside")]
+        if side:
+            out += [
+                f"Category `beside`: on a thread of its own beside the others (forecast_models_beside), "
+                f"{sum(p['seconds'] for p in side):.1f} s summed, overlapping the other phases' time; the "
+                "rest of the step is the step's wall time less the other phases. Phases that overlap "
+                "share one peak window (bench/phase_timer.py).",
+                "",
+            ]
         if not r.forecast_phases.get("peaks_per_phase", True):
             out += ["(Per-phase peaks are the process peak so far: /proc/self/clear_refs was refused.)", ""]
     if r.synthetic:

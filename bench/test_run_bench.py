@@ -221,6 +221,44 @@ def test_phase_timer_records_outer_phase_only_and_peak():
     assert timer.process_peak_mb >= phases[0]["peak_mb"]
 
 
+def test_phase_timer_times_a_side_threads_phases_beside_the_main_ones():
+    import threading
+
+    timer = PhaseTimer()
+    started, release = threading.Event(), threading.Event()
+
+    def side() -> None:
+        with timer.phase("side", "optional"):
+            started.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=side)
+    with timer.phase("main", "retrain"):
+        thread.start()
+        assert started.wait(5)
+        release.set()
+        thread.join()
+    phases = {p["name"]: p for p in timer.as_dict()["phases"]}
+    assert phases["side"]["beside"] and not phases["main"]["beside"]
+    assert phases["side"]["calls"] == phases["main"]["calls"] == 1  # not swallowed as a nested phase
+
+    r = _size((1.0, 1.0, 1.0), others=27.0)
+    r.forecast_phases = {
+        "phases": [
+            {"name": "win fit", "category": "retrain", "seconds": 2.0, "peak_mb": 300.0, "calls": 1},
+            {"name": "leads", "category": "optional", "seconds": 4.0, "peak_mb": 300.0, "calls": 1}
+            | {"beside": True},
+        ],
+        "process_peak_mb": 300.0,
+    }
+    r.steps.append(_step("forecast", "night", 5.0, rows=1_000))
+    text = run_bench.render([r], None, _run())
+    assert "| leads | optional, beside | 4.0 | 300 | 1 |" in text
+    # the rest of the step: its wall time less the main thread's phases only
+    assert "| start-up, imports, champion look-up (rest of the step) | other | 3.0 |" in text
+    assert "Category `beside`: on a thread of its own" in text and "4.0 s summed" in text
+
+
 def test_module_proxy_overrides_only_the_given_names():
     module = types.SimpleNamespace(f=lambda: "f", g=lambda: "g")
     proxy = ModuleProxy(module, {"f": lambda: "wrapped"})

@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     # of barriers, and with other work on the cores a fit on more than one crawls (forecast/parallel.py:
     # 20x and more). Raise it only where the forecast has the cores to itself.
     forecast_openmp_threads: int = Field(default=1, ge=1)
+    # The models that read only the warehouse (product propensity, lead conversion: ``independent``)
+    # run on a thread of their own beside the deal models, each thread on one core's worth of work
+    # (forecast/job.py, run_models). Off: every model in turn on one thread.
+    forecast_models_beside: bool = True
     forecast_seed: int = 0
 
     # Publishing and failure handling (atomic marts and ml.*, fault tests).

@@ -311,3 +311,49 @@ def test_the_job_runs_its_loops_and_openmp_on_their_own_settings(demo_warehouse,
     with pytest.raises(Seen):
         run_forecast(AS_OF, settings)
     assert seen == {"own": 2, "openmp": 1}
+
+
+def test_the_independent_models_run_beside_the_others_and_write_what_they_write_in_turn(
+    demo_warehouse, tmp_path, monkeypatch
+):
+    """Product propensity and lead conversion read only the warehouse: with forecast_models_beside
+    (the default) the night runs them on a thread of their own, on a connection of their own. In
+    turn, on the night's thread, they write the same rows."""
+    import threading
+
+    from pipecast.forecast import job
+    from pipecast.forecast.models.lead_conversion import LeadConversion
+    from pipecast.forecast.models.product_propensity import ProductPropensity
+
+    independent = [model for model in MODELS if model.independent]
+    assert independent == [ProductPropensity, LeadConversion]
+    assert all(model.optional for model in independent)  # no later model reads what they set
+
+    seen = []
+    fit, run_models = ProductPropensity.fit, job.run_models
+
+    def fit_and_look(self, night_):
+        seen.append(("fit", threading.current_thread() is threading.main_thread(), night_.con))
+        return fit(self, night_)
+
+    def run_models_and_look(models, night_):
+        seen.append(("night", threading.current_thread() is threading.main_thread(), night_.con))
+        return run_models(models, night_)
+
+    monkeypatch.setattr(ProductPropensity, "fit", fit_and_look)
+    monkeypatch.setattr(job, "run_models", run_models_and_look)
+    beside = demo_warehouse.copy(tmp_path / "beside")
+    assert beside.forecast_models_beside
+    run_forecast(AS_OF, beside, models=independent)
+    (_, _, night_con), (_, fit_on_main_thread, fit_con) = seen
+    assert not fit_on_main_thread and fit_con is not night_con
+
+    in_turn = demo_warehouse.copy(tmp_path / "in-turn", forecast_models_beside=False)
+    run_forecast(AS_OF, in_turn, models=independent)
+    (_, fit_on_main_thread, fit_con) = seen[3]
+    assert fit_on_main_thread and fit_con is seen[2][2]
+    for table in ["product_propensity", "lead_scores"]:
+        sql = f"select * exclude (run_id) from ml.{table} where as_of = ? order by all"
+        ran_beside, ran_in_turn = query(beside, sql, [AS_OF]), query(in_turn, sql, [AS_OF])
+        assert len(ran_beside) > 100, table
+        pd.testing.assert_frame_equal(ran_beside, ran_in_turn)

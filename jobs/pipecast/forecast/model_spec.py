@@ -204,6 +204,10 @@ class ForecastModel(ABC):
     # the ml tables its rows go to, with their columns (writeback.ML_TABLES' or a new table's)
     tables: ClassVar[Mapping[str, str]] = {}
     optional: ClassVar[bool] = False  # True: an error skips the model (visibly), not the night
+    # True: the model reads only the warehouse and the night's context (no model's ``night.win``,
+    # ``night.scored``...) and publishes nothing later models read, so it may run on a thread of its
+    # own beside the others (job.run_models, the setting forecast_models_beside)
+    independent: ClassVar[bool] = False
 
     def backtest(self, night: Night) -> pd.DataFrame:
         """Rows for ml.backtests (backtests.METRIC_COLUMNS); none by default."""

@@ -23,6 +23,7 @@ class LeadConversion(NightlyRetrainedModel):
     name = lead_scoring.MODEL_NAME
     tables = {"lead_scores": ML_TABLES["lead_scores"]}
     optional = True
+    independent = True  # reads the warehouse only: runs beside the deal models
 
     def backtest(self, night: Night) -> pd.DataFrame:
         """Trained at the last month-end whose 90 days have passed, scored on its leads."""

@@ -22,6 +22,7 @@ class ProductPropensity(NightlyRetrainedModel):
     name = propensity.MODEL_NAME
     tables = {"product_propensity": ML_TABLES["product_propensity"]}
     optional = True
+    independent = True  # reads the warehouse only: runs beside the deal models
 
     def backtest(self, night: Night) -> pd.DataFrame:
         """Trained at the last quarter-end whose 180 days have passed, scored on its pairs."""
