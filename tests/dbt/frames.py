@@ -6,6 +6,12 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+# Build metadata of the incremental stage exits and owners' / accounts' records: when the dbt run
+# that wrote a row started (differs between any two runs, e.g. on PostgreSQL and on DuckDB) ...
+RUN_STARTED_COLUMNS = ["built_at", "exits_built_at"]
+# ... and which build wrote it and from when (differs between an incremental build and a full refresh)
+BUILD_METADATA = ["built_export_date", "recomputed_from", "visits_watermark", *RUN_STARTED_COLUMNS]
+
 
 def normalised(frame: pd.DataFrame, keys: Iterable[str], drop: Iterable[str] = ()) -> pd.DataFrame:
     """Columns in name order, rows in key order, one representation per kind of value (DuckDB and

@@ -15,7 +15,7 @@ from pipecast.warehouse import connect
 from tests.dbt.conftest import INCREMENTAL_TABLES, LOOKBACK, POINT_IN_TIME_MODELS, NightlyWarehouse
 from tests.dbt.dbt_run import run_dbt
 from tests.dbt.demo_nights import deleted_at_last
-from tests.dbt.frames import assert_same_rows
+from tests.dbt.frames import BUILD_METADATA, assert_same_rows
 
 
 def test_second_night_recomputes_only_opportunities_changed_since_the_first(nightly: NightlyWarehouse):
@@ -108,9 +108,7 @@ def test_full_refresh_gives_the_same_tables(
     assert len(incremental) > 0
     if "built_export_date" in rebuilt:  # a full refresh stamps every row with the newest export
         assert (rebuilt["built_export_date"].dt.date == nightly.demo.last).all()
-    # build metadata of the incremental stage exits and records: which build wrote a row, and from when
-    metadata = ["built_export_date", "recomputed_from", "visits_watermark", "built_at", "exits_built_at"]
-    assert_same_rows(incremental, rebuilt, keys, drop=metadata)
+    assert_same_rows(incremental, rebuilt, keys, drop=BUILD_METADATA)
 
 
 def test_a_deal_first_exported_tonight_with_an_old_derived_history_is_added_as_a_full_refresh_has_it(
@@ -279,7 +277,6 @@ def test_an_owner_reassigned_without_a_change_in_history_moves_its_old_exits_as_
     run_dbt(settings, "run", *models, "--full-refresh")
     rebuilt = NightlyWarehouse(settings, nightly.demo).query(f"select * from {EXITS}")
     rebuilt_records = NightlyWarehouse(settings, nightly.demo).query(f"select * from {records}")
-    drop = ["built_export_date", "recomputed_from", "visits_watermark", "built_at", "exits_built_at"]
-    assert_same_rows(moved, rebuilt, ["opportunity_id", "entered_at"], drop=drop)
+    assert_same_rows(moved, rebuilt, ["opportunity_id", "entered_at"], drop=BUILD_METADATA)
     # the old and the new owner's records from the deal's first exit on, as a full refresh has them
-    assert_same_rows(moved_records, rebuilt_records, ["owner_id", "t"], drop=drop)
+    assert_same_rows(moved_records, rebuilt_records, ["owner_id", "t"], drop=BUILD_METADATA)
