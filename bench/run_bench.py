@@ -44,6 +44,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1026,6 +1027,12 @@ def probe_section(probe: list[dict[str, Any]], memory_limit: str | None) -> list
     ]
 
 
+def _rest_of_step(step_seconds: float, phases: Iterable[dict[str, Any]]) -> float:
+    """What the main thread's phases leave of a step's wall time: phases on the side thread (the
+    independent models, ``beside``) overlap the main thread's."""
+    return max(step_seconds - sum(p["seconds"] for p in phases if not p.get("beside")), 0.0)
+
+
 def phase_categories(phases: dict[str, Any]) -> dict[str, float]:
     cats: dict[str, float] = {}
     for p in phases.get("phases", []):
@@ -1123,9 +1130,6 @@ def size_section(r: SizeResult) -> list[str]:
     if r.forecast_phases:
         fc = r.step("forecast")
         phases = r.forecast_phases["phases"]
-        # phases on the side thread (the independent models) overlap the main thread's: the rest of
-        # the step is what the main thread's phases leave of its wall time
-        accounted = sum(p["seconds"] for p in phases if not p.get("beside"))
         cold = {p["name"]: p for p in r.forecast_phases_cold.get("phases", [])}
         cold_step = r.step(COLD_FORECAST_STEP)
         out += [
@@ -1144,15 +1148,10 @@ def size_section(r: SizeResult) -> list[str]:
                 f"| {p['name']} | {category} | {p['seconds']:.1f} | {p['peak_mb']:,.0f} | {p['calls']} "
                 f"| {night1}"
             )
-        cold_accounted = sum(c["seconds"] for c in cold.values() if not c.get("beside"))
-        cold_rest = (
-            f"{max(cold_step.seconds - cold_accounted, 0.0):.1f}"
-            if cold_step and cold
-            else ""
-        )
+        cold_rest = f"{_rest_of_step(cold_step.seconds, cold.values()):.1f}" if cold_step and cold else ""
         out.append(
             f"| start-up, imports, champion look-up (rest of the step) | other | "
-            f"{max(fc.seconds - accounted, 0.0):.1f} | | | {cold_rest} | |"
+            f"{_rest_of_step(fc.seconds, phases):.1f} | | | {cold_rest} | |"
         )
         cats = phase_categories(r.forecast_phases)
         out += [

@@ -55,7 +55,7 @@ from pipecast.forecast.models.product_propensity import ProductPropensity
 from pipecast.forecast.models.revenue_forecast import RevenueForecast
 from pipecast.forecast.models.win_probability import WinProbability
 from pipecast.forecast.sources import SOURCES
-from pipecast.forecast.writeback import ML_TABLES, columns_of, ensure_ml_tables, replace_night
+from pipecast.forecast.writeback import ML_TABLES, ensure_ml_tables, replace_night, table_columns
 from pipecast.warehouse import workspace
 
 log = logging.getLogger(__name__)
@@ -220,15 +220,13 @@ def run_model(model: ForecastModel, night: Night) -> ModelRun:
             )
         # only the table's columns wait for the write-back (a score frame carries its features too:
         # 190 MB of product propensity's at L held through the models after it)
-        run.rows = {table: _table_columns(frame, table, model.tables[table]) for table, frame in rows.items()}
+        run.rows = {
+            table: frame[table_columns(frame, table, model.tables[table])].copy()
+            for table, frame in rows.items()
+        }
 
     _guarded(night, run, steps)
     return run
-
-
-def _table_columns(frame: pd.DataFrame, table: str, ddl: str) -> pd.DataFrame:
-    """``frame``'s columns of ml.<table> (replace_night writes those and leaves the others NULL)."""
-    return frame[[column for column, _ in columns_of(table, ddl) if column in frame.columns]].copy()
 
 
 def _record_version(run: ModelRun, night: Night) -> None:

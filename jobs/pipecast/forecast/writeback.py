@@ -93,6 +93,11 @@ def columns_of(table: str, ddl: str | None = None) -> list[tuple[str, str]]:
     return [tuple(c.split()[:2]) for c in (part.strip() for part in ddl.split(",")) if c]
 
 
+def table_columns(frame: pd.DataFrame, table: str, ddl: str | None = None) -> list[str]:
+    """The columns of ml.<table> (``columns_of``) that ``frame`` has, in the table's order."""
+    return [column for column, _ in columns_of(table, ddl) if column in frame.columns]
+
+
 def ensure_ml_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, str] | None = None) -> None:
     """Create (or grow) the ml tables: ML_TABLES, or ``tables`` (name -> columns)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS ml")
@@ -124,7 +129,7 @@ def replace_night(
     others NULL), in one transaction, or in the caller's when it holds one (``transaction``).
     ``ddl``: the table's columns when it is not one of ML_TABLES (a model's own table).
     ``settings``: the night's (a fault test pauses after each table, pipecast.faults)."""
-    columns = [c for c, _ in columns_of(table, ddl) if c in frame.columns]
+    columns = table_columns(frame, table, ddl)
     with transaction(con):
         con.execute(f"DELETE FROM ml.{table} WHERE as_of = ?", [as_of])
         if len(frame):
