@@ -27,7 +27,6 @@ import pytest
 import yaml
 from pipecast.config import PROJECT_ROOT, Settings
 from pipecast.pg_transfer import pg_connect, push
-from playwright.sync_api import expect
 
 from tests.browser import keep_artifact
 from tests.dbt.postgres_server import running_server, unavailable_reason
@@ -166,6 +165,56 @@ def _marts(warehouse: Path, sql: str) -> list[tuple]:
         con.close()
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What the dashboard shows at one moment, read in one pass of the page's script: Superset's grid
+    can re-mount its charts after they first appear (seen in CI: the titles were there, then read
+    back as none), so the assertions read one render, not pieces of two."""
+
+    title: str | None
+    chart_titles: list[str]
+    charts: list[dict]  # per chart container: alert (bool), drawn (canvas/table/big-number count), text
+
+    def complete(self, expected_titles: list[str]) -> bool:
+        return (
+            sorted(self.chart_titles) == expected_titles
+            and len(self.charts) == len(expected_titles)
+            and all(chart["drawn"] > 0 and not chart["alert"] for chart in self.charts)
+        )
+
+    def same_render(self, other: Shown | None) -> bool:
+        def layout(shown: Shown) -> tuple:
+            return shown.title, shown.chart_titles, [(c["alert"], c["drawn"]) for c in shown.charts]
+
+        return other is not None and layout(self) == layout(other)
+
+
+_READ_DASHBOARD = """() => ({
+    title: document.querySelector("[data-test='editable-title-input']")?.value ?? null,
+    chart_titles: [...document.querySelectorAll("[data-test='editable-title']")].map(e => e.innerText),
+    charts: [...document.querySelectorAll(".chart-container")].map(c => ({
+        alert: c.querySelector('[role="alert"]') !== null,
+        drawn: c.querySelectorAll("canvas, table, .header-line").length,
+        text: c.innerText.slice(0, 200),
+    })),
+})"""
+
+
+def _settled(page, expected_titles: list[str], timeout_s: float = 120) -> Shown:
+    """The dashboard once every chart has mounted and drawn, and two reads a second apart agree
+    (or, at the deadline, the last read, for the assertions to report)."""
+    deadline = time.monotonic() + timeout_s
+    previous: Shown | None = None
+    while True:
+        shown = Shown(**page.evaluate(_READ_DASHBOARD))
+        if shown.complete(expected_titles) and shown.same_render(previous):
+            return shown
+        if time.monotonic() > deadline:
+            return shown
+        previous = shown
+        page.wait_for_timeout(1000)
+
+
 # One figure per dashboard: the chart whose rows have exactly these columns, its metric summed over
 # its rows, against the same figure computed from the marts.
 EXPECTED = {
@@ -214,16 +263,8 @@ def test_dashboard_renders_every_chart_from_the_marts(
         while len(results) < len(spec["charts"]) and time.monotonic() < deadline:
             page.wait_for_timeout(500)
         page.wait_for_load_state("networkidle")
-        # the grid mounts its charts after the layout loads; under load that can lag the data
-        titles = page.locator("[data-test='editable-title']")
-        expect(titles).to_have_count(len(spec["charts"]), timeout=120_000)
-        # and their texts: the grid can re-mount once more after the count is reached (seen once in
-        # CI: the count passed, then the titles read back empty), so wait for what is asserted below
-        expected_titles = sorted(chart["title"] for chart in spec["charts"].values())
-        title_deadline = time.monotonic() + 120
-        while sorted(titles.all_inner_texts()) != expected_titles and time.monotonic() < title_deadline:
-            page.wait_for_timeout(500)
-        page.wait_for_timeout(1500)  # echarts' entry animation
+        shown = _settled(page, sorted(chart["title"] for chart in spec["charts"].values()))
+        page.wait_for_timeout(1500)  # echarts' entry animation, for the screenshot
         shot = tmp_path / f"bi_{dashboard}.png"
         page.screenshot(path=str(shot), full_page=True)
         if superset.backend == "duckdb":
@@ -233,22 +274,18 @@ def test_dashboard_renders_every_chart_from_the_marts(
         page.remove_listener("response", on_response)
         page.remove_listener("console", on_console)
 
-    assert page.locator("[data-test='editable-title-input']").input_value() == spec["title"]
-    shown_titles = sorted(page.locator("[data-test='editable-title']").all_inner_texts())
-    assert shown_titles == sorted(chart["title"] for chart in spec["charts"].values())
+    assert shown.title == spec["title"]
+    assert sorted(shown.chart_titles) == sorted(chart["title"] for chart in spec["charts"].values())
     assert len(results) == len(spec["charts"]), f"{len(results)} queries for {len(spec['charts'])} charts"
     for status, body in results:
         assert status == 200, body
         for result in body["result"]:
             assert not result.get("error"), result["error"]
             assert result["rowcount"] > 0, f"empty chart: {result.get('query', '')[:500]}"
-    containers = page.locator(".chart-container")
-    assert containers.count() == len(spec["charts"])
-    for i in range(containers.count()):
-        chart = containers.nth(i)
-        assert chart.locator('[role="alert"]').count() == 0, chart.inner_text()
-        drawn = chart.locator("canvas, table, .header-line").count()
-        assert drawn > 0, f"chart {i} of {dashboard} drew nothing: {chart.inner_text()[:200]}"
+    assert len(shown.charts) == len(spec["charts"])
+    for i, chart in enumerate(shown.charts):
+        assert not chart["alert"], chart["text"]
+        assert chart["drawn"] > 0, f"chart {i} of {dashboard} drew nothing: {chart['text']}"
     assert external == [], f"requests to other hosts: {external}"
     assert console_errors == []
 
