@@ -175,6 +175,10 @@ class Settings(BaseSettings):
     # run on a thread of their own beside the deal models, each thread on one core's worth of work
     # (forecast/job.py, run_models). Off: every model in turn on one thread.
     forecast_models_beside: bool = True
+    # The revenue backtest's periods backtested afresh fit their models two at a time: the next
+    # period's on a thread of its own while this one's fit runs here (forecast/backtests.py,
+    # run_revenue_backtest). Off: one period's fits after the other's.
+    forecast_backtest_fits_beside: bool = True
     forecast_seed: int = 0
 
     # Publishing and failure handling (atomic marts and ml.*, fault tests).

@@ -4,11 +4,12 @@ unchanged; a change in the history refits exactly the cut-offs whose inputs it t
 
 from __future__ import annotations
 
-from datetime import datetime
+import threading
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
-from pipecast.forecast import backtests, scoring, stage_model, win_models
+from pipecast.forecast import backtests, parallel, scoring, stage_model, win_models
 from pipecast.forecast.model_spec import night_context
 from pipecast.warehouse import connect
 
@@ -121,6 +122,58 @@ def test_revenue_backtest_reuses_the_ledger_with_the_same_rows(warehouse, caplog
         assert backtests.revenue_metrics(first).equals(backtests.revenue_metrics(second))
         assert labels == [p.label for p in periods] * 2
 
+
+
+def test_the_revenue_backtest_fits_the_next_period_beside_with_the_same_rows(warehouse, monkeypatch):
+    """With a side thread, a period backtested afresh has the next period's models fitted there
+    (on a connection of its own) while its own are fitted here; the rows equal those fitted in
+    turn. Periods then taken from the ledger fit nothing beside; one whose fit was made ahead and
+    then found in the ledger drops it."""
+    fits: list[tuple] = []
+    real = backtests.fit_models
+
+    def recording(con, ctx, known_at, *args, **kwargs):
+        fits.append((known_at, threading.current_thread().name, con))
+        return real(con, ctx, known_at, *args, **kwargs)
+
+    monkeypatch.setattr(backtests, "fit_models", recording)
+    with connect(warehouse) as con:
+        night = _night(con, warehouse, "first")
+        periods = backtests.revenue_periods(night.as_of, night.first_day, night.ctx, 4, night.hz.warmup_days)
+        assert len(periods) == 4  # two pairs: each pair's deals are read in one query
+        recipe = RECIPES["stage_calibrated"]
+
+        def run(beside, reuse: bool = True):
+            writer = backtests.LedgerWriter(night.as_of, night.run_id, lambda *_: None, reuse)
+            return backtests.run_revenue_backtest(
+                con, night.ctx, periods, recipe, night.training, {}, "stage_calibrated",
+                ledger=writer, beside=beside,
+            )
+
+        starts = [p.start - timedelta(days=1) for p in periods]
+        in_turn = run(None, reuse=False)
+        assert [(at, name) for at, name, _ in fits] == [(at, "MainThread") for at in starts]
+        fits.clear()
+        with parallel.side_thread(warehouse, "fits-beside") as pool:
+            beside = run(pool, reuse=False)
+            assert sorted((at, name.startswith("fits-beside")) for at, name, _ in fits) == sorted(
+                [(starts[0], False), (starts[1], True), (starts[2], False), (starts[3], True)]
+            )
+            assert all((fit_con is con) == name.startswith("MainThread") for _, name, fit_con in fits)
+            pd.testing.assert_frame_equal(in_turn.ledger, beside.ledger)
+            pd.testing.assert_frame_equal(in_turn.timing_scored, beside.timing_scored)
+
+            fits.clear()
+            from_ledger = run(pool)
+            assert fits == []
+            pd.testing.assert_frame_equal(in_turn.ledger, from_ledger.ledger)
+
+            # the first period's entry gone: it is refitted, the second's fit is made beside it and
+            # then dropped, since the second period (the same rows before it) is in the ledger
+            con.execute("delete from ml.backtest_revenue_periods where period = ?", [periods[0].label])
+            refitted = run(pool)
+            assert sorted(at for at, _, _ in fits) == starts[:2]
+            pd.testing.assert_frame_equal(in_turn.ledger, refitted.ledger)
 
 def test_an_edited_forecast_module_changes_every_key(tmp_path, monkeypatch):
     """The ledger trusts a stored backtest only for the code that made it: an edit to any module of

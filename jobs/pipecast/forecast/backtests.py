@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 
 import duckdb
 import numpy as np
@@ -35,6 +37,7 @@ from pipecast.forecast.metrics import probability_metrics, wape
 from pipecast.forecast.periods import Period, month_ends, period_ends, period_of
 from pipecast.forecast.scoring import (
     ALL_SEGMENTS,
+    FittedModels,
     ForecastContext,
     closed_won,
     exits_digest,
@@ -287,6 +290,7 @@ def run_revenue_backtest(
     progress: Callable[[str], None] | None = None,
     prior: revenue.SpreadPrior | None = None,
     ledger: LedgerWriter | None = None,
+    beside: Executor | None = None,
 ) -> RevenueBacktest:
     """Each period forecast from the day before it and each month-end in it. The range at a
     cut-off uses the spread the nightly job would have used then: measured on the periods that
@@ -296,10 +300,39 @@ def run_revenue_backtest(
     from ml.backtest_revenue_periods (backtest_ledger), and fresh ones are stored there. Its key
     covers what the period's forecasts are made from: the models' training inputs at the period's
     start, the features of the deals open at each of its cut-offs, the new-business forecasts
-    there, the rows of the earlier periods (their spread), the actual, and the settings."""
+    there, the rows of the earlier periods (their spread), the actual, and the settings.
+
+    With ``beside`` (a one-thread executor, parallel.side_thread), the fits of a period backtested
+    afresh run beside the next period's: the models fitted at a period's start do not depend on the
+    rows of the periods before it, only its forecasts do (their spread). That next fit is made on
+    the executor's thread, on a connection of its own (a cursor of ``con``: the fits read only the
+    warehouse), from the same deals, so its models are the ones fitted here (tests/forecast/
+    test_revenue_backtest.py). When the next period then comes from the ledger, its fit is dropped."""
     prior = prior or revenue.SpreadPrior()
     if ledger is not None:
         backtest_ledger.ensure_table(con)
+    ahead = _FitsAhead(con, beside)
+    try:
+        return _revenue_backtest(
+            con, ctx, periods, recipe, training_snapshots, fitted, recipe_name, progress, prior, ledger, ahead
+        )
+    finally:
+        ahead.close()
+
+
+def _revenue_backtest(
+    con: duckdb.DuckDBPyConnection,
+    ctx: ForecastContext,
+    periods: list[Period],
+    recipe: win_models.Recipe,
+    training_snapshots: pd.DataFrame,
+    fitted: dict[tuple[date, str], win_models.WinModel],
+    recipe_name: str,
+    progress: Callable[[str], None] | None,
+    prior: revenue.SpreadPrior,
+    ledger: LedgerWriter | None,
+    ahead: _FitsAhead,
+) -> RevenueBacktest:
     rows: list[pd.DataFrame] = []
     timing_rows: list[pd.DataFrame] = []
     # each period forecast from the day before it and each month-end in it
@@ -307,6 +340,11 @@ def run_revenue_backtest(
         [p.start - timedelta(days=1), *[d for d in month_ends(p.start, p.end) if d < p.end]] for p in periods
     ]
     batch: dict[date, pd.DataFrame] = {}
+
+    def fit(fit_con: duckdb.DuckDBPyConnection, at: date, open_then: pd.DataFrame) -> FittedModels:
+        win = fitted.get((at, recipe_name))  # the deal backtest's, where it fitted this recipe here
+        return fit_models(fit_con, ctx, at, recipe, training_snapshots, open_then, win=win)
+
     deals = new_business.load_deals(con) if periods else None  # the new-business forecasts' deals, once
     for index, period in enumerate(periods):
         cutoffs = cutoffs_of[index]
@@ -336,21 +374,19 @@ def run_revenue_backtest(
             key = backtest_ledger.period_key(recipe, inputs)
             entry = backtest_ledger.lookup_period(con, key) if ledger.reuse else None
             if entry is not None:
+                ahead.drop(known_at)
                 rows.append(entry[0])
                 timing_rows.append(entry[1])
                 log.info("revenue backtest %s: actual %.0f (from the ledger)", period.label, actual)
                 if progress:
                     progress(period.label)
                 continue
-        models = fit_models(
-            con,
-            ctx,
-            known_at,
-            recipe,
-            training_snapshots,
-            open_at[known_at],
-            win=fitted.get((known_at, recipe_name)),
-        )
+        following = cutoffs_of[index + 1][0] if index + 1 < len(periods) else None
+        if following in batch and not ahead.holds(following):  # its deals are read: fit them beside
+            ahead.submit(following, partial(fit, at=following, open_then=batch[following]))
+        models = ahead.take(known_at)
+        if models is None:
+            models = fit(con, known_at, open_at[known_at])
         # one generator per period, seeded by it: a period's draws do not depend on which earlier
         # periods were taken from the ledger
         rng = np.random.default_rng([ctx.seed, period.start.toordinal()])
@@ -388,6 +424,43 @@ def run_revenue_backtest(
     ledger_rows = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     timing = pd.concat(timing_rows, ignore_index=True) if timing_rows else pd.DataFrame()
     return RevenueBacktest(ledger_rows, timing)
+
+
+class _FitsAhead:
+    """The revenue backtest's fits made ahead on the executor's thread, on a cursor of the night's
+    connection; with no executor, none are (``take`` returns None and the fit is made in turn)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, executor: Executor | None) -> None:
+        self.executor = executor
+        self.con = con.cursor() if executor is not None else None
+        self.pending: dict[date, Future[FittedModels]] = {}
+        self.dropped: list[Future[FittedModels]] = []
+
+    def holds(self, known_at: date | None) -> bool:
+        return known_at in self.pending
+
+    def submit(self, known_at: date, fit: Callable[[duckdb.DuckDBPyConnection], FittedModels]) -> None:
+        if self.executor is not None:
+            self.pending[known_at] = self.executor.submit(fit, self.con)
+
+    def take(self, known_at: date) -> FittedModels | None:
+        future = self.pending.pop(known_at, None)
+        return None if future is None else future.result()  # its error, if it failed, raised here
+
+    def drop(self, known_at: date) -> None:
+        future = self.pending.pop(known_at, None)
+        if future is not None:
+            future.cancel()
+            self.dropped.append(future)
+
+    def close(self) -> None:
+        """Waits for the fits still running (their connection closes after them)."""
+        futures = [*self.pending.values(), *self.dropped]
+        for future in futures:
+            future.cancel()
+        wait(futures)
+        if self.con is not None:
+            self.con.close()
 
 
 def _period_inputs(

@@ -24,14 +24,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import partial
 
 import duckdb
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from pipecast.config import Settings
 from pipecast.forecast import parallel, win_models
@@ -187,7 +185,7 @@ def run_models(models: Sequence[ForecastModel], night: Night) -> list[ModelRun]:
     side_con = night.con.cursor()
     side_night = replace(night, con=side_con)  # the same notes, versions and settings
     log.info("%s on a thread beside the other models", ", ".join(m.name for m in beside))
-    pool = ThreadPoolExecutor(1, "forecast-beside", initializer=_openmp_threads, initargs=(night.settings,))
+    pool = parallel.side_thread(night.settings, "forecast-beside")
     try:
         pending = {id(model): pool.submit(run_model, model, side_night) for model in beside}
         here = {id(model): run_model(model, night) for model in models if id(model) not in pending}
@@ -195,12 +193,6 @@ def run_models(models: Sequence[ForecastModel], night: Night) -> list[ModelRun]:
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # a failed night stops the side thread's queue
         side_con.close()
-
-
-def _openmp_threads(settings: Settings) -> None:
-    """OpenMP's threads of this thread (each thread has its own; a new one would take
-    OMP_NUM_THREADS or the CPUs)."""
-    threadpool_limits(settings.forecast_openmp_threads, user_api="openmp")
 
 
 def run_model(model: ForecastModel, night: Night) -> ModelRun:

@@ -79,6 +79,19 @@ def _one_openmp_thread() -> None:
     threadpool_limits(1, user_api="openmp")
 
 
+def side_thread(settings: Settings, name: str) -> ThreadPoolExecutor:
+    """One worker thread for the forecast's work beside its main thread (the independent models,
+    the revenue backtest's fits ahead), with OpenMP held there to ``forecast_openmp_threads`` as it
+    is on the main thread (each thread has its own limit; a new one would take OMP_NUM_THREADS or
+    the CPUs)."""
+    threads = settings.forecast_openmp_threads
+    return ThreadPoolExecutor(1, name, initializer=_openmp_threads, initargs=(threads,))
+
+
+def _openmp_threads(threads: int) -> None:
+    threadpool_limits(threads, user_api="openmp")
+
+
 def row_bounds(rows: int, threads: int) -> list[tuple[int, int]]:
     """(start, stop) of ``threads`` consecutive blocks of ``rows`` rows (one block when there are
     fewer than MIN_ROWS)."""

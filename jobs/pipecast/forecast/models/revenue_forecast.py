@@ -6,13 +6,14 @@ ledger). Reads ``night.win``, ``night.scored`` and ``night.new_business``."""
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from datetime import date, timedelta
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from pipecast.forecast import backtests, close_timing, new_business, revenue, sources, win_models
+from pipecast.forecast import backtests, close_timing, new_business, parallel, revenue, sources, win_models
 from pipecast.forecast.model_spec import ForecastModel, ModelVersion, Night, pooled
 from pipecast.forecast.periods import Period
 from pipecast.forecast.scoring import ALL_SEGMENTS
@@ -38,19 +39,24 @@ class RevenueForecast(ForecastModel):
                 "after the first deal",
             )
         self.prior = revenue.SpreadPrior(settings.forecast_spread_prior, settings.forecast_spread_min_periods)
-        self.backtest_result = backtests.run_revenue_backtest(
-            night.con,
-            ctx,
-            self.periods,
-            win.recipe,
-            night.training,
-            win.deal_backtest.models,
-            win.recipe_name,
-            prior=self.prior,
-            ledger=backtests.LedgerWriter(
-                night.as_of, night.run_id, night.publish, night.reuse_backtests, night.visits_digests
-            ),
-        )
+        with ExitStack() as stack:
+            beside = None
+            if settings.forecast_backtest_fits_beside:
+                beside = stack.enter_context(parallel.side_thread(settings, "revenue-backtest-fits"))
+            self.backtest_result = backtests.run_revenue_backtest(
+                night.con,
+                ctx,
+                self.periods,
+                win.recipe,
+                night.training,
+                win.deal_backtest.models,
+                win.recipe_name,
+                prior=self.prior,
+                ledger=backtests.LedgerWriter(
+                    night.as_of, night.run_id, night.publish, night.reuse_backtests, night.visits_digests
+                ),
+                beside=beside,
+            )
         night.ledger = self.backtest_result.ledger
         return backtests.revenue_metrics(self.backtest_result)
 
