@@ -307,32 +307,10 @@ def run_revenue_backtest(
     rows of the periods before it, only its forecasts do (their spread). That next fit is made on
     the executor's thread, on a connection of its own (a cursor of ``con``: the fits read only the
     warehouse), from the same deals, so its models are the ones fitted here (tests/forecast/
-    test_revenue_backtest.py). When the next period then comes from the ledger, its fit is dropped."""
+    test_backtest_ledger.py). When the next period then comes from the ledger, its fit is dropped."""
     prior = prior or revenue.SpreadPrior()
     if ledger is not None:
         backtest_ledger.ensure_table(con)
-    ahead = _FitsAhead(con, beside)
-    try:
-        return _revenue_backtest(
-            con, ctx, periods, recipe, training_snapshots, fitted, recipe_name, progress, prior, ledger, ahead
-        )
-    finally:
-        ahead.close()
-
-
-def _revenue_backtest(
-    con: duckdb.DuckDBPyConnection,
-    ctx: ForecastContext,
-    periods: list[Period],
-    recipe: win_models.Recipe,
-    training_snapshots: pd.DataFrame,
-    fitted: dict[tuple[date, str], win_models.WinModel],
-    recipe_name: str,
-    progress: Callable[[str], None] | None,
-    prior: revenue.SpreadPrior,
-    ledger: LedgerWriter | None,
-    ahead: _FitsAhead,
-) -> RevenueBacktest:
     rows: list[pd.DataFrame] = []
     timing_rows: list[pd.DataFrame] = []
     # each period forecast from the day before it and each month-end in it
@@ -346,81 +324,82 @@ def _revenue_backtest(
         return fit_models(fit_con, ctx, at, recipe, training_snapshots, open_then, win=win)
 
     deals = new_business.load_deals(con) if periods else None  # the new-business forecasts' deals, once
-    for index, period in enumerate(periods):
-        cutoffs = cutoffs_of[index]
-        known_at = cutoffs[0]
-        if index % PERIODS_PER_QUERY == 0:
-            wanted = [c for group in cutoffs_of[index : index + PERIODS_PER_QUERY] for c in group]
-            batch = open_deals_at(con, ctx, wanted)
-        open_at = {cutoff: batch.pop(cutoff) for cutoff in cutoffs}
-        new_at = {
-            cutoff: new_business.forecast_new_business(con, cutoff, ctx.horizons(cutoff), ctx.seed, deals)
-            for cutoff in cutoffs
-        }
-        actual = _actual(con, period)
-        key = ""
-        if ledger is not None:
-            inputs = _period_inputs(
-                ctx,
-                prior,
-                period,
-                actual,
-                ledger.visits_digest(con, ctx, known_at),
-                training_snapshots,
-                open_at,
-                new_at,
-                rows,
-            )
-            key = backtest_ledger.period_key(recipe, inputs)
-            entry = backtest_ledger.lookup_period(con, key) if ledger.reuse else None
-            if entry is not None:
-                ahead.drop(known_at)
-                rows.append(entry[0])
-                timing_rows.append(entry[1])
-                log.info("revenue backtest %s: actual %.0f (from the ledger)", period.label, actual)
-                if progress:
-                    progress(period.label)
-                continue
-        following = cutoffs_of[index + 1][0] if index + 1 < len(periods) else None
-        if following in batch and not ahead.holds(following):  # its deals are read: fit them beside
-            ahead.submit(following, partial(fit, at=following, open_then=batch[following]))
-        models = ahead.take(known_at)
-        if models is None:
-            models = fit(con, known_at, open_at[known_at])
-        # one generator per period, seeded by it: a period's draws do not depend on which earlier
-        # periods were taken from the ledger
-        rng = np.random.default_rng([ctx.seed, period.start.toordinal()])
-        period_rows: list[pd.DataFrame] = []
-        for cutoff in cutoffs:
-            horizon = "next" if cutoff == known_at else "current"
-            scored = score_deals(open_at[cutoff], models)
-            if cutoff == known_at:
-                timing = _won_in_period(scored, period)
-            # the period-wide spread as the nightly job would have learnt it then: from periods
-            # that had ended by the cut-off
-            done = [r for r in rows if (r["period_end"] <= cutoff).all()]
-            spread = prior.apply(pd.concat(done, ignore_index=True) if done else None).value
-            new = new_at[cutoff]
-            forecast = forecast_with_spread(con, ctx, scored, cutoff, horizon, period, new, rng, spread)
-            period_rows.append(_ledger_rows(forecast[forecast["segment"] == ALL_SEGMENTS], actual))
-        period_ledger = pd.concat(period_rows, ignore_index=True)
-        rows.append(period_ledger)
-        timing_rows.append(timing)
-        if ledger is not None:
-            backtest_ledger.store_period(
-                con,
-                ledger.publish,
-                key,
-                period.label,
-                recipe,
-                period_ledger,
-                timing,
-                ledger.as_of,
-                ledger.run_id,
-            )
-        log.info("revenue backtest %s: actual %.0f", period.label, actual)
-        if progress:
-            progress(period.label)
+    with _FitsAhead(con, beside) as ahead:
+        for index, period in enumerate(periods):
+            cutoffs = cutoffs_of[index]
+            known_at = cutoffs[0]
+            if index % PERIODS_PER_QUERY == 0:
+                wanted = [c for group in cutoffs_of[index : index + PERIODS_PER_QUERY] for c in group]
+                batch = open_deals_at(con, ctx, wanted)
+            open_at = {cutoff: batch.pop(cutoff) for cutoff in cutoffs}
+            new_at = {
+                cutoff: new_business.forecast_new_business(con, cutoff, ctx.horizons(cutoff), ctx.seed, deals)
+                for cutoff in cutoffs
+            }
+            actual = _actual(con, period)
+            key = ""
+            if ledger is not None:
+                inputs = _period_inputs(
+                    ctx,
+                    prior,
+                    period,
+                    actual,
+                    ledger.visits_digest(con, ctx, known_at),
+                    training_snapshots,
+                    open_at,
+                    new_at,
+                    rows,
+                )
+                key = backtest_ledger.period_key(recipe, inputs)
+                entry = backtest_ledger.lookup_period(con, key) if ledger.reuse else None
+                if entry is not None:
+                    ahead.drop(known_at)
+                    rows.append(entry[0])
+                    timing_rows.append(entry[1])
+                    log.info("revenue backtest %s: actual %.0f (from the ledger)", period.label, actual)
+                    if progress:
+                        progress(period.label)
+                    continue
+            following = cutoffs_of[index + 1][0] if index + 1 < len(periods) else None
+            if following in batch and not ahead.holds(following):  # its deals are read: fit them beside
+                ahead.submit(following, partial(fit, at=following, open_then=batch[following]))
+            models = ahead.take(known_at)
+            if models is None:
+                models = fit(con, known_at, open_at[known_at])
+            # one generator per period, seeded by it: a period's draws do not depend on which earlier
+            # periods were taken from the ledger
+            rng = np.random.default_rng([ctx.seed, period.start.toordinal()])
+            period_rows: list[pd.DataFrame] = []
+            for cutoff in cutoffs:
+                horizon = "next" if cutoff == known_at else "current"
+                scored = score_deals(open_at[cutoff], models)
+                if cutoff == known_at:
+                    timing = _won_in_period(scored, period)
+                # the period-wide spread as the nightly job would have learnt it then: from periods
+                # that had ended by the cut-off
+                done = [r for r in rows if (r["period_end"] <= cutoff).all()]
+                spread = prior.apply(pd.concat(done, ignore_index=True) if done else None).value
+                new = new_at[cutoff]
+                forecast = forecast_with_spread(con, ctx, scored, cutoff, horizon, period, new, rng, spread)
+                period_rows.append(_ledger_rows(forecast[forecast["segment"] == ALL_SEGMENTS], actual))
+            period_ledger = pd.concat(period_rows, ignore_index=True)
+            rows.append(period_ledger)
+            timing_rows.append(timing)
+            if ledger is not None:
+                backtest_ledger.store_period(
+                    con,
+                    ledger.publish,
+                    key,
+                    period.label,
+                    recipe,
+                    period_ledger,
+                    timing,
+                    ledger.as_of,
+                    ledger.run_id,
+                )
+            log.info("revenue backtest %s: actual %.0f", period.label, actual)
+            if progress:
+                progress(period.label)
     ledger_rows = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     timing = pd.concat(timing_rows, ignore_index=True) if timing_rows else pd.DataFrame()
     return RevenueBacktest(ledger_rows, timing)
@@ -453,7 +432,10 @@ class _FitsAhead:
             future.cancel()
             self.dropped.append(future)
 
-    def close(self) -> None:
+    def __enter__(self) -> _FitsAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         """Waits for the fits still running (their connection closes after them)."""
         futures = [*self.pending.values(), *self.dropped]
         for future in futures:
