@@ -361,7 +361,7 @@ def run_revenue_backtest(
                         progress(period.label)
                     continue
             following = cutoffs_of[index + 1][0] if index + 1 < len(periods) else None
-            if following in batch and not ahead.holds(following):  # its deals are read: fit them beside
+            if following in batch:  # its deals are read: fit them beside
                 ahead.submit(following, partial(fit, at=following, open_then=batch[following]))
             models = ahead.take(known_at)
             if models is None:
@@ -414,9 +414,6 @@ class _FitsAhead:
         self.con = con.cursor() if executor is not None else None
         self.pending: dict[date, Future[FittedModels]] = {}
         self.dropped: list[Future[FittedModels]] = []
-
-    def holds(self, known_at: date | None) -> bool:
-        return known_at in self.pending
 
     def submit(self, known_at: date, fit: Callable[[duckdb.DuckDBPyConnection], FittedModels]) -> None:
         if self.executor is not None:

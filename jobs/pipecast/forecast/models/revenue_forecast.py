@@ -6,7 +6,7 @@ ledger). Reads ``night.win``, ``night.scored`` and ``night.new_business``."""
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
+from contextlib import nullcontext
 from datetime import date, timedelta
 
 import duckdb
@@ -39,10 +39,9 @@ class RevenueForecast(ForecastModel):
                 "after the first deal",
             )
         self.prior = revenue.SpreadPrior(settings.forecast_spread_prior, settings.forecast_spread_min_periods)
-        with ExitStack() as stack:
-            beside = None
-            if settings.forecast_backtest_fits_beside:
-                beside = stack.enter_context(parallel.side_thread(settings, "revenue-backtest-fits"))
+        fits_beside = settings.forecast_backtest_fits_beside
+        side = parallel.side_thread(settings, "revenue-backtest-fits") if fits_beside else nullcontext()
+        with side as beside:
             self.backtest_result = backtests.run_revenue_backtest(
                 night.con,
                 ctx,
